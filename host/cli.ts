@@ -1,0 +1,47 @@
+/**
+ * The `csrun` command line (commander). Commands are named after Cerebras run.py modes; each lives in
+ * `host/commands/<name>.ts` and exports `register(program)`.
+ *
+ * Exit codes: 0 success, 1 bad input ({@link UserError}: one line on stderr naming file/key/layer/shape),
+ * 2 internal error (stack printed). `--verbose` prints the stack for every error.
+ */
+import { Command, CommanderError } from 'commander';
+import { UserError } from '../runtime/errors.ts';
+import { COMMANDS } from './commands/index.ts';
+
+/** Builds the commander program with every command registered. */
+export function buildProgram(): Command {
+  const program = new Command('csrun')
+    .description('Compile, place and train tf.estimator-style models on a simulated wafer-scale engine')
+    .option('--verbose', 'print stack traces and debug output')
+    .showSuggestionAfterError(true)
+    .exitOverride();
+  for (const register of COMMANDS) register(program);
+  return program;
+}
+
+/**
+ * Runs the CLI.
+ * @param argv full `process.argv` (node, script, args...).
+ * @returns the process exit code.
+ */
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  const verbose = argv.includes('--verbose');
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // commander already printed its message (unknown option, missing argument, --help, ...).
+      return e.exitCode === 0 ? 0 : 1;
+    }
+    if (e instanceof UserError) {
+      process.stderr.write(`csrun: error: ${e.message}\n`);
+      if (verbose) process.stderr.write(`${e.stack}\n`);
+      return 1;
+    }
+    process.stderr.write(`csrun: internal error: ${(e as Error)?.stack ?? String(e)}\n`);
+    return 2;
+  }
+}

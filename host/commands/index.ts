@@ -1,0 +1,8 @@
+/** Registry of CLI commands; each module adds one command to the program. */
+import type { Command } from 'commander';
+
+/** Adds one command to the program. */
+export type RegisterCommand = (program: Command) => void;
+
+/** Every command, in the order `csrun --help` lists them. */
+export const COMMANDS: RegisterCommand[] = [];
