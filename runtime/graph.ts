@@ -80,6 +80,7 @@ export interface OpAttrs {
     activation: Activation;
     useBias: boolean;
   };
+  /** Input `[batch, ..., in]` → output `[batch, ..., units]` (applies to the last axis, as Keras Dense). */
   dense: { units: number; activation: Activation; useBias: boolean };
   maxPooling2d: { poolSize: [number, number]; strides: [number, number]; padding: Padding };
   averagePooling2d: { poolSize: [number, number]; strides: [number, number]; padding: Padding };
@@ -96,8 +97,9 @@ export interface OpAttrs {
   activation: { activation: Activation };
   add: Record<string, never>;
   concatenate: { axis: number };
+  /** Input int32 indices `[batch, ...]` → `[batch, ..., outputDim]`. */
   embedding: { inputDim: number; outputDim: number };
-  /** inputs `[labels [batch] int32, logits [batch, classes]]`, output scalar mean loss. */
+  /** inputs `[labels [batch] or [batch, 1] int32, logits [batch, classes]]`, output scalar mean loss. */
   sparseSoftmaxCrossEntropy: Record<string, never>;
   /** inputs `[labels [batch, classes] probabilities, logits [batch, classes]]`, output scalar mean loss. */
   softmaxCrossEntropy: { labelSmoothing: number };
