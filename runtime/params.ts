@@ -37,7 +37,8 @@ const inputSchema = z.strictObject({
   num_examples: posInt.optional(),
 });
 
-const scheduleSegment = z.discriminatedUnion('scheduler', [
+/** One learning-rate schedule segment (Cerebras modelzoo `optimizer.learning_rate` list entry). */
+export const scheduleSegment = z.discriminatedUnion('scheduler', [
   z.strictObject({ scheduler: z.literal('Constant'), learning_rate: z.number(), steps: posInt.optional() }),
   z.strictObject({
     scheduler: z.literal('Exponential'),
@@ -77,6 +78,9 @@ const scheduleSegment = z.discriminatedUnion('scheduler', [
   }),
 ]);
 
+/** A learning rate: a number, one schedule segment, or a list of segments. */
+export const learningRateSchema = z.union([z.number().nonnegative(), scheduleSegment, z.array(scheduleSegment).min(1)]);
+
 const optimizerSchema = z.strictObject({
   /** sgd, momentum, adam, adamw, rmsprop (case-insensitive, Cerebras writes "Adam", "SGD"). */
   optimizer_type: z
@@ -84,7 +88,7 @@ const optimizerSchema = z.strictObject({
     .transform((s) => s.toLowerCase())
     .pipe(z.enum(['sgd', 'momentum', 'adam', 'adamw', 'rmsprop']))
     .optional(),
-  learning_rate: z.union([z.number(), scheduleSegment, z.array(scheduleSegment).min(1)]).optional(),
+  learning_rate: learningRateSchema.optional(),
   beta1: z.number().optional(),
   beta2: z.number().optional(),
   epsilon: z.number().optional(),

@@ -1,0 +1,60 @@
+/**
+ * Streaming evaluation metrics (tf.metrics / Keras metrics names). Each returns a {@link MetricOp} to put
+ * in `EstimatorSpec.evalMetricOps`; the runtime accumulates (total, count) over all evaluation batches and
+ * reports total / count.
+ */
+import type { MetricSpec } from '../graph.ts';
+import { UserError } from '../errors.ts';
+import { SymbolicTensor, scopeOf } from '../symbolic.ts';
+
+/** A metric of the traced graph. */
+export interface MetricOp {
+  readonly kind: 'metric';
+  readonly spec: MetricSpec;
+}
+
+function check(name: string, xs: unknown[]): SymbolicTensor[] {
+  if (!xs.every((x) => x instanceof SymbolicTensor)) throw new UserError(`metrics.${name}: arguments must be tensors of modelFn`);
+  const ts = xs as SymbolicTensor[];
+  scopeOf(ts, `metrics.${name}`);
+  return ts;
+}
+
+function isClassIds(labels: SymbolicTensor, batchRows: SymbolicTensor): boolean {
+  return (labels.rank === 1 || (labels.rank === 2 && labels.shape[1] === 1)) && batchRows.rank === 2;
+}
+
+/**
+ * Accuracy. With `[batch]`/`[batch, 1]` class ids and `[batch, classes]` predictions, the argmax of the
+ * predictions is compared to the labels (Keras sparse_categorical_accuracy); with equal shapes, float
+ * predictions are thresholded at 0.5 (binary accuracy) and int predictions compared for equality.
+ * @throws UserError for other shape combinations.
+ */
+export function accuracy(labels: SymbolicTensor, predictions: SymbolicTensor): MetricOp {
+  const [l, p] = check('accuracy', [labels, predictions]);
+  if (!(isClassIds(l, p) || l.toString() === p.toString())) {
+    throw new UserError(`metrics.accuracy: labels ${l} and predictions ${p} must have equal shapes, or be [batch] class ids and [batch, classes] scores`);
+  }
+  return { kind: 'metric', spec: { op: 'accuracy', inputs: [l.id, p.id] } };
+}
+
+/** Top-k accuracy of `[batch, classes]` scores against `[batch]` class ids (Keras sparse_top_k_categorical_accuracy). */
+export function topKAccuracy(labels: SymbolicTensor, predictions: SymbolicTensor, k = 5): MetricOp {
+  const [l, p] = check('topKAccuracy', [labels, predictions]);
+  if (!isClassIds(l, p)) throw new UserError(`metrics.topKAccuracy: expects [batch] class ids and [batch, classes] scores, got ${l} and ${p}`);
+  if (!Number.isInteger(k) || k < 1 || k > (p.shape[1] as number)) throw new UserError(`metrics.topKAccuracy: k must be in [1, ${p.shape[1]}], got ${k}`);
+  return { kind: 'metric', spec: { op: 'topKAccuracy', inputs: [l.id, p.id], k } };
+}
+
+/** Mean of all elements of a tensor over the evaluation (tf.metrics.mean). */
+export function mean(values: SymbolicTensor): MetricOp {
+  const [v] = check('mean', [values]);
+  return { kind: 'metric', spec: { op: 'mean', inputs: [v.id] } };
+}
+
+/** Mean squared error over all elements (tf.metrics.mean_squared_error). Equal shapes required. */
+export function meanSquaredError(labels: SymbolicTensor, predictions: SymbolicTensor): MetricOp {
+  const [l, p] = check('meanSquaredError', [labels, predictions]);
+  if (l.toString() !== p.toString()) throw new UserError(`metrics.meanSquaredError: labels ${l} and predictions ${p} must have the same shape`);
+  return { kind: 'metric', spec: { op: 'meanSquaredError', inputs: [l.id, p.id] } };
+}

@@ -1,0 +1,175 @@
+/**
+ * The Layer base class (Keras semantics): a layer is configured once, creates its weights on first call
+ * from the input shape, and can be called on traced tensors (inside `modelFn`) or on free tensors from
+ * `layers.input()` (functional models, replayed when the model is applied inside `modelFn`).
+ *
+ * A concrete layer implements one method, {@link Layer.spec}: from the input tensors it checks shapes and
+ * returns the IR op, its attributes, the output shape and the weights it needs.
+ */
+import { ACTIVATIONS, type Activation, type DType, type OpAttrs, type OpName, type RegularizerSpec, type Shape } from '../graph.ts';
+import { UserError, closest } from '../errors.ts';
+import { SymbolicTensor, formatShape, type CallableLayer, type CallOptions, type TraceScope } from '../symbolic.ts';
+
+/** Arguments every layer accepts. */
+export interface LayerArgs {
+  /** Unique layer name; default: the Keras base name with a `_N` suffix. */
+  name?: string;
+}
+
+/** A weight a layer needs. */
+export interface WeightDecl {
+  /** Keras weight name: kernel, bias, gamma, beta, moving_mean, moving_variance, embeddings. */
+  weight: string;
+  shape: number[];
+  init: InitializerArg;
+  trainable?: boolean;
+  regularizer?: RegularizerSpec;
+}
+
+/** What a layer call lowers to. */
+export interface LayerSpec<K extends OpName = OpName> {
+  op: K;
+  attrs: OpAttrs[K];
+  out: { shape: Shape; dtype: DType };
+  weights: WeightDecl[];
+}
+
+/** Keras initializer names (camelCase or snake_case), or `{ name, config }` from `initializers.*`. */
+export type InitializerArg = string | { name: string; config?: Record<string, number> };
+
+/** Initializers the numerics know (camelCase). */
+export const INITIALIZERS = [
+  'glorotUniform', 'glorotNormal', 'heNormal', 'heUniform', 'lecunNormal', 'lecunUniform',
+  'randomNormal', 'randomUniform', 'truncatedNormal', 'zeros', 'ones', 'constant',
+] as const;
+
+/** Regularizer argument: `'l1'`, `'l2'` (Keras default factor 0.01), or `{ l1?, l2? }` from `regularizers.*`. */
+export type RegularizerArg = 'l1' | 'l2' | RegularizerSpec;
+
+/** Base class of all layers. */
+export abstract class Layer implements CallableLayer {
+  /** Keras class name, e.g. `Conv2D`. */
+  abstract readonly className: string;
+  /** Keras default name stem, e.g. `conv2d`, `max_pooling2d`. */
+  abstract readonly baseName: string;
+  /** Inputs the layer takes: 1, or 'many' for merge layers (add, concatenate) and losses. */
+  protected readonly arity: number | 'many' = 1;
+
+  constructor(readonly args: LayerArgs = {}) {}
+
+  /**
+   * Checks the inputs and describes the call.
+   * @param inputs  input tensors (shapes with `null` batch dim).
+   * @param training resolved training flag of this call.
+   * @throws UserError naming the layer, the expected and the actual shape.
+   */
+  protected abstract spec(inputs: SymbolicTensor[], training: boolean): LayerSpec;
+
+  /** The layer's name for messages before a trace assigned one. */
+  protected displayName(): string {
+    return this.currentName ?? this.args.name ?? this.baseName;
+  }
+
+  /** Throws a UserError prefixed with `layer '<name>' (<Class>)`. */
+  protected fail(message: string): never {
+    throw new UserError(`layer '${this.displayName()}' (${this.className}): ${message}`);
+  }
+
+  /** Checks rank; `what` describes the expected layout, e.g. `[batch, h, w, c]`. */
+  protected expectRank(x: SymbolicTensor, rank: number, what: string): void {
+    if (x.rank !== rank) this.fail(`expected input of rank ${rank} ${what}, got shape ${formatShape(x.shape)}`);
+  }
+
+  /** Checks that every non-batch dimension of `x` is known. */
+  protected staticDims(x: SymbolicTensor): number[] {
+    const dims = x.shape.slice(1);
+    if (dims.some((d) => d === null)) this.fail(`input shape ${formatShape(x.shape)} has unknown dimensions besides the batch`);
+    return dims as number[];
+  }
+
+  /**
+   * Calls the layer (Keras `layer(x)` / tfjs `layer.apply(x)`).
+   * On traced tensors this records a node (and creates the weights on first call); on free tensors from
+   * `layers.input()` it records history for a functional `Model`.
+   * @throws UserError for shape errors, and when traced and free tensors are mixed.
+   */
+  apply(inputs: SymbolicTensor | SymbolicTensor[], options: CallOptions = {}): SymbolicTensor {
+    const xs = Array.isArray(inputs) ? inputs : [inputs];
+    if (!xs.every((x) => x instanceof SymbolicTensor)) this.fail('inputs must be symbolic tensors (features/labels of modelFn, or layers.input())');
+    if (this.arity === 1 && xs.length !== 1) this.fail(`takes one input, got ${xs.length}`);
+    if (this.arity === 'many' && xs.length < 2) this.fail(`takes a list of at least two inputs, got ${xs.length}`);
+    const traced = xs.filter((x) => x.source.kind === 'traced');
+    if (traced.length === 0) {
+      const s = this.spec(xs, options.training ?? false);
+      return new SymbolicTensor(s.out.shape, s.out.dtype, { kind: 'history', layer: this, inputs: xs, options });
+    }
+    if (traced.length !== xs.length) this.fail('mixes tensors of modelFn with free tensors from layers.input()');
+    const scope = (traced[0].source as { scope: TraceScope }).scope;
+    const name = scope.layerName(this, this.baseName, this.args.name);
+    const spec = this.withName(name, () => this.spec(xs, options.training ?? scope.training));
+    let params = scope.layerParams(this);
+    if (params.length === 0) {
+      params = spec.weights.map((w) => scope.addParam(this, w.weight, w.shape, resolveInitializer(w.init, name), { trainable: w.trainable, regularizer: w.regularizer }));
+    } else {
+      const want = spec.weights.map((w) => `${name}/${w.weight}[${w.shape}]`).join(', ');
+      const have = params.map((p, i) => `${p}[${scope.params.find((q) => q.name === p)!.shape}]`).join(', ');
+      if (want !== have) this.fail(`called again on inputs of another shape ${xs.map((x) => x.toString()).join(', ')}: needs weights ${want}, has ${have}`);
+    }
+    return scope.addNode(this, spec.op, xs, spec.attrs, params, spec.out);
+  }
+
+  /** The name the running trace gave this layer (set while {@link spec} runs). */
+  private currentName?: string;
+  private withName<T>(name: string, fn: () => T): T {
+    this.currentName = name;
+    try {
+      return fn();
+    } finally {
+      this.currentName = undefined;
+    }
+  }
+}
+
+/** Normalises an int or pair argument (`kernelSize: 3` → `[3, 3]`). */
+export function pair(layer: string, arg: string, v: number | [number, number] | number[] | undefined, dflt: number): [number, number] {
+  const p = v === undefined ? [dflt, dflt] : typeof v === 'number' ? [v, v] : v;
+  if (p.length !== 2 || !p.every((x) => Number.isInteger(x) && x > 0)) {
+    throw new UserError(`layer '${layer}': ${arg} must be a positive integer or a pair of them, got ${JSON.stringify(v)}`);
+  }
+  return [p[0], p[1]];
+}
+
+/** Validates an activation name (Keras names; undefined/null → 'linear'). */
+export function activationArg(layer: string, v: string | null | undefined): Activation {
+  if (v === undefined || v === null) return 'linear';
+  if ((ACTIVATIONS as readonly string[]).includes(v)) return v as Activation;
+  const hint = closest(v, ACTIVATIONS);
+  throw new UserError(`layer '${layer}': unknown activation '${v}'${hint ? ` (did you mean '${hint}'?)` : ''}; supported: ${ACTIVATIONS.join(', ')}`);
+}
+
+/** Validates a padding argument. */
+export function paddingArg(layer: string, v: string | undefined): 'valid' | 'same' {
+  if (v === undefined) return 'valid';
+  if (v === 'valid' || v === 'same') return v;
+  throw new UserError(`layer '${layer}': padding must be 'valid' or 'same', got '${v}'`);
+}
+
+/** Resolves a Keras initializer argument to a camelCase name and config. */
+export function resolveInitializer(arg: InitializerArg, layer: string): { name: string; config?: Record<string, number> } {
+  const obj = typeof arg === 'string' ? { name: arg } : arg;
+  const camel = obj.name.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+  if (!(INITIALIZERS as readonly string[]).includes(camel)) {
+    const hint = closest(camel, INITIALIZERS);
+    throw new UserError(`layer '${layer}': unknown initializer '${obj.name}'${hint ? ` (did you mean '${hint}'?)` : ''}; supported: ${INITIALIZERS.join(', ')}`);
+  }
+  return { name: camel, config: obj.config };
+}
+
+/** Resolves a regularizer argument; Keras' default factor for the strings 'l1'/'l2' is 0.01. */
+export function regularizerArg(layer: string, v: RegularizerArg | null | undefined): RegularizerSpec | undefined {
+  if (v === undefined || v === null) return undefined;
+  if (v === 'l2') return { l2: 0.01 };
+  if (v === 'l1') return { l1: 0.01 };
+  if (typeof v === 'object' && (typeof v.l1 === 'number' || typeof v.l2 === 'number')) return v;
+  throw new UserError(`layer '${layer}': kernelRegularizer must be 'l1', 'l2', regularizers.l1(x), regularizers.l2(x) or regularizers.l1l2({l1, l2}), got ${JSON.stringify(v)}`);
+}

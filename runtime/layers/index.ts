@@ -1,0 +1,14 @@
+/** The `layers` namespace (Keras / tfjs-layers names): `layers.conv2d({ filters: 32, kernelSize: 3 })`. */
+export { input, type InputArgs } from './input.ts';
+export { conv2d, Conv2D, type Conv2DArgs } from './conv2d.ts';
+export { dense, Dense, type DenseArgs } from './dense.ts';
+export {
+  maxPooling2d, averagePooling2d, globalAveragePooling2d, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, type Pooling2DArgs,
+} from './pooling.ts';
+export { batchNormalization, layerNormalization, BatchNormalization, LayerNormalization, type BatchNormalizationArgs, type LayerNormalizationArgs } from './normalization.ts';
+export {
+  dropout, flatten, reshape, activation, add, concatenate, Dropout, Flatten, Reshape, Activation, Add, Concatenate,
+  type DropoutArgs, type ReshapeArgs, type ActivationArgs, type ConcatenateArgs,
+} from './core.ts';
+export { embedding, Embedding, type EmbeddingArgs } from './embedding.ts';
+export { Layer, type LayerArgs } from './base.ts';
