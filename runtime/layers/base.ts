@@ -70,9 +70,14 @@ export abstract class Layer implements CallableLayer {
     return this.currentName ?? this.args.name ?? this.baseName;
   }
 
-  /** Throws a UserError prefixed with `layer '<name>' (<Class>)`. */
+  /** `layer '<name>' (<Class>)`, the prefix of every error about this layer. */
+  protected label(): string {
+    return `layer '${this.displayName()}' (${this.className})`;
+  }
+
+  /** Throws a UserError prefixed with {@link label}. */
   protected fail(message: string): never {
-    throw new UserError(`layer '${this.displayName()}' (${this.className}): ${message}`);
+    throw new UserError(`${this.label()}: ${message}`);
   }
 
   /** Checks rank; `what` describes the expected layout, e.g. `[batch, h, w, c]`. */
@@ -109,7 +114,7 @@ export abstract class Layer implements CallableLayer {
     const spec = this.withName(name, () => this.spec(xs, options.training ?? scope.training));
     let params = scope.layerParams(this);
     if (params.length === 0) {
-      params = spec.weights.map((w) => scope.addParam(this, w.weight, w.shape, resolveInitializer(w.init, name), { trainable: w.trainable, regularizer: w.regularizer }));
+      params = spec.weights.map((w) => scope.addParam(this, w.weight, w.shape, resolveInitializer(w.init, this.label()), { trainable: w.trainable, regularizer: w.regularizer }));
     } else {
       const want = spec.weights.map((w) => `${name}/${w.weight}[${w.shape}]`).join(', ');
       const have = params.map((p, i) => `${p}[${scope.params.find((q) => q.name === p)!.shape}]`).join(', ');
@@ -130,11 +135,11 @@ export abstract class Layer implements CallableLayer {
   }
 }
 
-/** Normalises an int or pair argument (`kernelSize: 3` → `[3, 3]`). */
+/** Normalises an int or pair argument; `layer` is the error prefix (e.g. `layer 'conv2d' (Conv2D)`) (`kernelSize: 3` → `[3, 3]`). */
 export function pair(layer: string, arg: string, v: number | [number, number] | number[] | undefined, dflt: number): [number, number] {
   const p = v === undefined ? [dflt, dflt] : typeof v === 'number' ? [v, v] : v;
   if (p.length !== 2 || !p.every((x) => Number.isInteger(x) && x > 0)) {
-    throw new UserError(`layer '${layer}': ${arg} must be a positive integer or a pair of them, got ${JSON.stringify(v)}`);
+    throw new UserError(`${layer}: ${arg} must be a positive integer or a pair of them, got ${JSON.stringify(v)}`);
   }
   return [p[0], p[1]];
 }
@@ -144,14 +149,14 @@ export function activationArg(layer: string, v: string | null | undefined): Acti
   if (v === undefined || v === null) return 'linear';
   if ((ACTIVATIONS as readonly string[]).includes(v)) return v as Activation;
   const hint = closest(v, ACTIVATIONS);
-  throw new UserError(`layer '${layer}': unknown activation '${v}'${hint ? ` (did you mean '${hint}'?)` : ''}; supported: ${ACTIVATIONS.join(', ')}`);
+  throw new UserError(`${layer}: unknown activation '${v}'${hint ? ` (did you mean '${hint}'?)` : ''}; supported: ${ACTIVATIONS.join(', ')}`);
 }
 
 /** Validates a padding argument. */
 export function paddingArg(layer: string, v: string | undefined): 'valid' | 'same' {
   if (v === undefined) return 'valid';
   if (v === 'valid' || v === 'same') return v;
-  throw new UserError(`layer '${layer}': padding must be 'valid' or 'same', got '${v}'`);
+  throw new UserError(`${layer}: padding must be 'valid' or 'same', got '${v}'`);
 }
 
 /** Resolves a Keras initializer argument to a camelCase name and config. */
@@ -160,7 +165,7 @@ export function resolveInitializer(arg: InitializerArg, layer: string): { name: 
   const camel = obj.name.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
   if (!(INITIALIZERS as readonly string[]).includes(camel)) {
     const hint = closest(camel, INITIALIZERS);
-    throw new UserError(`layer '${layer}': unknown initializer '${obj.name}'${hint ? ` (did you mean '${hint}'?)` : ''}; supported: ${INITIALIZERS.join(', ')}`);
+    throw new UserError(`${layer}: unknown initializer '${obj.name}'${hint ? ` (did you mean '${hint}'?)` : ''}; supported: ${INITIALIZERS.join(', ')}`);
   }
   return { name: camel, config: obj.config };
 }
@@ -171,5 +176,5 @@ export function regularizerArg(layer: string, v: RegularizerArg | null | undefin
   if (v === 'l2') return { l2: 0.01 };
   if (v === 'l1') return { l1: 0.01 };
   if (typeof v === 'object' && (typeof v.l1 === 'number' || typeof v.l2 === 'number')) return v;
-  throw new UserError(`layer '${layer}': kernelRegularizer must be 'l1', 'l2', regularizers.l1(x), regularizers.l2(x) or regularizers.l1l2({l1, l2}), got ${JSON.stringify(v)}`);
+  throw new UserError(`${layer}: kernelRegularizer must be 'l1', 'l2', regularizers.l1(x), regularizers.l2(x) or regularizers.l1l2({l1, l2}), got ${JSON.stringify(v)}`);
 }

@@ -39,11 +39,11 @@ export class Conv2D extends Layer {
   constructor(override readonly args: Conv2DArgs) {
     super(args);
     if (!Number.isInteger(args?.filters) || args.filters <= 0) this.fail(`filters must be a positive integer, got ${JSON.stringify(args?.filters)}`);
-    activationArg(this.displayName(), args.activation);
+    activationArg(this.label(), args.activation);
   }
 
   protected spec([x]: SymbolicTensor[]): LayerSpec<'conv2d'> {
-    const name = this.displayName();
+    const name = this.label();
     this.expectRank(x, 4, '[batch, h, w, c]');
     const [h, w, c] = this.staticDims(x);
     const kernelSize = pair(name, 'kernelSize', this.args.kernelSize, 1);

@@ -71,10 +71,10 @@ export class Activation extends Layer {
   readonly baseName = 'activation';
   constructor(override readonly args: ActivationArgs) {
     super(args);
-    activationArg(this.displayName(), args?.activation);
+    activationArg(this.label(), args?.activation);
   }
   protected spec([x]: SymbolicTensor[]): LayerSpec<'activation'> {
-    return { op: 'activation', attrs: { activation: activationArg(this.displayName(), this.args.activation) }, out: { shape: x.shape, dtype: 'float32' }, weights: [] };
+    return { op: 'activation', attrs: { activation: activationArg(this.label(), this.args.activation) }, out: { shape: x.shape, dtype: 'float32' }, weights: [] };
   }
 }
 

@@ -22,11 +22,11 @@ export class Dense extends Layer {
   constructor(override readonly args: DenseArgs) {
     super(args);
     if (!Number.isInteger(args?.units) || args.units <= 0) this.fail(`units must be a positive integer, got ${JSON.stringify(args?.units)}`);
-    activationArg(this.displayName(), args.activation);
+    activationArg(this.label(), args.activation);
   }
 
   protected spec([x]: SymbolicTensor[]): LayerSpec<'dense'> {
-    const name = this.displayName();
+    const name = this.label();
     if (x.rank < 2) this.fail(`expected input of rank ≥ 2 [batch, ..., features], got shape ${x}`);
     const dims = this.staticDims(x);
     const inDim = dims[dims.length - 1];

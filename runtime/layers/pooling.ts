@@ -21,7 +21,7 @@ abstract class Pooling2D extends Layer {
     super(args);
   }
   protected spec([x]: SymbolicTensor[]): LayerSpec<'maxPooling2d' | 'averagePooling2d'> {
-    const name = this.displayName();
+    const name = this.label();
     this.expectRank(x, 4, '[batch, h, w, c]');
     const [h, w, c] = this.staticDims(x);
     const poolSize = pair(name, 'poolSize', this.args.poolSize, 2);

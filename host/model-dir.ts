@@ -1,0 +1,224 @@
+/**
+ * A user's model directory (Cerebras layout): `model.ts` (modelFn, or an ElasticDL model file),
+ * `data.ts` (inputFn, or ElasticDL datasetFn/feed), `configs/params.yaml`. Loads and checks the modules and
+ * params, derives the input signature by peeking the input pipeline, and traces the Graph for a mode.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { Graph, Mode } from '../runtime/graph.ts';
+import { UserError } from '../runtime/errors.ts';
+import { validateParams, loadParams, type Params } from '../runtime/params.ts';
+import { traceModelFn, type InputSignature, type ModelFn } from '../runtime/api/estimator.ts';
+import { Model } from '../runtime/model.ts';
+import type { MetricOp } from '../runtime/api/metrics.ts';
+import type { Optimizer } from '../runtime/api/optimizers.ts';
+import type { SymbolicTensor } from '../runtime/symbolic.ts';
+import yaml from 'js-yaml';
+
+/** Values from the command line that override params.yaml (validated with the same schema). */
+export interface ParamOverrides {
+  runconfig?: Record<string, unknown>;
+  train_input?: Record<string, unknown>;
+  eval_input?: Record<string, unknown>;
+}
+
+/** A loaded model directory. */
+export interface ModelDir {
+  /** Absolute path of the model directory. */
+  dir: string;
+  /** Absolute paths of the files used. */
+  modelFile: string;
+  dataFile: string;
+  paramsFile: string;
+  /** Validated params with defaults and overrides applied; `runconfig.model_dir` is absolute. */
+  params: Params;
+  /** The model function (an ElasticDL model file is adapted onto it). */
+  modelFn: ModelFn;
+  /** 'estimator' for a modelFn export, 'elasticdl' for an adapted ElasticDL model file. */
+  convention: 'estimator' | 'elasticdl';
+}
+
+/** The ElasticDL model-file exports (see ../shared/seeds/elasticdl-*.md). */
+export interface ElasticDLModule {
+  model: Model;
+  /** `loss(labels, predictions)` → scalar loss (made with `losses.*`). */
+  loss: (labels: SymbolicTensor, predictions: SymbolicTensor) => SymbolicTensor;
+  /** `optimizer()` → an Optimizer (e.g. `optimizers.adam({ learningRate: 0.001 })`). */
+  optimizer: () => Optimizer;
+  /** `evalMetricsFn()` → `{ name: (labels, predictions) => metrics.* }`. */
+  evalMetricsFn?: () => Record<string, (labels: SymbolicTensor, predictions: SymbolicTensor) => MetricOp>;
+}
+
+/** Imports a TypeScript/JavaScript module, turning load errors into a UserError naming the file. */
+export async function importUserModule(file: string): Promise<Record<string, unknown>> {
+  try {
+    return (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+  } catch (e: any) {
+    if (e instanceof UserError) throw new UserError(`${file}: ${e.message}`, { cause: e });
+    throw new UserError(`${file}: cannot load module: ${e?.message ?? e}`, { cause: e });
+  }
+}
+
+function findSource(dir: string, stem: string): string | undefined {
+  for (const ext of ['.ts', '.mts', '.js', '.mjs']) {
+    const f = path.join(dir, stem + ext);
+    if (fs.existsSync(f)) return f;
+  }
+  return undefined;
+}
+
+/**
+ * Adapts an ElasticDL model file onto the modelFn contract: the model's output is the prediction
+ * `output`; `loss(labels, output)` is the loss; `optimizer().minimize(loss)` the train op;
+ * `evalMetricsFn()` the eval metrics. A single feature is passed to the model as a tensor, several as a dict.
+ * @throws UserError when `loss` or `optimizer` is missing.
+ */
+export function adaptElasticDL(mod: Partial<ElasticDLModule>, file: string): ModelFn {
+  for (const k of ['loss', 'optimizer'] as const) {
+    if (typeof mod[k] !== 'function') throw new UserError(`${file}: an ElasticDL model file must export a '${k}' function`);
+  }
+  const m = mod as ElasticDLModule;
+  return (features, labels, mode) => {
+    const keys = Object.keys(features);
+    const output = m.model.apply(keys.length === 1 ? features[keys[0]] : features);
+    if (mode === 'infer') return { mode, predictions: { output } };
+    if (!labels) throw new UserError(`${file}: the input pipeline yields no labels in mode '${mode}'`);
+    const loss = m.loss(labels, output);
+    const evalMetricOps: Record<string, MetricOp> = {};
+    for (const [k, f] of Object.entries(m.evalMetricsFn?.() ?? {})) evalMetricOps[k] = f(labels, output);
+    return { mode, loss, evalMetricOps, ...(mode === 'train' ? { trainOp: m.optimizer().minimize(loss) } : {}) };
+  };
+}
+
+function mergeOverrides(raw: any, o: ParamOverrides | undefined): any {
+  const out = { ...(raw ?? {}) };
+  for (const [section, values] of Object.entries(o ?? {})) {
+    const defined = Object.fromEntries(Object.entries(values ?? {}).filter(([, v]) => v !== undefined));
+    if (Object.keys(defined).length) out[section] = { ...(out[section] ?? {}), ...defined };
+  }
+  return out;
+}
+
+/**
+ * Loads a model directory.
+ * @param dirArg        the MODEL_DIR argument (relative to cwd).
+ * @param opts.paramsFile  params file (default `<dir>/configs/params.yaml`).
+ * @param opts.overrides   command-line values; `runconfig.model_dir` given here resolves against cwd,
+ *                         one from params.yaml against the model directory.
+ * @throws UserError for a missing directory, model file or params file, invalid params, a module that
+ *   fails to load, or a model module exporting neither `modelFn` nor an ElasticDL `model`.
+ */
+export async function loadModelDir(dirArg: string, opts: { paramsFile?: string; overrides?: ParamOverrides } = {}): Promise<ModelDir> {
+  const dir = path.resolve(dirArg);
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new UserError(`model directory '${dirArg}' does not exist`);
+  const modelFile = findSource(dir, 'model');
+  if (!modelFile) throw new UserError(`${path.join(dir, 'model.ts')}: model file not found (a model directory holds model.ts, data.ts and configs/params.yaml)`);
+  const dataFile = findSource(dir, 'data') ?? modelFile;
+  const paramsFile = path.resolve(opts.paramsFile ?? path.join(dir, 'configs', 'params.yaml'));
+
+  // Validate the file first so that its errors name the file, then again with the overrides merged.
+  loadParams(paramsFile);
+  const raw = yaml.load(fs.readFileSync(paramsFile, 'utf8'));
+  const cliModelDir = opts.overrides?.runconfig?.model_dir as string | undefined;
+  const params = validateParams(mergeOverrides(raw, opts.overrides), `${paramsFile} (with command-line overrides)`);
+  params.runconfig.model_dir = cliModelDir ? path.resolve(cliModelDir) : path.resolve(dir, params.runconfig.model_dir);
+  for (const section of [params.train_input, params.eval_input]) {
+    if (section.data_dir && !path.isAbsolute(section.data_dir)) section.data_dir = path.resolve(dir, section.data_dir);
+  }
+
+  const mod = await importUserModule(modelFile);
+  let modelFn: ModelFn;
+  let convention: ModelDir['convention'];
+  if (typeof mod.modelFn === 'function') {
+    modelFn = mod.modelFn as ModelFn;
+    convention = 'estimator';
+  } else if (mod.model instanceof Model) {
+    modelFn = adaptElasticDL(mod as Partial<ElasticDLModule>, modelFile);
+    convention = 'elasticdl';
+  } else {
+    const found = Object.keys(mod).join(', ') || 'nothing';
+    throw new UserError(`${modelFile}: exports no 'modelFn' function (nor an ElasticDL 'model'); it exports ${found}`);
+  }
+  return { dir, modelFile, dataFile, paramsFile, params, modelFn, convention };
+}
+
+/** A source of input batches for signature peeking: the first batch's features and labels. */
+export type FirstBatch = {
+  features: Record<string, { shape: number[]; dtype: string }>;
+  labels?: { shape: number[]; dtype: string };
+};
+
+/**
+ * The per-sample signature of a batch (drops the leading batch dimension).
+ * @throws UserError naming `where` if a feature is not a tensor with a batch dimension or has an
+ *   unsupported dtype.
+ */
+export function signatureOf(batch: FirstBatch, where: string): InputSignature {
+  const conv = (t: { shape: number[]; dtype: string } | undefined, name: string) => {
+    if (!t || !Array.isArray(t.shape) || t.shape.length < 1) throw new UserError(`${where}: ${name} is not a batched tensor (expected { data, shape: [batch, ...], dtype })`);
+    const dtype = t.dtype === 'int32' ? 'int32' : t.dtype === 'float32' ? 'float32' : undefined;
+    if (!dtype) throw new UserError(`${where}: ${name} has dtype ${t.dtype}; the wafer takes float32 or int32 (cast in inputFn)`);
+    return { shape: t.shape.slice(1), dtype } as const;
+  };
+  if (!batch?.features || typeof batch.features !== 'object') throw new UserError(`${where}: input elements must be { features: { name: tensor }, labels? }`);
+  const features: InputSignature['features'] = {};
+  for (const [k, t] of Object.entries(batch.features)) features[k] = conv(t, `feature '${k}'`);
+  return { features, ...(batch.labels ? { labels: conv(batch.labels, 'labels') } : {}) };
+}
+
+/**
+ * Traces the model of a directory for one mode.
+ * @param md         a loaded model directory.
+ * @param mode       'train' | 'eval' | 'infer'.
+ * @param signature  per-sample input shapes (e.g. from {@link signatureOf} on the first batch).
+ * @throws UserError prefixed with the model file for anything modelFn does wrong.
+ */
+export function traceModel(md: ModelDir, mode: Mode, signature: InputSignature): Graph {
+  try {
+    return traceModelFn(md.modelFn, { mode, params: md.params, signature });
+  } catch (e: any) {
+    if (e instanceof UserError) throw new UserError(`${md.modelFile}: ${e.message}`, { cause: e });
+    throw new UserError(`${md.modelFile}: modelFn threw ${e?.name ?? 'an error'}: ${e?.message ?? e}`, { cause: e });
+  }
+}
+
+/**
+ * The first batch of the directory's input pipeline for `mode` (used to learn feature shapes, as
+ * Cerebras' compile runs input_fn). Takes one batch from `inputFn(params, mode)` of data.ts.
+ * @throws UserError naming data.ts when it has no inputFn, the pipeline is empty or inputFn throws.
+ */
+export async function firstBatch(md: ModelDir, mode: Mode): Promise<FirstBatch> {
+  const mod = md.dataFile === md.modelFile ? await importUserModule(md.modelFile) : await importUserModule(md.dataFile);
+  const inputFn = mod.inputFn;
+  if (typeof inputFn !== 'function') {
+    throw new UserError(`${md.dataFile}: exports no 'inputFn(params, mode)' function; it exports ${Object.keys(mod).join(', ') || 'nothing'}`);
+  }
+  try {
+    const ds = (await inputFn(md.params, mode)) as AsyncIterable<FirstBatch> | Iterable<FirstBatch>;
+    const it = (ds as any)?.[Symbol.asyncIterator] ? (ds as AsyncIterable<FirstBatch>) : (ds as Iterable<FirstBatch>);
+    if (!it || (typeof (it as any)[Symbol.asyncIterator] !== 'function' && typeof (it as any)[Symbol.iterator] !== 'function')) {
+      throw new UserError(`inputFn returned ${typeof ds}, expected a Dataset`);
+    }
+    for await (const b of it) return b;
+  } catch (e: any) {
+    if (e instanceof UserError) throw new UserError(`${md.dataFile}: ${e.message}`, { cause: e });
+    throw new UserError(`${md.dataFile}: inputFn threw ${e?.name ?? 'an error'}: ${e?.message ?? e}`, { cause: e });
+  }
+  throw new UserError(`${md.dataFile}: inputFn(params, '${mode}') yielded no batches`);
+}
+
+/**
+ * Loads a model directory and traces its graph for one mode: the entry point of `csrun compile`.
+ * @param dir  MODEL_DIR as given on the command line.
+ * @throws UserError as {@link loadModelDir}, {@link firstBatch} and {@link traceModel} do.
+ */
+export async function traceModelDir(
+  dir: string,
+  opts: { mode: Mode; paramsFile?: string; overrides?: ParamOverrides },
+): Promise<{ graph: Graph; params: Params; modelDir: ModelDir; signature: InputSignature }> {
+  const modelDir = await loadModelDir(dir, opts);
+  const signature = signatureOf(await firstBatch(modelDir, opts.mode), modelDir.dataFile);
+  const graph = traceModel(modelDir, opts.mode, signature);
+  return { graph, params: modelDir.params, modelDir, signature };
+}
