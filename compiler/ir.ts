@@ -1,0 +1,298 @@
+/**
+ * The compiler's intermediate representations, from the kernel graph that `lower` makes out of the Graph IR
+ * (runtime/graph.ts) to the Plan that the wafer simulator loads. Each pass is a function from one of these to
+ * the next (DESIGN §1):
+ *
+ * ```
+ * Graph ──validate──► Graph ──lower──► KernelGraph ──size──► SizedGraph ──place──► PlacedGraph ──route──► RoutedGraph ──plan──► Plan
+ * ```
+ *
+ * All of them are plain JSON (written between passes by `--dump-ir DIR`).
+ *
+ * Units: cycles are fabric clock cycles; memory is in words of `machine.wordBytes` bytes; bytes are bytes;
+ * coordinates are PE columns (x, 0 … fabric.width−1) and rows (y, 0 … fabric.height−1).
+ */
+import type { Machine } from './machine.ts';
+import type { Mode } from '../runtime/graph.ts';
+
+/**
+ * A convolution in the ISPD 2020 / DESIGN §7 model: `H × W` input image (rows × columns), `R × S` filter,
+ * `C` input and `K` output channels, strides `T` (rows) and `U` (columns). A dense layer is `H = W = R = S
+ * = T = U = 1` (or `H` = the positions of a rank > 2 input). `epilogueOps` are extra cycles per output
+ * element for fused element-wise work (bias-free epilogue: batch norm, activation, residual add, dropout);
+ * 0 for ISPD kernels.
+ */
+export interface ConvSpec {
+  kind: 'conv';
+  H: number;
+  W: number;
+  R: number;
+  S: number;
+  C: number;
+  K: number;
+  T: number;
+  U: number;
+  epilogueOps: number;
+}
+
+/**
+ * ISPD 2020 ResNet blocks (DESIGN §9), `H × W` input with `F` output channels.
+ * dblock: 1×1 F→F/4, 3×3 F/4→F/4, 1×1 F/4→F.
+ * cblock: 1×1 F/2→F/4, 3×3 F/4→F/4 stride 2, 1×1 at H/2×W/2 F/4→F, 1×1 F/2→F stride 2.
+ */
+export interface BlockSpec {
+  kind: 'dblock' | 'cblock';
+  H: number;
+  W: number;
+  F: number;
+}
+
+/** Max / average pooling (and global average pooling: `R = H`, `S = W`, `T = H`, `U = W`): a depthwise
+ * window over an `H × W × C` input, window `R × S`, strides `T`, `U`. */
+export interface PoolSpec {
+  kind: 'pool';
+  H: number;
+  W: number;
+  C: number;
+  R: number;
+  S: number;
+  T: number;
+  U: number;
+}
+
+/** Batch / layer normalisation over an `H × W × C` tensor (statistics per channel), `opsPerElement` cycles
+ * per element (see estimate.ts). */
+export interface NormSpec {
+  kind: 'norm';
+  H: number;
+  W: number;
+  C: number;
+  opsPerElement: number;
+}
+
+/** Element-wise work on `N` elements per sample with `arity` inputs (add, concatenate, standalone
+ * activation or dropout), `opsPerElement` cycles per element. */
+export interface EltwiseSpec {
+  kind: 'eltwise';
+  N: number;
+  arity: number;
+  opsPerElement: number;
+}
+
+/** A loss over `N` elements per sample (classes for softmax cross-entropy), `opsPerElement` cycles each. */
+export interface LossSpec {
+  kind: 'loss';
+  N: number;
+  opsPerElement: number;
+}
+
+/** An embedding lookup: table `V × D`, `L` lookups per sample. */
+export interface EmbeddingSpec {
+  kind: 'embedding';
+  V: number;
+  D: number;
+  L: number;
+}
+
+/** The formal arguments of a kernel (its tensor shapes); see estimate.ts for each kind's model. */
+export type KernelSpec = ConvSpec | BlockSpec | PoolSpec | NormSpec | EltwiseSpec | LossSpec | EmbeddingSpec;
+/** A kernel kind. */
+export type KernelKind = KernelSpec['kind'];
+
+/**
+ * Execution parameters (split factors) of a kernel, by kind (DESIGN §7, §9):
+ * conv `{h, w, c, k}`; dblock `{h, w, c1, c2, c3, k1, k2, k3}`; cblock `{h, w, c1…c4, k1…k4}`;
+ * pool and norm `{h, w, c}`; eltwise and loss `{h, w}`; embedding `{v, k}`. All are integers ≥ 1.
+ */
+export type ExecParams = Record<string, number>;
+
+/** Copies of a kernel's work laid side by side: 3 = forward, backward, weight update (TRAIN, kernels with
+ * weights); 2 = forward, backward (TRAIN, kernels without weights); 1 = forward only (EVAL, PREDICT). */
+export type Copies = 1 | 2 | 3;
+
+/** A kernel of the lowered graph: one or more fused Graph IR layers. */
+export interface Kernel {
+  /** Unique name: the first fused layer's name (or the kgraph node name). */
+  name: string;
+  /** What it computes, e.g. `conv2d+batchNormalization+relu`, `dense`, `maxPooling2d`. */
+  op: string;
+  /** Names of the Graph IR nodes fused into it, in graph order. */
+  layers: string[];
+  spec: KernelSpec;
+  copies: Copies;
+  /** Trainable + non-trainable parameter words it stores (all PEs together, one copy). */
+  paramWords: number;
+}
+
+/** Data flowing from one kernel (or a graph input) to another, once per sample. */
+export interface KernelEdge {
+  /** Producer kernel name, or a graph input tensor id (`features/<key>`, `labels`) when `external`. */
+  from: string;
+  /** Consumer kernel name. */
+  to: string;
+  /** Graph IR tensor id carried (or the kgraph edge label). */
+  tensor: string;
+  /** Per-sample tensor shape (batch dimension removed). */
+  shape: number[];
+  /** Bytes per sample: elements × machine word bytes. */
+  bytesPerSample: number;
+  /** True when `from` is a graph input entering the fabric at its west edge (x = 0). */
+  external: boolean;
+  /** True when gradients flow back along the edge in TRAIN (false for inputs and labels). */
+  backward: boolean;
+}
+
+/** Output of `lower`. */
+export interface KernelGraph {
+  formatVersion: 1;
+  mode: Mode;
+  /** Kernels in a topological (data-flow) order. */
+  kernels: Kernel[];
+  edges: KernelEdge[];
+  /** Graph IR node name → the kernel that computes it (nodes fused away as pure layout map to their
+   * producer's kernel; nodes not lowered — metrics — are absent). */
+  nodeKernel: Record<string, string>;
+}
+
+/** A kernel with execution parameters and the costs they imply (estimate.ts). */
+export interface SizedKernel extends Kernel {
+  exec: ExecParams;
+  /** Unrotated (R0) rectangle, PEs: width along x, height along y. */
+  width: number;
+  height: number;
+  /** Cycles per sample (the kernel's steady-state interval). */
+  cyclesPerSample: number;
+  /** Words of SRAM each PE of the kernel needs. */
+  memoryWordsPerPe: number;
+}
+
+/** One row (or column, when transposed) of a floorplan: kernels side by side in data-flow order. */
+export interface FloorplanRow {
+  /** Row height (PEs). */
+  height: number;
+  /** Kernel names in the row, in data-flow order; `rotated` means placed R90 (width and height swapped). */
+  kernels: { name: string; rotated: boolean }[];
+}
+
+/** The shelf floorplan chosen with the execution parameters (size.ts): rows stacked from y = 0; when
+ * `transposed`, rows are columns stacked from x = 0 (the problem solved on the transposed fabric). */
+export interface Floorplan {
+  transposed: boolean;
+  rows: FloorplanRow[];
+}
+
+/** Output of `size`. */
+export interface SizedGraph extends Omit<KernelGraph, 'kernels'> {
+  kernels: SizedKernel[];
+  /** The target time every kernel meets: the max of `cyclesPerSample`. */
+  targetCycles: number;
+  /** Lower bound on the max kernel time from area alone (sum of smallest areas ≤ fabric). */
+  areaBoundCycles: number;
+  floorplan: Floorplan;
+}
+
+/** Kernel placements on the fabric. */
+export type Rotation = 'R0' | 'R90';
+
+/** A placed kernel: occupies columns `x … x+width−1` and rows `y … y+height−1`; `width`/`height` are the
+ * footprint as placed (R90 swaps the estimate's width and height). */
+export interface PlacedKernel extends SizedKernel {
+  x: number;
+  y: number;
+  rotation: Rotation;
+}
+
+/** Output of `place`. */
+export interface PlacedGraph extends Omit<SizedGraph, 'kernels'> {
+  kernels: PlacedKernel[];
+  /** Σ over kernel→kernel edges of the L1 distance between rectangle centres, PEs. */
+  wirelength: number;
+}
+
+/**
+ * A Manhattan route: a bundle of `lanes` parallel lanes, each an L-shaped path of PE hops.
+ * For order `HV`, lane i (0 ≤ i < lanes) visits `(start[0], firstTrack+i) → (secondTrack+lanes−1−i,
+ * firstTrack+i) → (secondTrack+lanes−1−i, end[1])`: along a row of the source, then along a column of the
+ * destination. For `VH`, x and y swap roles: `(firstTrack+i, start[1]) → (firstTrack+i, secondTrack+lanes−1−i)
+ * → (end[0], secondTrack+lanes−1−i)`. Each lane carries `bytesPerSample / lanes`; see fabric.ts.
+ */
+export interface Route {
+  from: string;
+  to: string;
+  tensor: string;
+  bytesPerSample: number;
+  external: boolean;
+  backward: boolean;
+  order: 'HV' | 'VH';
+  /** Source anchor (source centre PE; for external inputs `[0, y]` on the west edge). */
+  start: [number, number];
+  /** Destination anchor (destination centre PE). */
+  end: [number, number];
+  lanes: number;
+  firstTrack: number;
+  secondTrack: number;
+  /** Hops of the anchor-to-anchor path: `|end.x − start.x| + |end.y − start.y|`. */
+  hops: number;
+}
+
+/** A directed fabric link and what crosses it per sample. `dir`: E (+x), W (−x), N (+y), S (−y). */
+export interface LinkLoad {
+  x: number;
+  y: number;
+  dir: 'E' | 'W' | 'N' | 'S';
+  bytesPerSample: number;
+}
+
+/** Output of `route`. */
+export interface RoutedGraph extends Omit<PlacedGraph, 'kernels'> {
+  kernels: PlacedKernel[];
+  routes: Route[];
+  /** The busiest directed link (null when nothing is routed). */
+  busiestLink: LinkLoad | null;
+}
+
+/** The performance figures of a plan (estimate.ts `planEstimate`). Rates are samples per second. */
+export interface PlanEstimate {
+  /** Steady-state cycles between samples: max(computeCycles, transmissionCycles). */
+  intervalCycles: number;
+  /** Slowest kernel's cycles per sample. */
+  computeCycles: number;
+  /** Busiest link's bytes per sample / link bytes per cycle. */
+  transmissionCycles: number;
+  samplesPerS: number;
+  computeSamplesPerS: number;
+  transmissionSamplesPerS: number;
+  /** Cycles for the first sample to traverse the pipeline (critical path; forward and backward in TRAIN). */
+  fillCycles: number;
+  /** Kernels on the critical path, in order. */
+  criticalPath: string[];
+  /** PEs used by kernels / fabric PEs. */
+  activePeFraction: number;
+  /** Useful MACs (ops) per interval / (active PEs × interval). */
+  computeUtilization: number;
+  /** Name of the slowest kernel, or `link (x,y,dir)` when transmission limits. */
+  bottleneck: string;
+}
+
+/** The compiled artifact (`plan.json`): what the wafer simulator loads. */
+export interface Plan {
+  /** Bumped whenever the Plan format changes incompatibly. */
+  formatVersion: 1;
+  /** Version of the compiler that wrote it (part of the cache key). */
+  compilerVersion: string;
+  /** sha256 of the inputs (graph, machine, compile options, compiler version): the compile cache key. */
+  inputHash: string;
+  /** sha256 of the plan's content (everything but this field). */
+  hash: string;
+  mode: Mode;
+  machine: Machine;
+  kernels: PlacedKernel[];
+  edges: KernelEdge[];
+  routes: Route[];
+  nodeKernel: Record<string, string>;
+  targetCycles: number;
+  areaBoundCycles: number;
+  wirelength: number;
+  busiestLink: LinkLoad | null;
+  estimate: PlanEstimate;
+}

@@ -1,0 +1,764 @@
+/**
+ * Pass `size`: KernelGraph → SizedGraph. Chooses every kernel's execution parameters (DESIGN §7) so that
+ * the slowest kernel is as fast as possible while every kernel's memory fits one PE's SRAM and all kernels
+ * fit the fabric together.
+ *
+ * Method (binary search on the target time τ, as the issue suggests, with a shape-aware feasibility test):
+ * 1. For a target τ, each kernel has many legal rectangles (one per choice of splits meeting τ and the SRAM
+ *    limit; {@link forEachShape} enumerates the useful ones in closed form). For every row height r the
+ *    narrowest rectangle of height ≤ r is tabulated, in both orientations (R0, R90).
+ * 2. The kernels, in data-flow order, are cut into consecutive rows (a shelf floorplan: rows stacked along
+ *    y, kernels side by side along x, snaking in `place`). A dynamic programme over (first kernel of the
+ *    row, row height) finds the cut with the least total height; τ is feasible when it fits the fabric.
+ * 3. Binary search finds the least feasible τ, on the fabric and on its transpose; the better one wins.
+ *
+ * Choosing shapes together with the rows is what lets kernels of very different sizes pack: a kernel in a
+ * short row takes a wide, low rectangle; in a tall row a narrow, high one. The floorplan is passed on to
+ * `place`, which only has to lay the rows out.
+ *
+ * {@link areaLowerBound} is the bound of the issue: the least τ at which the kernels' smallest legal areas
+ * sum to at most the fabric's area.
+ */
+import { UserError } from '../runtime/errors.ts';
+import { kernelCost, subConvs, type SubConv } from './estimate.ts';
+import type { Floorplan, FloorplanRow, Kernel, KernelEdge, KernelGraph, KernelSpec, SizedGraph, SizedKernel } from './ir.ts';
+import { memoryWordsPerPe, type Machine } from './machine.ts';
+
+/** A practically infinite target time (cycles); keeps `τ · T · U` exact in doubles. */
+export const UNBOUNDED_CYCLES = 2 ** 40;
+
+const bpCache = new Map<number, Int32Array>();
+/**
+ * Split factors worth considering for a dimension of size X: for every distinct value q of ⌈X/v⌉, the
+ * smallest v giving it (a larger v with the same quotient only costs area). Ascending; about 2√X values.
+ */
+export function splitCandidates(X: number): Int32Array {
+  let got = bpCache.get(X);
+  if (got) return got;
+  const out: number[] = [];
+  let v = 1;
+  while (v <= X) {
+    out.push(v);
+    const q = Math.ceil(X / v);
+    if (q <= 1) break;
+    v = Math.ceil(X / (q - 1));
+  }
+  got = Int32Array.from(out);
+  bpCache.set(X, got);
+  return got;
+}
+
+/** Receives one legal rectangle: R0 height and width, and up to three numbers identifying the split. */
+export type ShapeVisitor = (height: number, width: number, a: number, b: number, c: number) => void;
+
+/** Kernel facts the enumeration needs (precomputed once per kernel). */
+interface Prepared {
+  spec: KernelSpec;
+  copies: number;
+  subs: SubConv[];
+  hC: Int32Array;
+  wC: Int32Array;
+  cC: Int32Array;
+  maxC: number;
+}
+
+function prepare(spec: KernelSpec, copies: number): Prepared {
+  const union = (xs: number[]) => {
+    const s = new Set<number>();
+    for (const x of xs) for (const v of splitCandidates(x)) s.add(v);
+    return Int32Array.from([...s].sort((a, b) => a - b));
+  };
+  switch (spec.kind) {
+    case 'conv':
+    case 'dblock':
+    case 'cblock': {
+      const subs = subConvs(spec);
+      return {
+        spec,
+        copies,
+        subs,
+        hC: union(subs.map((s) => s.H)),
+        wC: union(subs.map((s) => s.W)),
+        cC: union(subs.map((s) => s.C)),
+        maxC: Math.max(...subs.map((s) => s.C)),
+      };
+    }
+    case 'pool':
+    case 'norm':
+      return { spec, copies, subs: [], hC: splitCandidates(spec.H), wC: splitCandidates(spec.W), cC: splitCandidates(spec.C), maxC: spec.C };
+    case 'eltwise':
+    case 'loss':
+      return { spec, copies, subs: [], hC: new Int32Array(), wC: new Int32Array(), cC: new Int32Array(), maxC: 0 };
+    case 'embedding':
+      return { spec, copies, subs: [], hC: splitCandidates(spec.V), wC: new Int32Array(), cC: new Int32Array(), maxC: 0 };
+  }
+}
+
+/** Largest ⌈K/k⌉ a conv-like sub-convolution may have at splits (h, w, c) under τ and the memory limit. */
+function subConvMaxQk(sc: SubConv, h: number, w: number, c: number, tau: number, mem: number, macs: number): number {
+  const qc = Math.ceil(sc.C / c);
+  const P = Math.ceil(sc.H / h) * Math.ceil(sc.W / w);
+  const D = sc.T * sc.U * macs;
+  const A = P * qc * sc.R * sc.S;
+  const B = sc.epilogueOps ? Math.ceil(Math.ceil(sc.H / sc.T) / h) * Math.ceil(Math.ceil(sc.W / sc.U) / w) * sc.epilogueOps : 0;
+  // ⌈A·qk/D⌉ + B·qk ≤ τ  ⇔  qk·(A + D·B) ≤ D·τ   (τ an integer)
+  const qkT = Math.floor((D * tau) / (A + D * B));
+  const halo = Math.ceil((sc.W + sc.S - 1) / w) * Math.ceil((sc.H + sc.R - 1) / h);
+  // qc·qk·R·S + halo·qk ≤ mem
+  const qkM = Math.floor(mem / (qc * sc.R * sc.S + halo));
+  return Math.min(qkT, qkM, sc.K);
+}
+
+/**
+ * Enumerates the useful legal rectangles of a kernel at target time τ: for every candidate split of the
+ * spatial and input-channel dimensions, the smallest output split that meets τ and the SRAM limit. Only
+ * rectangles whose R0 height and width are both ≤ `maxDim` are visited.
+ * The visitor's (a, b, c) are (h, w, cmax) for conv kinds, (h, w, c) for pool/norm, (h, w, 0) for
+ * eltwise/loss and (v, k, 0) for embedding; {@link execFor} turns them into execution parameters.
+ * @param tau target cycles per sample (integer).
+ * @param mem SRAM words per PE.
+ * @param maxDim largest side a rectangle may have (the fabric's larger dimension).
+ * @param macs `machine.macsPerPePerCycle`.
+ */
+export function forEachShape(p: Prepared, tau: number, mem: number, maxDim: number, macs: number, visit: ShapeVisitor): void {
+  const { spec, copies } = p;
+  switch (spec.kind) {
+    case 'conv':
+    case 'dblock':
+    case 'cblock': {
+      const subs = p.subs;
+      for (const h of p.hC) {
+        if (2 * h > maxDim) break;
+        for (const w of p.wC) {
+          const hw = h * w;
+          if (2 * hw > maxDim) break;
+          for (const cmax of p.cC) {
+            const height = hw * (Math.min(cmax, p.maxC) + 1);
+            if (height > maxDim) break;
+            let width = 0;
+            let ok = true;
+            for (let i = 0; i < subs.length; i++) {
+              const sc = subs[i];
+              const qk = subConvMaxQk(sc, h, w, Math.min(cmax, sc.C), tau, mem, macs);
+              if (qk < 1) {
+                ok = false;
+                break;
+              }
+              width += copies * Math.ceil(sc.K / qk);
+            }
+            if (ok && width <= maxDim) visit(height, width, h, w, cmax);
+          }
+        }
+      }
+      return;
+    }
+    case 'pool': {
+      const { H, W, C, R, S, T, U } = spec;
+      for (const h of p.hC) {
+        if (h > maxDim) break;
+        for (const w of p.wC) {
+          if (h * w > maxDim) break;
+          const P = Math.ceil(H / h) * Math.ceil(W / w);
+          const tile = Math.ceil((H + Math.max(R - T, 0)) / h) * Math.ceil((W + Math.max(S - U, 0)) / w);
+          const qc = Math.min(Math.floor((tau * T * U) / (P * R * S)), Math.floor(mem / tile), C);
+          if (qc < 1) continue;
+          const c = Math.ceil(C / qc);
+          if (copies * c <= maxDim) visit(h * w, copies * c, h, w, c);
+        }
+      }
+      return;
+    }
+    case 'norm': {
+      const { H, W, C, opsPerElement } = spec;
+      for (const h of p.hC) {
+        if (h > maxDim) break;
+        for (const w of p.wC) {
+          if (h * w > maxDim) break;
+          const P = Math.ceil(H / h) * Math.ceil(W / w);
+          const budget = tau - (h - 1) - (w - 1);
+          if (budget < 1) continue;
+          const qc = Math.min(Math.floor(budget / (P * opsPerElement)), Math.floor(mem / (P + 4)), C);
+          if (qc < 1) continue;
+          const c = Math.ceil(C / qc);
+          if (copies * c <= maxDim) visit(h * w, copies * c, h, w, c);
+        }
+      }
+      return;
+    }
+    case 'eltwise': {
+      const { N, arity, opsPerElement } = spec;
+      const q = Math.min(Math.floor(tau / opsPerElement), Math.floor(mem / (arity + 1)), N);
+      if (q < 1) return;
+      const pmin = Math.ceil(N / q);
+      for (let h = 1; h <= Math.min(pmin, maxDim, N); h++) {
+        const w = Math.ceil(pmin / h);
+        if (w > N || copies * w > maxDim) continue;
+        visit(h, copies * w, h, w, 0);
+      }
+      return;
+    }
+    case 'loss': {
+      const { N, opsPerElement } = spec;
+      const qm = Math.floor((mem - 2) / 3);
+      for (let h = 1; h <= Math.min(N, maxDim); h++) {
+        const q0 = Math.min(Math.floor((tau - (h - 1)) / opsPerElement), qm, N);
+        if (q0 < 1) break;
+        for (let w = Math.max(1, Math.ceil(Math.ceil(N / q0) / h)), steps = 0; w <= N && copies * w <= maxDim && steps < 64; w++, steps++) {
+          const per = Math.ceil(N / (h * w));
+          if (per * opsPerElement + (h - 1) + (w - 1) <= tau && 3 * per + 2 <= mem) {
+            visit(h, copies * w, h, w, 0);
+            break;
+          }
+        }
+      }
+      return;
+    }
+    case 'embedding': {
+      const { V, D, L } = spec;
+      for (const v of p.hC) {
+        if (v > maxDim) break;
+        const qk = Math.min(Math.floor((tau - (v - 1)) / L), Math.floor(mem / (Math.ceil(V / v) + L)), D);
+        if (qk < 1) continue;
+        const k = Math.ceil(D / qk);
+        if (copies * k <= maxDim) visit(v, copies * k, v, k, 0);
+      }
+      return;
+    }
+  }
+}
+
+/**
+ * Execution parameters of the rectangle {@link forEachShape} reported as (a, b, c) at the same τ and memory
+ * limit.
+ */
+export function execFor(p: Prepared, tau: number, mem: number, macs: number, a: number, b: number, c: number): Record<string, number> {
+  const spec = p.spec;
+  switch (spec.kind) {
+    case 'conv':
+    case 'dblock':
+    case 'cblock': {
+      const out: Record<string, number> = { h: a, w: b };
+      p.subs.forEach((sc, i) => {
+        const cc = Math.min(c, sc.C);
+        const qk = subConvMaxQk(sc, a, b, cc, tau, mem, macs);
+        const suffix = spec.kind === 'conv' ? '' : String(i + 1);
+        out[`c${suffix}`] = cc;
+        out[`k${suffix}`] = Math.ceil(sc.K / qk);
+      });
+      return out;
+    }
+    case 'pool':
+    case 'norm':
+      return { h: a, w: b, c };
+    case 'eltwise':
+    case 'loss':
+      return { h: a, w: b };
+    case 'embedding':
+      return { v: a, k: b };
+  }
+}
+
+/** A kernel prepared for sizing. */
+interface Item {
+  kernel: Kernel;
+  prep: Prepared;
+}
+
+/**
+ * Data-flow order of kernels for the snake: reverse post-order of a depth-first walk from the sources, which
+ * keeps each chain (and each block's branches) together. Kernels unreachable from a source follow in input
+ * order.
+ * @param names kernel names in their given order (ties follow it).
+ * @param edges kernel-to-kernel edges (external ones are ignored).
+ */
+export function dataflowOrder(names: readonly string[], edges: readonly Pick<KernelEdge, 'from' | 'to' | 'external'>[]): string[] {
+  const index = new Map(names.map((n, i) => [n, i]));
+  const succ = new Map<string, string[]>(names.map((n) => [n, []]));
+  const indeg = new Map<string, number>(names.map((n) => [n, 0]));
+  for (const e of edges) {
+    if (e.external || !index.has(e.from) || !index.has(e.to) || e.from === e.to) continue;
+    succ.get(e.from)!.push(e.to);
+    indeg.set(e.to, indeg.get(e.to)! + 1);
+  }
+  for (const s of succ.values()) s.sort((a, b) => index.get(a)! - index.get(b)!);
+  const post: string[] = [];
+  const state = new Map<string, number>();
+  const visit = (root: string) => {
+    // iterative DFS (deep chains would overflow the stack recursively)
+    const stack: [string, number][] = [[root, 0]];
+    state.set(root, 1);
+    while (stack.length) {
+      const top = stack[stack.length - 1];
+      const kids = succ.get(top[0])!;
+      if (top[1] < kids.length) {
+        const k = kids[top[1]++];
+        if (!state.has(k)) {
+          state.set(k, 1);
+          stack.push([k, 0]);
+        }
+      } else {
+        stack.pop();
+        post.push(top[0]);
+      }
+    }
+  };
+  for (const n of names) if (indeg.get(n) === 0 && !state.has(n)) visit(n);
+  for (const n of names) if (!state.has(n)) visit(n);
+  post.reverse();
+  // Reverse post-order is topological for a DAG; verify and fall back to Kahn's order otherwise.
+  return post;
+}
+
+const INF = 0x3fffffff;
+
+/** Narrowest width per row height for every kernel at one τ (both orientations), with the shape achieving
+ * it. */
+interface Tables {
+  /** widths[i][r] = narrowest footprint width of kernel i with footprint height ≤ r (INF if none). */
+  widths: Int32Array[];
+  /** The shape achieving widths[i][r]: its (a, b, c) and whether it is rotated (flag 1). */
+  argA: Int32Array[];
+  argB: Int32Array[];
+  argC: Int32Array[];
+  argRot: Uint8Array[];
+  /** Row heights worth trying (ascending). */
+  heights: Int32Array;
+}
+
+function buildTables(items: readonly Item[], tau: number, mem: number, rowMax: number, lenMax: number, macs: number, rotate: boolean): Tables | null {
+  const maxDim = Math.max(rowMax, lenMax);
+  const widths: Int32Array[] = [];
+  const argA: Int32Array[] = [];
+  const argB: Int32Array[] = [];
+  const argC: Int32Array[] = [];
+  const argRot: Uint8Array[] = [];
+  const mark = new Uint8Array(rowMax + 1);
+  for (const it of items) {
+    const t = new Int32Array(rowMax + 1).fill(INF);
+    const area = new Float64Array(rowMax + 1).fill(Infinity);
+    const A = new Int32Array(rowMax + 1);
+    const B = new Int32Array(rowMax + 1);
+    const C = new Int32Array(rowMax + 1);
+    const rot = new Uint8Array(rowMax + 1);
+    let any = false;
+    const offer = (fh: number, fw: number, ar: number, a: number, b: number, c: number, r: number) => {
+      if (fw < t[fh] || (fw === t[fh] && ar < area[fh])) {
+        t[fh] = fw;
+        area[fh] = ar;
+        A[fh] = a;
+        B[fh] = b;
+        C[fh] = c;
+        rot[fh] = r;
+      }
+    };
+    forEachShape(it.prep, tau, mem, maxDim, macs, (hh, ww, a, b, c) => {
+      if (hh <= rowMax && ww <= lenMax) {
+        offer(hh, ww, hh * ww, a, b, c, 0);
+        any = true;
+      }
+      if (rotate && ww <= rowMax && hh <= lenMax) {
+        offer(ww, hh, hh * ww, a, b, c, 1);
+        any = true;
+      }
+    });
+    if (!any) return null;
+    for (let r = 1; r <= rowMax; r++) {
+      if (t[r] < t[r - 1]) mark[r] = 1;
+      else {
+        t[r] = t[r - 1];
+        A[r] = A[r - 1];
+        B[r] = B[r - 1];
+        C[r] = C[r - 1];
+        rot[r] = rot[r - 1];
+      }
+    }
+    widths.push(t);
+    argA.push(A);
+    argB.push(B);
+    argC.push(C);
+    argRot.push(rot);
+  }
+  const hs: number[] = [];
+  for (let r = 1; r <= rowMax; r++) if (mark[r]) hs.push(r);
+  return { widths, argA, argB, argC, argRot, heights: Int32Array.from(hs) };
+}
+
+/** Row cut found by the shelf DP: [first, end) kernel ranges with their heights. */
+interface Cut {
+  total: number;
+  rows: { start: number; end: number; height: number }[];
+}
+
+/**
+ * The shelf dynamic programme: cuts kernels 0…n−1 (in order) into rows. With `lambda = 0` it minimises the
+ * total height; with `lambda > 0` it minimises `Σ rows (1 + λ)·height + λ·Σ widths`, a proxy of the wire
+ * length of a snaked chain (neighbours in a row are about their mean width apart, consecutive rows about a
+ * row height), subject to the height fitting.
+ */
+function shelfDP(t: Tables, n: number, rowMax: number, lenMax: number, lambda = 0): Cut | null {
+  const cost = new Float64Array(n + 1).fill(Infinity);
+  const hgt = new Int32Array(n + 1).fill(INF);
+  const fromI = new Int32Array(n + 1).fill(-1);
+  const fromR = new Int32Array(n + 1).fill(0);
+  cost[0] = 0;
+  hgt[0] = 0;
+  for (let i = 0; i < n; i++) {
+    const base = hgt[i];
+    if (base >= INF) continue;
+    const c0 = cost[i];
+    for (const r of t.heights) {
+      if (base + r > rowMax) break;
+      if (t.widths[i][r] >= INF) continue;
+      const total = base + r;
+      let sum = 0;
+      for (let j = i; j < n; j++) {
+        const w = t.widths[j][r];
+        if (w >= INF) break;
+        sum += w;
+        if (sum > lenMax) break;
+        const c = c0 + (1 + lambda) * r + lambda * sum;
+        if (c < cost[j + 1] || (c === cost[j + 1] && total < hgt[j + 1])) {
+          cost[j + 1] = c;
+          hgt[j + 1] = total;
+          fromI[j + 1] = i;
+          fromR[j + 1] = r;
+        }
+      }
+    }
+  }
+  if (hgt[n] > rowMax) return null;
+  const rows: Cut['rows'] = [];
+  for (let j = n; j > 0; j = fromI[j]) rows.unshift({ start: fromI[j], end: j, height: fromR[j] });
+  return { total: hgt[n], rows };
+}
+
+/** Options of {@link size}. */
+export interface SizeOptions {
+  /** Use this target time instead of the least feasible one (must be feasible; ISPD driver, tests). */
+  targetCycles?: number;
+  /** Which floorplans to try: rows along x (`rows`), along y (`cols`) or both (`best`, default). */
+  orientation?: 'rows' | 'cols' | 'best';
+  /** Allow R90 rotations (default true). */
+  rotate?: boolean;
+  /** Weight λ of the wire proxy in the floorplan DP (default 0: least total height); see shelfDP. Only used
+   * with a fixed `targetCycles`. */
+  wireWeight?: number;
+}
+
+function prepareItems(kg: KernelGraph): Item[] {
+  const byName = new Map(kg.kernels.map((k) => [k.name, k]));
+  const order = dataflowOrder(
+    kg.kernels.map((k) => k.name),
+    kg.edges,
+  );
+  return order.map((n) => {
+    const kernel = byName.get(n)!;
+    return { kernel, prep: prepare(kernel.spec, kernel.copies) };
+  });
+}
+
+/**
+ * Smallest legal area of each kernel at τ, or null when some kernel has no legal rectangle at τ.
+ * @returns PEs per kernel.
+ */
+function minAreas(items: readonly Item[], tau: number, machine: Machine): number[] | null {
+  const mem = memoryWordsPerPe(machine);
+  const { width: FW, height: FH } = machine.fabric;
+  const lo = Math.min(FW, FH);
+  const hi = Math.max(FW, FH);
+  const out: number[] = [];
+  for (const it of items) {
+    let best = Infinity;
+    forEachShape(it.prep, tau, mem, hi, machine.macsPerPePerCycle, (h, w) => {
+      if (Math.min(h, w) <= lo && h * w < best) best = h * w;
+    });
+    if (best === Infinity) return null;
+    out.push(best);
+  }
+  return out;
+}
+
+/**
+ * Words per PE a kernel needs at the finest split whose rectangle fits the fabric (the least memory any
+ * legal split can reach; used in error messages).
+ * @returns words, or Infinity when no split fits the fabric at all.
+ */
+export function minMemoryWords(kernel: Kernel, machine: Machine): number {
+  const { width: FW, height: FH } = machine.fabric;
+  const lo = Math.min(FW, FH);
+  const hi = Math.max(FW, FH);
+  const { spec, copies } = kernel;
+  let best = Infinity;
+  const tryExec = (exec: Record<string, number>) => {
+    try {
+      const c = kernelCost(spec, exec, copies, machine.macsPerPePerCycle);
+      if (Math.min(c.width, c.height) <= lo && Math.max(c.width, c.height) <= hi) best = Math.min(best, c.memoryWordsPerPe);
+    } catch {
+      /* a split out of range: not a candidate */
+    }
+  };
+  const p = prepare(spec, copies);
+  switch (spec.kind) {
+    case 'conv':
+    case 'dblock':
+    case 'cblock': {
+      const n = p.subs.length;
+      for (const h of p.hC)
+        for (const w of p.wC)
+          for (const cmax of p.cC) {
+            const height = h * w * (Math.min(cmax, p.maxC) + 1);
+            if (height > hi) break;
+            const each = Math.floor((height <= lo ? hi : lo) / (copies * n));
+            if (each < 1) continue;
+            const exec: Record<string, number> = { h, w };
+            p.subs.forEach((sc, i) => {
+              const sfx = spec.kind === 'conv' ? '' : String(i + 1);
+              exec[`c${sfx}`] = Math.min(cmax, sc.C);
+              exec[`k${sfx}`] = Math.min(sc.K, each);
+            });
+            tryExec(exec);
+          }
+      break;
+    }
+    case 'pool':
+    case 'norm':
+      for (const h of p.hC)
+        for (const w of p.wC) {
+          if (h * w > hi) break;
+          tryExec({ h, w, c: Math.max(1, Math.min(spec.C, Math.floor((h * w <= lo ? hi : lo) / copies))) });
+        }
+      break;
+    case 'eltwise':
+    case 'loss':
+      for (const h of [Math.min(spec.N, lo), Math.min(spec.N, hi)])
+        tryExec({ h, w: Math.max(1, Math.min(spec.N, Math.floor((h <= lo ? hi : lo) / copies))) });
+      break;
+    case 'embedding':
+      for (const v of p.hC) tryExec({ v, k: Math.max(1, Math.min(spec.D, Math.floor((v <= lo ? hi : lo) / copies))) });
+      break;
+  }
+  return best;
+}
+
+/**
+ * Checks that a kernel graph can fit a machine at all: every kernel has a legal rectangle within SRAM, and
+ * the kernels' smallest legal areas fit the fabric together.
+ * @throws UserError naming the kernel, the bytes per PE it needs and the machine.
+ */
+export function checkFit(kg: KernelGraph, machine: Machine): void {
+  const items = prepareItems(kg);
+  const mem = memoryWordsPerPe(machine);
+  const { width: FW, height: FH } = machine.fabric;
+  const fabricDesc = `machine '${machine.name}' (${FW}×${FH} PEs, ${machine.sramBytesPerPe} bytes of SRAM per PE)`;
+  for (const it of items) {
+    let any = false;
+    forEachShape(it.prep, UNBOUNDED_CYCLES, mem, Math.max(FW, FH), machine.macsPerPePerCycle, (h, w) => {
+      if (Math.min(h, w) <= Math.min(FW, FH)) any = true;
+    });
+    if (!any) {
+      const words = minMemoryWords(it.kernel, machine);
+      const bytes = Number.isFinite(words) ? words * machine.wordBytes : NaN;
+      throw new UserError(
+        `kernel '${it.kernel.name}' (${it.kernel.op}) does not fit ${fabricDesc}: ` +
+          (Number.isFinite(bytes)
+            ? `at every split that fits the fabric it needs at least ${bytes} bytes per PE (${words} words of ${machine.wordBytes} bytes)`
+            : `no split of it fits the fabric`),
+      );
+    }
+  }
+  const areas = minAreas(items, UNBOUNDED_CYCLES, machine)!;
+  const total = areas.reduce((s, a) => s + a, 0);
+  if (total > FW * FH) {
+    let worst = 0;
+    areas.forEach((a, i) => {
+      if (a > areas[worst]) worst = i;
+    });
+    const k = items[worst].kernel;
+    const words = minMemoryWords(k, machine);
+    throw new UserError(
+      `model too large for ${fabricDesc}: its kernels need at least ${total} PEs at their smallest legal sizes; ` +
+        `largest is kernel '${k.name}' (${k.op}) with ${areas[worst]} PEs, needing ${words * machine.wordBytes} bytes per PE at its finest split`,
+    );
+  }
+}
+
+/**
+ * The area lower bound on the max kernel time: the least τ (cycles) at which every kernel has a legal
+ * rectangle and the smallest legal areas sum to at most the fabric's area.
+ * @throws UserError when even unbounded time does not fit (see {@link checkFit}).
+ */
+export function areaLowerBound(kg: KernelGraph, machine: Machine): number {
+  checkFit(kg, machine);
+  const items = prepareItems(kg);
+  const cap = machine.fabric.width * machine.fabric.height;
+  const ok = (tau: number) => {
+    const a = minAreas(items, tau, machine);
+    return a !== null && a.reduce((s, x) => s + x, 0) <= cap;
+  };
+  return searchLeast(ok);
+}
+
+/** Least integer τ ≥ start with ok(τ) (ok monotone), searching up to {@link UNBOUNDED_CYCLES}; Infinity if
+ * none. */
+function searchLeast(ok: (tau: number) => boolean, start = 1): number {
+  let lo = Math.max(1, start) - 1; // ok(lo) false (or lo = 0)
+  let hi = Math.max(1, start);
+  while (!ok(hi)) {
+    lo = hi;
+    hi *= 2;
+    if (hi > UNBOUNDED_CYCLES) return Infinity;
+  }
+  while (hi - lo > 1) {
+    const mid = Math.floor((lo + hi) / 2);
+    if (ok(mid)) hi = mid;
+    else lo = mid;
+  }
+  return hi;
+}
+
+/** A floorplan solution: target time, orientation, row cut and the shape tables it was cut from. */
+export interface FloorplanSolution {
+  tau: number;
+  transposed: boolean;
+  cut: Cut;
+  tables: Tables;
+}
+
+/**
+ * The sizing engine behind {@link size}: holds a kernel graph prepared for sizing and caches the per-τ
+ * shape tables, so that drivers (the ISPD placer) can try many target times, orientations and DP weights
+ * cheaply.
+ */
+export class Sizer {
+  readonly items: Item[];
+  /** The area lower bound on the max kernel time, cycles. */
+  readonly bound: number;
+  private readonly cache = new Map<string, Tables | null>();
+  /**
+   * @param rotate allow R90 shapes.
+   * @throws UserError when the graph cannot fit the machine (see {@link checkFit}).
+   */
+  constructor(
+    readonly kg: KernelGraph,
+    readonly machine: Machine,
+    readonly rotate = true,
+  ) {
+    this.items = prepareItems(kg);
+    this.bound = kg.kernels.length ? areaLowerBound(kg, machine) : 0;
+  }
+
+  private dims(transposed: boolean) {
+    const { width, height } = this.machine.fabric;
+    return transposed ? { lenMax: height, rowMax: width } : { lenMax: width, rowMax: height };
+  }
+
+  /** Shape tables at τ in one orientation (cached; null when some kernel has no legal shape). */
+  tables(tau: number, transposed: boolean): Tables | null {
+    const key = `${tau}:${transposed}`;
+    if (this.cache.has(key)) return this.cache.get(key)!;
+    const { lenMax, rowMax } = this.dims(transposed);
+    const t = buildTables(this.items, tau, memoryWordsPerPe(this.machine), rowMax, lenMax, this.machine.macsPerPePerCycle, this.rotate);
+    if (this.cache.size > 64) this.cache.clear();
+    this.cache.set(key, t);
+    return t;
+  }
+
+  /** The floorplan at a fixed τ, or null when infeasible. `lambda` weighs the wire proxy of the shelf DP. */
+  solveAt(tau: number, transposed: boolean, lambda = 0): FloorplanSolution | null {
+    const t = this.tables(tau, transposed);
+    if (!t) return null;
+    const { lenMax, rowMax } = this.dims(transposed);
+    const n = this.items.length;
+    const cut = shelfDP(t, n, rowMax, lenMax, lambda) ?? (lambda > 0 ? shelfDP(t, n, rowMax, lenMax, 0) : null);
+    return cut ? { tau, transposed, cut, tables: t } : null;
+  }
+
+  /** The least feasible τ in one orientation (binary search from the area bound), or null. */
+  solveLeast(transposed: boolean): FloorplanSolution | null {
+    const { lenMax, rowMax } = this.dims(transposed);
+    const feasible = (tau: number) => {
+      const t = this.tables(tau, transposed);
+      return t !== null && shelfDP(t, this.items.length, rowMax, lenMax, 0) !== null;
+    };
+    const tau = searchLeast(feasible, this.bound);
+    return Number.isFinite(tau) ? this.solveAt(tau, transposed) : null;
+  }
+
+  /** Turns a solution into sized kernels and floorplan rows (each kernel verified against estimate.ts). */
+  realise(sol: FloorplanSolution): SizedGraph {
+    const machine = this.machine;
+    const mem = memoryWordsPerPe(machine);
+    const macs = machine.macsPerPePerCycle;
+    const sized = new Map<string, SizedKernel>();
+    const rows: FloorplanRow[] = [];
+    const t = sol.tables;
+    for (const row of sol.cut.rows) {
+      const out: FloorplanRow = { height: row.height, kernels: [] };
+      for (let i = row.start; i < row.end; i++) {
+        const it = this.items[i];
+        const r = row.height;
+        const exec = execFor(it.prep, sol.tau, mem, macs, t.argA[i][r], t.argB[i][r], t.argC[i][r]);
+        const cost = kernelCost(it.kernel.spec, exec, it.kernel.copies, macs);
+        const rotated = t.argRot[i][r] === 1;
+        const [fw, fh] = rotated ? [cost.height, cost.width] : [cost.width, cost.height];
+        if (cost.cyclesPerSample > sol.tau || cost.memoryWordsPerPe > mem || fh > r || fw !== t.widths[i][r]) {
+          throw new Error(
+            `internal: sizing of '${it.kernel.name}' misses its target (${cost.cyclesPerSample}/${sol.tau} cycles, ` +
+              `${cost.memoryWordsPerPe}/${mem} words, footprint ${fw}×${fh} in a row of ${r})`,
+          );
+        }
+        sized.set(it.kernel.name, {
+          ...it.kernel,
+          exec,
+          width: cost.width,
+          height: cost.height,
+          cyclesPerSample: cost.cyclesPerSample,
+          memoryWordsPerPe: cost.memoryWordsPerPe,
+        });
+        out.kernels.push({ name: it.kernel.name, rotated });
+      }
+      rows.push(out);
+    }
+    const kernels = this.kg.kernels.map((k) => sized.get(k.name)!);
+    return {
+      ...this.kg,
+      kernels,
+      targetCycles: Math.max(...kernels.map((k) => k.cyclesPerSample)),
+      areaBoundCycles: this.bound,
+      floorplan: { transposed: sol.transposed, rows },
+    };
+  }
+}
+
+/**
+ * Pass `size`.
+ * @param kg the lowered kernel graph.
+ * @param machine fabric size, SRAM, MACs per cycle.
+ * @returns every kernel with execution parameters, rectangle, cycles per sample and memory per PE; the
+ *   common target time; the area lower bound; the floorplan rows for `place`.
+ * @throws UserError when the model cannot fit (see {@link checkFit}) or a forced `targetCycles` is infeasible.
+ */
+export function size(kg: KernelGraph, machine: Machine, opts: SizeOptions = {}): SizedGraph {
+  if (kg.kernels.length === 0) {
+    return { ...kg, kernels: [], targetCycles: 0, areaBoundCycles: 0, floorplan: { transposed: false, rows: [] } };
+  }
+  const sizer = new Sizer(kg, machine, opts.rotate ?? true);
+  const orient = opts.orientation ?? 'best';
+  const sols: FloorplanSolution[] = [];
+  for (const transposed of [false, true]) {
+    if ((orient === 'rows' && transposed) || (orient === 'cols' && !transposed)) continue;
+    const s = opts.targetCycles !== undefined ? sizer.solveAt(opts.targetCycles, transposed, opts.wireWeight ?? 0) : sizer.solveLeast(transposed);
+    if (s) sols.push(s);
+  }
+  if (!sols.length) {
+    const { width: FW, height: FH } = machine.fabric;
+    if (opts.targetCycles !== undefined) {
+      throw new UserError(`target time of ${opts.targetCycles} cycles per sample is infeasible on machine '${machine.name}' (${FW}×${FH} PEs)`);
+    }
+    throw new UserError(
+      `model too large for machine '${machine.name}' (${FW}×${FH} PEs): its ${kg.kernels.length} kernels fit by area but cannot be laid out in rows on the fabric`,
+    );
+  }
+  sols.sort((a, b) => a.tau - b.tau || a.cut.rows.length - b.cut.rows.length);
+  return sizer.realise(sols[0]);
+}
