@@ -1,0 +1,127 @@
+/**
+ * The ElasticDL model-file convention for input, adapted onto csrun's {@link InputFn}.
+ *
+ * ElasticDL (see shared/seeds/elasticdl-model-contribution.md, "dataset_fn") has the framework read the
+ * records and the model file transform them: `dataset_fn(dataset, mode)` (called `feed(dataset, mode,
+ * metadata)` in later ElasticDL versions) receives a dataset of serialised records, parses them (typically
+ * `tf.io.parse_single_example`), optionally shuffles, and returns a dataset of `(model_inputs, labels)`
+ * pairs — `model_inputs` alone in PREDICTION mode. ElasticDL then batches by its minibatch size.
+ *
+ * Here the records come from the TFRecord files in `<train_input|eval_input>.data_dir` (ElasticDL's
+ * `--training_data` / `--validation_data`; PREDICT reads `eval_input`), and the adapter batches by
+ * `batch_size` and repeats in TRAIN, as ElasticDL's worker does. Elements may be `[features, labels]`,
+ * `{ features, labels }` or a features dict alone.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { UserError } from '../runtime/errors.ts';
+import type { Mode } from '../runtime/graph.ts';
+import type { Params } from '../runtime/params.ts';
+import { Dataset, describeValue, type Batch, type InputFn } from './dataset.ts';
+import { inputSection, resolveDataDir } from './readers/mnist.ts';
+import { TFRecordDataset, type CompressionType } from './readers/tfrecord.ts';
+
+/** ElasticDL's `Mode` constants (TRAINING, EVALUATION, PREDICTION) as csrun's mode strings. */
+export const ElasticDLMode = { TRAINING: 'train', EVALUATION: 'eval', PREDICTION: 'infer' } as const satisfies Record<string, Mode>;
+
+/** What the adapter tells a dataset function besides the mode (ElasticDL's `metadata`). */
+export interface ElasticDLMetadata {
+  /** The record files read, in order (all of them, before sharding). */
+  files: string[];
+  /** The effective params. */
+  params: Params;
+}
+
+/**
+ * An ElasticDL `dataset_fn` / `feed`: records (serialised tf.train.Example bytes) in, a dataset of
+ * `[features, labels]` pairs (features alone in PREDICTION) out.
+ */
+export type DatasetFn = (dataset: Dataset<Uint8Array>, mode: Mode, metadata: ElasticDLMetadata) => Dataset<unknown> | Promise<Dataset<unknown>>;
+
+/** Options of {@link elasticDLInputFn}. */
+export interface ElasticDLInputOptions {
+  /** Directory relative `data_dir` values resolve against (the model directory). Default: the working directory. */
+  modelDir?: string;
+  /** Record directory to use when `data_dir` is not set (e.g. a prepared cache); else an unset data_dir is an error. */
+  defaultDataDir?: (mode: Mode) => string | Promise<string>;
+  /** Compression of the record files (default: GZIP for `*.gz` names). */
+  compressionType?: CompressionType;
+  /** Batch size when `batch_size` is not set in params (default 64). */
+  defaultBatchSize?: number;
+}
+
+const RECORD_FILE = /\.(tfrecords?|records?)(\.gz)?$/;
+
+/**
+ * The TFRecord files of a directory (`*.tfrecord`, `*.tfrecords`, `*.record`, optionally `.gz`), sorted by name.
+ * @throws UserError naming the directory if it is missing or holds no record file.
+ */
+export function findRecordFiles(dir: string): string[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch (e: any) {
+    throw new UserError(`${dir}: cannot list the record directory (${e.code ?? e.message})`);
+  }
+  const files = names
+    .filter((n) => RECORD_FILE.test(n) && !n.startsWith('.'))
+    .sort()
+    .map((n) => path.join(dir, n));
+  if (files.length === 0) throw new UserError(`${dir}: no TFRecord files (*.tfrecord, *.tfrecords, *.record, optionally .gz)`);
+  return files;
+}
+
+/** Normalises a dataset_fn element to `{ features, labels? }` (see the module doc). */
+function toFeaturesLabels(x: unknown): Batch | { features: unknown; labels?: unknown } {
+  if (Array.isArray(x)) {
+    if (x.length === 0 || x.length > 2) throw new UserError(`ElasticDL dataset_fn: elements must be (features, labels) pairs (got a tuple of ${x.length})`);
+    return x.length === 2 ? { features: x[0], labels: x[1] } : { features: x[0] };
+  }
+  if (typeof x === 'object' && x !== null && !ArrayBuffer.isView(x)) {
+    if ('features' in x) return x as { features: unknown; labels?: unknown };
+    if (!('data' in x)) return { features: x };
+  }
+  throw new UserError(`ElasticDL dataset_fn: elements must be (features, labels) pairs or a features dict (got ${describeValue(x)})`);
+}
+
+/**
+ * Adapts an ElasticDL dataset function onto csrun's inputFn contract:
+ * records of the data_dir's TFRecord files → shard for this input pipeline (whole files when there are at
+ * least as many files as pipelines, as tf.data's AutoShardPolicy.FILE; else every N-th record) →
+ * `datasetFn(records, mode, metadata)` → TRAIN: repeat → batch(`batch_size`, dropRemainder
+ * `drop_last_batch`, default true in TRAIN) → prefetch. `num_examples` keeps the first n records.
+ * @throws UserError (when the inputFn runs) naming the key or directory if data_dir is unset (and no
+ *   default) or holds no records, and if datasetFn does not return a Dataset.
+ */
+export function elasticDLInputFn(datasetFn: DatasetFn, options: ElasticDLInputOptions = {}): InputFn {
+  if (typeof datasetFn !== 'function') throw new UserError(`elasticDLInputFn: expected a dataset function (got ${describeValue(datasetFn)})`);
+  return async (params, mode, context) => {
+    const section = inputSection(mode);
+    const input = params[section] ?? {};
+    let dir = resolveDataDir(params, mode, options.modelDir ?? process.cwd());
+    if (dir === undefined) {
+      if (!options.defaultDataDir) throw new UserError(`${section}.data_dir is not set; the ElasticDL dataset function reads TFRecord files from it`);
+      dir = await options.defaultDataDir(mode);
+    }
+    const files = findRecordFiles(dir);
+    const n = context?.numInputPipelines ?? 1;
+    const i = context?.inputPipelineId ?? 0;
+    const read = (f: Dataset<string>) => TFRecordDataset(f, { compressionType: options.compressionType });
+    let records: Dataset<Uint8Array>;
+    if (input.num_examples !== undefined) {
+      records = read(Dataset.fromTensorSlices(files)).take(input.num_examples);
+      if (n > 1) records = records.shard(n, i);
+    } else if (n > 1 && files.length >= n) records = read(Dataset.fromTensorSlices(files).shard(n, i));
+    else {
+      records = read(Dataset.fromTensorSlices(files));
+      if (n > 1) records = records.shard(n, i);
+    }
+    const ds = await datasetFn(records, mode, { files, params });
+    if (!(ds instanceof Dataset) && !(ds && typeof (ds as Dataset<unknown>).iterator === 'function'))
+      throw new UserError(`ElasticDL dataset function returned ${describeValue(ds)}, not a Dataset`);
+    let out = (ds as Dataset<unknown>).map(toFeaturesLabels);
+    if (mode === 'train') out = out.repeat();
+    const batchSize = input.batch_size ?? options.defaultBatchSize ?? 64;
+    return out.batch(batchSize, { dropRemainder: input.drop_last_batch ?? mode === 'train' }).prefetch(input.prefetch_buffer_size ?? 2) as Dataset<Batch>;
+  };
+}

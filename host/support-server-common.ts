@@ -1,0 +1,270 @@
+/**
+ * What the support server's main thread and its input workers share: loading the user's data module,
+ * turning what an inputFn's dataset yields into a {@link Batch} ready to transfer, checking batches against
+ * the stream's signature, and the messages of the worker protocol.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { UserError } from '../runtime/errors.ts';
+import type { Mode } from '../runtime/graph.ts';
+import type { Params } from '../runtime/params.ts';
+import {
+  Dataset,
+  describeValue,
+  dtypeOfArray,
+  formatShape,
+  shapeSize,
+  type Batch,
+  type InputFn,
+  type TensorData,
+  type TensorDType,
+} from './dataset.ts';
+import { elasticDLInputFn } from './elasticdl.ts';
+
+/** Names the ElasticDL convention uses for its dataset function (see host/elasticdl.ts). */
+export const ELASTICDL_EXPORTS = ['datasetFn', 'dataset_fn', 'feed'] as const;
+
+/** `path` relative to the working directory when it is inside it, else absolute (for messages). */
+export function displayPath(file: string): string {
+  const rel = path.relative(process.cwd(), file);
+  return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : file;
+}
+
+/** The absolute file path of a data module given as a path or a file: URL. */
+export function dataModulePath(dataModule: string): string {
+  return dataModule.startsWith('file:') ? fileURLToPath(dataModule) : path.resolve(dataModule);
+}
+
+/**
+ * Imports a data module and returns its input function.
+ * @param dataModule   absolute path or file: URL of data.ts (TypeScript needs tsx registered, as the CLI,
+ *   vitest and the worker bootstrap do).
+ * @param exportName   the export to use (default 'inputFn'). If the module has no `inputFn` but follows the
+ *   ElasticDL convention (`datasetFn` / `dataset_fn` / `feed`), that function is adapted with
+ *   {@link elasticDLInputFn} (records from TFRecord files in `data_dir`).
+ * @throws UserError naming the file if it does not exist, fails to load (message and location), or exports
+ *   no such function.
+ */
+export async function loadInputFn(dataModule: string, exportName = 'inputFn'): Promise<InputFn> {
+  const file = dataModulePath(dataModule);
+  if (!fs.existsSync(file)) throw new UserError(`${displayPath(file)}: data module not found`);
+  let mod: Record<string, unknown>;
+  try {
+    mod = await import(pathToFileURL(file).href);
+  } catch (e) {
+    if (e instanceof UserError || (e as Error)?.name === 'UserError') throw new UserError(`${displayPath(file)}: ${(e as Error).message}`, { cause: e });
+    throw new UserError(`${displayPath(file)}: failed to load: ${errorSummary(e, file)}`, { cause: e });
+  }
+  const fn = mod[exportName];
+  if (typeof fn === 'function') return fn as InputFn;
+  if (exportName === 'inputFn') {
+    for (const name of ELASTICDL_EXPORTS) {
+      const d = mod[name];
+      if (typeof d === 'function') return elasticDLInputFn(d as Parameters<typeof elasticDLInputFn>[0], { modelDir: path.dirname(file) });
+    }
+  }
+  const exported = Object.keys(mod).filter((k) => k !== 'default');
+  throw new UserError(
+    `${displayPath(file)}: does not export a function '${exportName}'` +
+      (exportName === 'inputFn' ? ` (nor an ElasticDL ${ELASTICDL_EXPORTS.join(' / ')})` : '') +
+      `; it exports: ${exported.join(', ') || 'nothing'}`,
+  );
+}
+
+/**
+ * One line describing an error thrown by user code: its message plus the first stack frame inside `file`
+ * (or the first frame outside node_modules and node internals), e.g. `Error: boom (at data.ts:12:9)`.
+ */
+export function errorSummary(e: unknown, file?: string): string {
+  if (!(e instanceof Error) && !(typeof e === 'object' && e && 'message' in e)) return String(e);
+  const err = e as Error;
+  const head = err.name && err.name !== 'Error' && err.name !== 'UserError' ? `${err.name}: ${err.message}` : err.message;
+  const frames = (err.stack ?? '').split('\n').slice(1).map((l) => l.trim());
+  const base = file ? path.basename(file) : undefined;
+  const frame =
+    (base && frames.find((l) => l.includes(base))) ?? frames.find((l) => l.startsWith('at ') && !l.includes('node_modules') && !l.includes('node:'));
+  if (!frame || err.name === 'UserError') return head;
+  const m = /((?:file:\/\/)?\/[^()\s]*?):(\d+):(\d+)\)?$/.exec(frame);
+  if (!m) return head;
+  const p = m[1].startsWith('file:') ? fileURLToPath(m[1]) : m[1];
+  return `${head} (at ${displayPath(p)}:${m[2]}:${m[3]})`;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Batches
+
+const DTYPES: readonly TensorDType[] = ['float32', 'int32', 'uint8'];
+
+function checkTensor(t: unknown, where: string): TensorData {
+  let x: TensorData;
+  if (ArrayBuffer.isView(t) && !(t instanceof DataView)) {
+    const dtype = dtypeOfArray(t);
+    if (!dtype) throw new UserError(`${where} is a ${t.constructor.name}; tensors must be Float32Array, Int32Array or Uint8Array`);
+    const v = t as ArrayBufferView & { length: number };
+    const a = (v instanceof Uint8ClampedArray ? new Uint8Array(v.buffer, v.byteOffset, v.length) : v) as Float32Array | Int32Array | Uint8Array;
+    x = { data: a, shape: [a.length], dtype };
+  } else if (typeof t === 'object' && t !== null && 'data' in t && 'shape' in t) {
+    x = t as TensorData;
+  } else throw new UserError(`${where} is ${describeValue(t)}; expected a tensor { data, shape, dtype }`);
+  if (!DTYPES.includes(x.dtype)) throw new UserError(`${where} has dtype '${String(x.dtype)}'; expected float32, int32 or uint8`);
+  if (dtypeOfArray(x.data) !== x.dtype) throw new UserError(`${where} says dtype ${x.dtype} but holds a ${x.data?.constructor?.name ?? typeof x.data}`);
+  if (!Array.isArray(x.shape) || !x.shape.every((d) => Number.isInteger(d) && d >= 0))
+    throw new UserError(`${where} has an invalid shape ${JSON.stringify(x.shape)}`);
+  if (x.shape.length === 0) throw new UserError(`${where} is a scalar; every tensor of a batch needs the batch dimension first`);
+  if (x.data.length !== shapeSize(x.shape))
+    throw new UserError(`${where} has shape ${formatShape(x.shape)} (${shapeSize(x.shape)} values) but holds ${x.data.length} values`);
+  return x;
+}
+
+/**
+ * Turns one element of an inputFn's dataset into a {@link Batch} whose tensors own their buffers.
+ * Accepts `{ features, labels }`, `[features, labels]` or `[features]`; `features` a dict of tensors
+ * (TensorData or typed arrays, rank ≥ 1). In mode 'infer' labels are dropped (PREDICT passes none).
+ * Tensors that are views into a larger buffer, or share a buffer with another tensor, are copied.
+ * @param where  names the producer in errors (e.g. "input worker 0/2 (data.ts), batch 5").
+ * @returns the batch and the buffers to transfer.
+ * @throws UserError naming `where` and the tensor for any structural problem, a data length that does
+ *   not match the shape, or tensors whose batch dimensions differ.
+ */
+export function toTransferableBatch(element: unknown, mode: Mode, where: string): { batch: Batch; transfer: ArrayBuffer[] } {
+  let features: unknown;
+  let labels: unknown;
+  if (Array.isArray(element)) {
+    if (element.length < 1 || element.length > 2) throw new UserError(`${where}: a dataset element tuple must be [features, labels] (got ${element.length} entries)`);
+    [features, labels] = element;
+  } else if (typeof element === 'object' && element !== null && 'features' in element) {
+    ({ features, labels } = element as { features: unknown; labels?: unknown });
+  } else
+    throw new UserError(
+      `${where}: the dataset must yield batches { features: { name: tensor, ... }, labels: tensor } (got ${describeValue(element)})`,
+    );
+  if (typeof features !== 'object' || features === null || Array.isArray(features) || ArrayBuffer.isView(features) || 'data' in features)
+    throw new UserError(`${where}: features must be a dict of named tensors, e.g. { image: ... } (got ${describeValue(features)})`);
+  const keys = Object.keys(features);
+  if (keys.length === 0) throw new UserError(`${where}: features is an empty dict`);
+  const seen = new Set<ArrayBufferLike>();
+  const transfer: ArrayBuffer[] = [];
+  const own = (t: TensorData): TensorData => {
+    let data = t.data;
+    const buf = data.buffer;
+    if (data.byteOffset !== 0 || data.byteLength !== buf.byteLength || seen.has(buf) || !(buf instanceof ArrayBuffer)) data = data.slice();
+    seen.add(data.buffer);
+    transfer.push(data.buffer as ArrayBuffer);
+    return { data, shape: t.shape.slice(), dtype: t.dtype };
+  };
+  let batchSize: number | undefined;
+  let first = '';
+  const check = (t: TensorData, name: string) => {
+    if (batchSize === undefined) {
+      batchSize = t.shape[0];
+      first = name;
+    } else if (t.shape[0] !== batchSize)
+      throw new UserError(`${where}: inconsistent batch dimension: ${first} has ${batchSize} rows but ${name} has shape ${formatShape(t.shape)}`);
+  };
+  const outFeatures: Record<string, TensorData> = {};
+  for (const k of keys) {
+    const t = checkTensor((features as Record<string, unknown>)[k], `${where}: features.${k}`);
+    check(t, `features.${k}`);
+    outFeatures[k] = own(t);
+  }
+  const batch: Batch = { features: outFeatures };
+  if (mode !== 'infer' && labels !== undefined && labels !== null) {
+    if (typeof labels === 'object' && !ArrayBuffer.isView(labels) && !('data' in labels))
+      throw new UserError(`${where}: labels must be one tensor (got ${describeValue(labels)})`);
+    const t = checkTensor(labels, `${where}: labels`);
+    check(t, 'labels');
+    batch.labels = own(t);
+  }
+  return { batch, transfer };
+}
+
+/** Per-sample shape and dtype of one tensor of a batch (the batch dimension removed). */
+export interface TensorSpec {
+  shape: number[];
+  dtype: TensorDType;
+}
+
+/**
+ * tf.data `element_spec` of the server's batches: per-sample shapes and dtypes (structurally an
+ * `InputSignature` of runtime/api/estimator.ts when dtypes are float32/int32) plus the batch size.
+ */
+export interface BatchSpec {
+  batchSize: number;
+  features: Record<string, TensorSpec>;
+  labels?: TensorSpec;
+}
+
+/** The {@link BatchSpec} of a batch. */
+export function batchSpecOf(b: Batch): BatchSpec {
+  const spec = (t: TensorData): TensorSpec => ({ shape: t.shape.slice(1), dtype: t.dtype });
+  const features: Record<string, TensorSpec> = {};
+  for (const [k, t] of Object.entries(b.features)) features[k] = spec(t);
+  const first = Object.values(b.features)[0];
+  return { batchSize: first.shape[0], features, ...(b.labels ? { labels: spec(b.labels) } : {}) };
+}
+
+/**
+ * Checks a batch against the stream's spec (taken from its first batch).
+ * @throws UserError naming `where`, the tensor and both shapes/dtypes if keys, dtypes or per-sample
+ *   shapes differ, or the batch is larger than the first one.
+ */
+export function checkBatchAgainstSpec(b: Batch, spec: BatchSpec, where: string): void {
+  const keys = Object.keys(b.features);
+  const want = Object.keys(spec.features);
+  if (keys.length !== want.length || want.some((k) => !(k in b.features)))
+    throw new UserError(`${where}: inconsistent batch: features {${keys.join(', ')}} but the first batch had {${want.join(', ')}}`);
+  const cmp = (t: TensorData | undefined, s: TensorSpec | undefined, name: string) => {
+    if (!t && !s) return;
+    if (!t || !s) throw new UserError(`${where}: inconsistent batch: ${name} is ${t ? 'present' : 'missing'} but was ${s ? 'present' : 'missing'} in the first batch`);
+    const per = t.shape.slice(1);
+    if (t.dtype !== s.dtype || per.length !== s.shape.length || per.some((d, i) => d !== s.shape[i]))
+      throw new UserError(
+        `${where}: inconsistent batch shape: ${name} is ${t.dtype} ${formatShape(t.shape)} but the first batch had ${s.dtype} ${formatShape([spec.batchSize, ...s.shape])}`,
+      );
+    if (t.shape[0] > spec.batchSize)
+      throw new UserError(`${where}: inconsistent batch shape: ${name} has ${t.shape[0]} rows, more than the first batch's ${spec.batchSize}`);
+  };
+  for (const k of want) cmp(b.features[k], spec.features[k], `features.${k}`);
+  cmp(b.labels, spec.labels, 'labels');
+}
+
+/** Batch size (rows) of a batch. */
+export function batchRows(b: Batch): number {
+  return Object.values(b.features)[0].shape[0];
+}
+
+/** True if `ds` is a csrun Dataset (also across module instances). */
+export function isDataset(ds: unknown): ds is Dataset<unknown> {
+  return ds instanceof Dataset || (typeof ds === 'object' && ds !== null && typeof (ds as Dataset<unknown>).iterator === 'function' && 'node' in ds);
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Worker protocol
+
+/** The task each input worker runs (structured-cloned; `port` transferred). */
+export interface WorkerTask {
+  port: import('node:worker_threads').MessagePort;
+  dataModule: string;
+  inputFnExport: string;
+  params: Params;
+  mode: Mode;
+  numWorkers: number;
+  workerIndex: number;
+  seed: number;
+  /** Batches to skip before reporting ready (resume). */
+  skip: number;
+  /** Batches the worker may send before waiting for more credit. */
+  credit: number;
+}
+
+/** Messages from a worker to the main thread. */
+export type WorkerMessage =
+  | { type: 'ready'; skipped: number; sharding: 'context' | 'data' | 'off' | 'single' }
+  | { type: 'skipped'; skipped: number }
+  | { type: 'batch'; batch: Batch }
+  | { type: 'end'; batches: number }
+  | { type: 'error'; message: string; userError: boolean };
+
+/** Messages from the main thread to a worker. */
+export type ControlMessage = { type: 'skip'; n: number } | { type: 'go' } | { type: 'credit'; n: number } | { type: 'stop' };
