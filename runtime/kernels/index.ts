@@ -1,0 +1,59 @@
+/**
+ * The kernel registry: op name (`OpAttrs` key of `../graph.ts`) → kernel. One file per op.
+ */
+import type { GraphNode, OpName } from '../graph.ts';
+import { activationKernel } from './activation.ts';
+import { addKernel } from './add.ts';
+import { averagePooling2dKernel } from './averagePooling2d.ts';
+import { batchNormalizationKernel } from './batchNormalization.ts';
+import { concatenateKernel } from './concatenate.ts';
+import { conv2dKernel } from './conv2d.ts';
+import { denseKernel } from './dense.ts';
+import { dropoutKernel } from './dropout.ts';
+import { embeddingKernel } from './embedding.ts';
+import { flattenKernel } from './flatten.ts';
+import { globalAveragePooling2dKernel } from './globalAveragePooling2d.ts';
+import { layerNormalizationKernel } from './layerNormalization.ts';
+import { maxPooling2dKernel } from './maxPooling2d.ts';
+import { meanSquaredErrorKernel } from './meanSquaredError.ts';
+import { reshapeKernel } from './reshape.ts';
+import { sigmoidCrossEntropyKernel } from './sigmoidCrossEntropy.ts';
+import { softmaxCrossEntropyKernel } from './softmaxCrossEntropy.ts';
+import { sparseSoftmaxCrossEntropyKernel } from './sparseSoftmaxCrossEntropy.ts';
+import type { OpKernel } from './types.ts';
+import { KernelError } from './util.ts';
+
+export type { BackwardResult, ForwardResult, GradNeeds, KernelContext, OpKernel } from './types.ts';
+export { KernelError } from './util.ts';
+
+/** Every kernel, keyed by op name. */
+export const KERNELS: { readonly [K in OpName]: OpKernel<K> } = {
+  conv2d: conv2dKernel,
+  dense: denseKernel,
+  maxPooling2d: maxPooling2dKernel,
+  averagePooling2d: averagePooling2dKernel,
+  globalAveragePooling2d: globalAveragePooling2dKernel,
+  batchNormalization: batchNormalizationKernel,
+  layerNormalization: layerNormalizationKernel,
+  dropout: dropoutKernel,
+  flatten: flattenKernel,
+  reshape: reshapeKernel,
+  activation: activationKernel,
+  add: addKernel,
+  concatenate: concatenateKernel,
+  embedding: embeddingKernel,
+  sparseSoftmaxCrossEntropy: sparseSoftmaxCrossEntropyKernel,
+  softmaxCrossEntropy: softmaxCrossEntropyKernel,
+  sigmoidCrossEntropy: sigmoidCrossEntropyKernel,
+  meanSquaredError: meanSquaredErrorKernel,
+};
+
+/**
+ * The kernel of a node's op.
+ * @throws KernelError naming the node when the op has no kernel.
+ */
+export function kernelFor<K extends OpName>(node: GraphNode<K>): OpKernel<K> {
+  const k = (KERNELS as Record<string, OpKernel<any> | undefined>)[node.op];
+  if (!k) throw new KernelError(node, `no kernel for op '${node.op}' (known ops: ${Object.keys(KERNELS).join(', ')})`);
+  return k as OpKernel<K>;
+}

@@ -1,0 +1,127 @@
+/**
+ * Helpers shared by the kernels: error messages that name the node, shape checks, and a few composite
+ * tensor operations that avoid slow or missing wasm kernels.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { GraphNode } from '../graph.ts';
+
+/**
+ * `tf.tidy` for any result type: tensors reachable from the returned value (also inside objects and arrays,
+ * next to nulls and plain data) are kept, every other tensor created inside `fn` is disposed. `fn` must be
+ * synchronous.
+ */
+export function tidy<T>(fn: () => T): T {
+  return tf.tidy(fn as unknown as () => tf.TensorContainer) as unknown as T;
+}
+
+/** Error raised by a kernel; its message starts with `node '<name>' (<op>):`. */
+export class KernelError extends Error {
+  override name = 'KernelError';
+  /** @param node the node at fault. @param message what was wrong and what was expected. */
+  constructor(node: Pick<GraphNode, 'name' | 'op'>, message: string) {
+    super(`node '${node.name}' (${node.op}): ${message}`);
+  }
+}
+
+/** `[a, b, c]` for messages. */
+export function fmtShape(shape: readonly (number | null)[]): string {
+  return `[${shape.map((d) => (d === null ? 'batch' : String(d))).join(', ')}]`;
+}
+
+/**
+ * Checks a tensor's rank.
+ * @param what   e.g. `'input'`, used in the message.
+ * @param rank   the expected rank, or `[min, max]`.
+ * @param layout layout description for the message, e.g. `'[batch, h, w, c]'`.
+ * @throws KernelError naming the node, the expected layout and the actual shape.
+ */
+export function expectRank(
+  node: GraphNode,
+  t: tf.Tensor,
+  what: string,
+  rank: number | [number, number],
+  layout: string,
+): void {
+  const [lo, hi] = typeof rank === 'number' ? [rank, rank] : rank;
+  if (t.rank < lo || t.rank > hi) {
+    throw new KernelError(node, `${what} must be ${layout} (rank ${lo === hi ? lo : `${lo}..${hi}`}), got shape ${fmtShape(t.shape)}`);
+  }
+}
+
+/**
+ * Checks a tensor's exact shape.
+ * @throws KernelError naming the node, the expected and the actual shape.
+ */
+export function expectShape(node: GraphNode, t: tf.Tensor, what: string, shape: readonly number[]): void {
+  if (t.rank !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
+    throw new KernelError(node, `${what} must have shape ${fmtShape(shape)}, got ${fmtShape(t.shape)}`);
+  }
+}
+
+/** Checks the number of inputs and parameters a node passes.
+ * @throws KernelError when the counts differ. */
+export function expectArity(node: GraphNode, inputs: readonly unknown[], nIn: number | [number, number], params: readonly unknown[], nParams: number): void {
+  const [lo, hi] = typeof nIn === 'number' ? [nIn, nIn] : nIn;
+  if (inputs.length < lo || inputs.length > hi) {
+    throw new KernelError(node, `expected ${lo === hi ? lo : `${lo}..${hi}`} input(s), got ${inputs.length}`);
+  }
+  if (params.length !== nParams) {
+    throw new KernelError(node, `expected ${nParams} parameter(s) (${node.params.join(', ') || 'none'}), got ${params.length}`);
+  }
+}
+
+/** Product of the dimensions after the first (elements per sample of a `[batch, …]` tensor). */
+export function perSample(t: tf.Tensor): number {
+  let n = 1;
+  for (let i = 1; i < t.rank; i++) n *= t.shape[i];
+  return n;
+}
+
+/**
+ * Sums a gradient over the axes that broadcasting added or stretched, so it takes `shape` (NumPy broadcast
+ * rules, as tfjs' `getReductionAxes`). Returns `g` itself when the shapes already match.
+ */
+export function unbroadcast(g: tf.Tensor, shape: readonly number[]): tf.Tensor {
+  if (g.rank === shape.length && g.shape.every((d, i) => d === shape[i])) return g;
+  return tidy(() => {
+    const lead = g.rank - shape.length;
+    const axes: number[] = [];
+    for (let i = 0; i < g.rank; i++) {
+      if (i < lead || (shape[i - lead] === 1 && g.shape[i] !== 1)) axes.push(i);
+    }
+    const s = axes.length ? tf.sum(g, axes, true) : g;
+    return tf.reshape(s, shape as number[]);
+  });
+}
+
+/**
+ * Plain 2-D matrix product `a · b` of `[m, k]` and `[k, n]`. On wasm only the untransposed product runs on
+ * XNNPACK (transpose flags fall back to a scalar loop ~10× slower, see the notes), so transposes are explicit.
+ * @param ta transpose `a` first (`a` is then `[k, m]`).
+ * @param tb transpose `b` first (`b` is then `[n, k]`).
+ */
+export function matMulT(a: tf.Tensor2D, b: tf.Tensor2D, ta = false, tb = false): tf.Tensor2D {
+  return tidy(() => tf.matMul(ta ? tf.transpose(a) : a, tb ? tf.transpose(b) : b));
+}
+
+/** Normalises a possibly negative axis for a tensor of rank `rank`.
+ * @throws KernelError if it is out of range. */
+export function normAxis(node: GraphNode, axis: number, rank: number): number {
+  const a = axis < 0 ? axis + rank : axis;
+  if (!Number.isInteger(a) || a < 0 || a >= rank) throw new KernelError(node, `axis ${axis} is out of range for rank ${rank}`);
+  return a;
+}
+
+/**
+ * Σ over the rows of a `[rows, cols]` matrix as `[cols]`, computed as `ones[1, rows] · t` (XNNPACK GEMM):
+ * ~15× faster on wasm than `Sum` over axis 0 (measured 0.4 ms vs 6 ms for 36,864 × 64).
+ */
+export function sumRows(t: tf.Tensor2D): tf.Tensor1D {
+  return tidy(() => tf.reshape(tf.matMul(tf.ones([1, t.shape[0]]), t), [t.shape[1]]));
+}
+
+/** Σ over every axis but the last: `[…, c]` → `[c]` (see {@link sumRows}). */
+export function sumToLast(t: tf.Tensor): tf.Tensor1D {
+  const c = t.shape[t.rank - 1];
+  return tidy(() => sumRows(tf.reshape(t, [-1, c])));
+}
