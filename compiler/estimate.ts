@@ -20,7 +20,8 @@
  * - **dblock / cblock** (DESIGN §9): the sub-convolutions of the block side by side sharing `h`, `w`, each
  *   with its own `ci`, `ki`: `height = max`, `width = Σ`, `time = max`, `memory = max` over the sub-convs.
  * - **pool** (ours): a depthwise window, one compare/add per cycle:
- *   `height = h·w`, `width = copies·c`, `time = ⌈⌈H/h⌉·⌈W/w⌉·⌈C/c⌉·R·S / (T·U)⌉`,
+ *   `height = h·w`, `width = copies·c`, `time = ⌈⌈H/h⌉·⌈W/w⌉·⌈C/c⌉·R·S / (T·U)⌉ + ⌈Ho/h⌉·⌈Wo/w⌉·⌈C/c⌉·e`
+ *   (`e` fused epilogue ops per output element, `Ho = ⌈H/T⌉`, `Wo = ⌈W/U⌉`),
  *   `memory = ⌈(H + max(R−T,0))/h⌉·⌈(W + max(S−U,0))/w⌉·⌈C/c⌉` (input tile plus overlapping halo).
  * - **norm** (ours): `height = h·w`, `width = copies·c`,
  *   `time = ⌈H/h⌉·⌈W/w⌉·⌈C/c⌉·ops + (h−1) + (w−1)` (per-element ops, then a reduction of the per-channel
@@ -48,6 +49,7 @@ import type {
   KernelSpec,
   LinkLoad,
   PlanEstimate,
+  PoolSpec,
   Route,
 } from './ir.ts';
 import type { Mode } from '../runtime/graph.ts';
@@ -194,9 +196,9 @@ export function kernelCost(spec: KernelSpec, exec: ExecParams, copies: Copies | 
       return {
         width: copies * c,
         height: h * w,
-        cyclesPerSample: cdiv(cdiv(H, h) * cdiv(W, w) * cdiv(C, c) * R * S, T * U),
+        cyclesPerSample: poolCycles(spec, h, w, c),
         memoryWordsPerPe: cdiv(H + Math.max(R - T, 0), h) * cdiv(W + Math.max(S - U, 0), w) * cdiv(C, c),
-        opsPerSample: (H * W * C * R * S) / (T * U),
+        opsPerSample: kernelOps(spec),
       };
     }
     case 'norm': {
@@ -253,6 +255,13 @@ export function kernelCost(spec: KernelSpec, exec: ExecParams, copies: Copies | 
   }
 }
 
+/** Cycles per sample of a pool kernel at splits h, w, c (module doc). */
+export function poolCycles(spec: PoolSpec, h: number, w: number, c: number): number {
+  const { H, W, C, R, S, T, U } = spec;
+  const main = cdiv(cdiv(H, h) * cdiv(W, w) * cdiv(C, c) * R * S, T * U);
+  return spec.epilogueOps ? main + cdiv(cdiv(H, T), h) * cdiv(cdiv(W, U), w) * cdiv(C, c) * spec.epilogueOps : main;
+}
+
 /** Useful work per sample and copy of a kernel (independent of execution parameters). */
 export function kernelOps(spec: KernelSpec): number {
   switch (spec.kind) {
@@ -261,7 +270,7 @@ export function kernelOps(spec: KernelSpec): number {
     case 'cblock':
       return subConvs(spec).reduce((s, sc) => s + subConvOps(sc), 0);
     case 'pool':
-      return (spec.H * spec.W * spec.C * spec.R * spec.S) / (spec.T * spec.U);
+      return (spec.H * spec.W * spec.C * spec.R * spec.S) / (spec.T * spec.U) + Math.ceil(spec.H / spec.T) * Math.ceil(spec.W / spec.U) * spec.C * spec.epilogueOps;
     case 'norm':
       return spec.H * spec.W * spec.C * spec.opsPerElement;
     case 'eltwise':

@@ -48,7 +48,8 @@ export interface BlockSpec {
 }
 
 /** Max / average pooling (and global average pooling: `R = H`, `S = W`, `T = H`, `U = W`): a depthwise
- * window over an `H × W × C` input, window `R × S`, strides `T`, `U`. */
+ * window over an `H × W × C` input, window `R × S`, strides `T`, `U`; `epilogueOps` per output element for
+ * fused element-wise work (activation, dropout). */
 export interface PoolSpec {
   kind: 'pool';
   H: number;
@@ -58,6 +59,7 @@ export interface PoolSpec {
   S: number;
   T: number;
   U: number;
+  epilogueOps: number;
 }
 
 /** Batch / layer normalisation over an `H × W × C` tensor (statistics per channel), `opsPerElement` cycles

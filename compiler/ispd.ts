@@ -52,7 +52,7 @@ export function solveIspd(k: Kgraph, opts: IspdOptions = {}): IspdSolution {
   const kg = kgraphToKernelGraph(k);
   const machine = kgraphMachine(k);
   const scoreOf = (p: PlacedGraph) => k.wdeltat * p.targetCycles + k.wlength * p.wirelength;
-  const sizer = new Sizer(kg, machine);
+  const sizer = new Sizer(kg, machine, true, false);
   const least = [sizer.solveLeast(false), sizer.solveLeast(true)].filter((s) => s !== null);
   if (!least.length) throw new UserError(`${k.test}: the kernels cannot be laid out on the ${k.width}×${k.height} fabric`);
   least.sort((a, b) => a.tau - b.tau);

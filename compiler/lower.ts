@@ -1,0 +1,315 @@
+/**
+ * Pass `lower`: Graph → KernelGraph. Maps Keras layers onto the wafer's kernel library (models in
+ * estimate.ts).
+ *
+ * ## Kernel library
+ * | kernel | made of | model |
+ * | --- | --- | --- |
+ * | conv | `conv2d` (+ bias + activation, as traced), `dense` (a 1 × 1 conv on the last axis) | DESIGN §7 |
+ * | pool | `maxPooling2d`, `averagePooling2d`, `globalAveragePooling2d` (window = the whole image) | depthwise window |
+ * | norm | `batchNormalization` / `layerNormalization` not fused into a conv | per-element + reduction |
+ * | eltwise | `add`, `concatenate`, `activation`, `dropout` that cannot be fused | per-element |
+ * | loss | `sparseSoftmaxCrossEntropy`, `softmaxCrossEntropy`, `sigmoidCrossEntropy`, `meanSquaredError` | per-element + reduction |
+ * | embedding | `embedding` | lookup |
+ *
+ * ## Fusion
+ * A layer is fused into the kernel producing its input when that input is the kernel's latest output and
+ * is read by nothing else (no other layer, prediction, metric or loss):
+ * - `batchNormalization` after a conv kernel: +4 epilogue ops per output element (normalise, scale, shift,
+ *   statistics);
+ * - `activation` after conv / pool / norm / eltwise kernels: + the activation's ops ({@link ACTIVATION_OPS});
+ * - `dropout` in training (after the same kinds): +1 op (mask multiply); out of training it is the identity
+ *   and free;
+ * - `add` after conv / norm / eltwise kernels (a residual add into the branch's last conv, as in the ISPD
+ *   dblock): +1 op per extra input, the other inputs become edges into that kernel;
+ * - `flatten`, `reshape`: pure layout, free (the output is an alias of the input).
+ *
+ * ## Work per mode
+ * TRAIN lowers forward, backward and weight-update work: 3 copies for kernels with trainable weights (conv,
+ * norm with gamma/beta, embedding), 2 for the others (forward and input gradient). EVAL and PREDICT lower
+ * forward work only (1 copy). Metrics are computed by the host from streamed predictions and are not lowered.
+ */
+import { UserError } from '../runtime/errors.ts';
+import { sizeOf, type Activation, type Graph, type GraphNode, type OpAttrs, type TensorInfo } from '../runtime/graph.ts';
+import type { Copies, Kernel, KernelEdge, KernelGraph, KernelSpec } from './ir.ts';
+import type { Machine } from './machine.ts';
+
+/** Cycles per element of each activation (a documented guess: 1 for piecewise-linear, more for
+ * transcendental functions; softmax includes its normalisation). */
+export const ACTIVATION_OPS: Record<Activation, number> = {
+  linear: 0,
+  relu: 1,
+  relu6: 1,
+  sigmoid: 4,
+  tanh: 4,
+  gelu: 6,
+  elu: 4,
+  selu: 4,
+  softmax: 5,
+};
+/** Epilogue ops of a batch normalisation fused into a conv (per output element). */
+export const FUSED_BN_OPS = 4;
+/** Ops per element of a standalone normalisation kernel. */
+export const NORM_OPS = 4;
+/** Ops per element of each loss (cross-entropies: exp, sum, log, subtract, gradient). */
+export const LOSS_OPS: Record<string, number> = {
+  sparseSoftmaxCrossEntropy: 5,
+  softmaxCrossEntropy: 5,
+  sigmoidCrossEntropy: 4,
+  meanSquaredError: 2,
+};
+
+/** A source of a tensor value: a kernel or a graph input. */
+type Source = { kernel: string } | { external: string };
+
+interface Building extends Kernel {
+  /** The tensor id the kernel currently ends with (fusion only continues from it). */
+  tail: string;
+  hasWeights: boolean;
+}
+
+const dims = (t: TensorInfo): number[] => t.shape.slice(1).map((d) => d as number);
+
+/**
+ * Pass `lower`.
+ * @param graph a validated graph.
+ * @param machine supplies the word size for bytes per sample.
+ * @returns kernels in data-flow order, edges with bytes per sample, and node → kernel map.
+ * @throws UserError for shapes a kernel cannot take (e.g. conv2d on a non-image tensor).
+ */
+export function lower(graph: Graph, machine: Pick<Machine, 'wordBytes'>): KernelGraph {
+  const train = graph.mode === 'train';
+  const tensors = new Map<string, TensorInfo>();
+  for (const t of Object.values(graph.inputs.features)) tensors.set(t.id, t);
+  if (graph.inputs.labels) tensors.set(graph.inputs.labels.id, graph.inputs.labels);
+  for (const n of graph.nodes) for (const o of n.outputs) tensors.set(o.id, o);
+  const paramSize = new Map(graph.params.map((p) => [p.name, p.shape.reduce((a, b) => a * b, 1)]));
+  const trainable = new Map(graph.params.map((p) => [p.name, p.trainable]));
+
+  // readers of every tensor: consuming nodes, plus outputs (predictions, loss, metrics)
+  const readers = new Map<string, number>();
+  const read = (id: string) => readers.set(id, (readers.get(id) ?? 0) + 1);
+  for (const n of graph.nodes) for (const id of n.inputs) read(id);
+  for (const id of Object.values(graph.predictions)) read(id);
+  if (graph.loss) read(graph.loss);
+  for (const m of Object.values(graph.metrics)) for (const id of m.inputs) read(id);
+
+  const kernels: Building[] = [];
+  const byName = new Map<string, Building>();
+  const source = new Map<string, Source>();
+  for (const t of Object.values(graph.inputs.features)) source.set(t.id, { external: t.id });
+  if (graph.inputs.labels) source.set(graph.inputs.labels.id, { external: graph.inputs.labels.id });
+  const nodeKernel: Record<string, string> = {};
+  const aliasOfExternal: { node: string; tensor: string }[] = [];
+  // kernel inputs: (consumer kernel, tensor id as consumed)
+  const uses: { kernel: string; tensor: string }[] = [];
+
+  const tensor = (id: string): TensorInfo => {
+    const t = tensors.get(id);
+    if (!t) throw new UserError(`tensor '${id}' is not produced by any layer`);
+    return t;
+  };
+  const srcOf = (id: string): Source => {
+    const s = source.get(id);
+    if (!s) throw new UserError(`tensor '${id}' is used before it is produced`);
+    return s;
+  };
+  const copiesFor = (hasWeights: boolean): Copies => (!train ? 1 : hasWeights ? 3 : 2);
+  const weightsOf = (n: GraphNode) => n.params.reduce((s, p) => s + (paramSize.get(p) ?? 0), 0);
+  const hasTrainable = (n: GraphNode) => n.params.some((p) => trainable.get(p));
+
+  const newKernel = (n: GraphNode, spec: KernelSpec, op: string, hasWeights: boolean): Building => {
+    const k: Building = {
+      name: n.name,
+      op,
+      layers: [n.name],
+      spec,
+      copies: copiesFor(hasWeights),
+      paramWords: weightsOf(n),
+      tail: n.outputs[0].id,
+      hasWeights,
+    };
+    kernels.push(k);
+    byName.set(k.name, k);
+    nodeKernel[n.name] = k.name;
+    for (const id of n.inputs) uses.push({ kernel: k.name, tensor: id });
+    for (const o of n.outputs) source.set(o.id, { kernel: k.name });
+    return k;
+  };
+  /** The kernel `id` can be fused into, if any: its producer's latest output, read only once. */
+  const fusableInto = (id: string, kinds: readonly string[]): Building | null => {
+    const s = source.get(id);
+    if (!s || !('kernel' in s)) return null;
+    const k = byName.get(s.kernel)!;
+    if (k.tail !== id || (readers.get(id) ?? 0) !== 1 || !kinds.includes(k.spec.kind)) return null;
+    return k;
+  };
+  const fuse = (k: Building, n: GraphNode, ops: number, label: string) => {
+    k.layers.push(n.name);
+    k.op += `+${label}`;
+    k.paramWords += weightsOf(n);
+    if (hasTrainable(n) && !k.hasWeights) {
+      k.hasWeights = true;
+      k.copies = copiesFor(true);
+    }
+    const sp = k.spec;
+    if (sp.kind === 'conv' || sp.kind === 'pool') sp.epilogueOps += ops;
+    else if (sp.kind === 'norm' || sp.kind === 'eltwise') sp.opsPerElement += ops;
+    k.tail = n.outputs[0].id;
+    nodeKernel[n.name] = k.name;
+    for (const o of n.outputs) source.set(o.id, { kernel: k.name });
+  };
+  const eltwise = (n: GraphNode, N: number, arity: number, ops: number, op: string) =>
+    newKernel(n, { kind: 'eltwise', N, arity, opsPerElement: Math.max(1, ops) }, op, hasTrainable(n));
+  const alias = (n: GraphNode) => {
+    const s = srcOf(n.inputs[0]);
+    source.set(n.outputs[0].id, s);
+    if ('kernel' in s) {
+      const k = byName.get(s.kernel)!;
+      nodeKernel[n.name] = k.name;
+      if (k.tail === n.inputs[0] && (readers.get(n.inputs[0]) ?? 0) === 1) k.tail = n.outputs[0].id;
+    } else aliasOfExternal.push({ node: n.name, tensor: n.outputs[0].id });
+  };
+
+  for (const n of graph.nodes) {
+    const x = tensor(n.inputs[0]);
+    const out = n.outputs[0];
+    switch (n.op) {
+      case 'conv2d': {
+        const a = n.attrs as OpAttrs['conv2d'];
+        const [H, W, C] = dims(x);
+        if (dims(x).length !== 3) throw new UserError(`layer '${n.name}' (conv2d) needs an image input [batch, h, w, c], got [${x.shape.map(String).join(', ')}]`);
+        const epi = (a.useBias ? 1 : 0) + ACTIVATION_OPS[a.activation];
+        const spec: KernelSpec = { kind: 'conv', H, W, R: a.kernelSize[0], S: a.kernelSize[1], C, K: a.filters, T: a.strides[0], U: a.strides[1], epilogueOps: epi };
+        newKernel(n, spec, a.activation === 'linear' ? 'conv2d' : `conv2d+${a.activation}`, true);
+        break;
+      }
+      case 'dense': {
+        const a = n.attrs as OpAttrs['dense'];
+        const d = dims(x);
+        const C = d[d.length - 1];
+        const H = d.slice(0, -1).reduce((p, v) => p * v, 1);
+        const epi = (a.useBias ? 1 : 0) + ACTIVATION_OPS[a.activation];
+        const spec: KernelSpec = { kind: 'conv', H, W: 1, R: 1, S: 1, C, K: a.units, T: 1, U: 1, epilogueOps: epi };
+        newKernel(n, spec, a.activation === 'linear' ? 'dense' : `dense+${a.activation}`, true);
+        break;
+      }
+      case 'maxPooling2d':
+      case 'averagePooling2d': {
+        const a = n.attrs as OpAttrs['maxPooling2d'];
+        const [H, W, C] = dims(x);
+        newKernel(n, { kind: 'pool', H, W, C, R: a.poolSize[0], S: a.poolSize[1], T: a.strides[0], U: a.strides[1], epilogueOps: 0 }, n.op, false);
+        break;
+      }
+      case 'globalAveragePooling2d': {
+        const [H, W, C] = dims(x);
+        newKernel(n, { kind: 'pool', H, W, C, R: H, S: W, T: H, U: W, epilogueOps: 0 }, n.op, false);
+        break;
+      }
+      case 'batchNormalization': {
+        const k = fusableInto(x.id, ['conv']);
+        if (k) fuse(k, n, FUSED_BN_OPS, 'batchNormalization');
+        else {
+          const d = dims(x);
+          const C = d[d.length - 1];
+          const HW = d.slice(0, -1);
+          newKernel(n, { kind: 'norm', H: HW[0] ?? 1, W: HW.slice(1).reduce((p, v) => p * v, 1), C, opsPerElement: NORM_OPS }, n.op, hasTrainable(n));
+        }
+        break;
+      }
+      case 'layerNormalization': {
+        const d = dims(x);
+        const C = d[d.length - 1];
+        const H = d.slice(0, -1).reduce((p, v) => p * v, 1);
+        newKernel(n, { kind: 'norm', H, W: 1, C, opsPerElement: NORM_OPS }, n.op, hasTrainable(n));
+        break;
+      }
+      case 'activation': {
+        const act = (n.attrs as OpAttrs['activation']).activation;
+        const ops = ACTIVATION_OPS[act];
+        const k = fusableInto(x.id, ['conv', 'pool', 'norm', 'eltwise']);
+        if (k) fuse(k, n, ops, act);
+        else eltwise(n, sizeOf(out.shape), 1, ops, act);
+        break;
+      }
+      case 'dropout': {
+        const a = n.attrs as OpAttrs['dropout'];
+        if (!a.training || a.rate === 0) {
+          alias(n);
+          break;
+        }
+        const k = fusableInto(x.id, ['conv', 'pool', 'norm', 'eltwise']);
+        if (k) fuse(k, n, 1, 'dropout');
+        else eltwise(n, sizeOf(out.shape), 1, 1, 'dropout');
+        break;
+      }
+      case 'flatten':
+      case 'reshape':
+        alias(n);
+        break;
+      case 'add': {
+        // fuse into the producer of the input produced last (the residual branch), others arrive as edges
+        const cands = n.inputs.map((id) => fusableInto(id, ['conv', 'norm', 'eltwise']));
+        let k: Building | null = null;
+        for (let i = cands.length - 1; i >= 0 && !k; i--) k = cands[i];
+        if (k) {
+          fuse(k, n, n.inputs.length - 1, 'add');
+          for (const id of n.inputs) uses.push({ kernel: k.name, tensor: id }); // self-edges are dropped below
+        } else eltwise(n, sizeOf(out.shape), n.inputs.length, n.inputs.length - 1, 'add');
+        break;
+      }
+      case 'concatenate':
+        eltwise(n, sizeOf(out.shape), n.inputs.length, 1, 'concatenate');
+        break;
+      case 'embedding': {
+        const a = n.attrs as OpAttrs['embedding'];
+        newKernel(n, { kind: 'embedding', V: a.inputDim, D: a.outputDim, L: sizeOf(x.shape) }, 'embedding', true);
+        break;
+      }
+      case 'sparseSoftmaxCrossEntropy':
+      case 'softmaxCrossEntropy':
+      case 'sigmoidCrossEntropy':
+      case 'meanSquaredError': {
+        const logits = tensor(n.inputs[1]);
+        newKernel(n, { kind: 'loss', N: sizeOf(logits.shape), opsPerElement: LOSS_OPS[n.op] }, n.op, false);
+        break;
+      }
+      default:
+        throw new UserError(`layer '${n.name}': op '${n.op}' has no lowering`);
+    }
+  }
+
+  // edges: one per (producer, consumer, tensor)
+  const edges: KernelEdge[] = [];
+  const seen = new Set<string>();
+  for (const u of uses) {
+    const s = srcOf(u.tensor);
+    const from = 'kernel' in s ? s.kernel : s.external;
+    if ('kernel' in s && s.kernel === u.kernel) continue;
+    const key = `${from}\u0000${u.kernel}\u0000${u.tensor}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const t = tensor(u.tensor);
+    const external = !('kernel' in s);
+    edges.push({
+      from,
+      to: u.kernel,
+      tensor: u.tensor,
+      shape: dims(t),
+      bytesPerSample: sizeOf(t.shape) * machine.wordBytes,
+      external,
+      backward: train && !external && t.dtype === 'float32',
+    });
+  }
+  for (const a of aliasOfExternal) {
+    const u = uses.find((x) => x.tensor === a.tensor);
+    if (u) nodeKernel[a.node] = u.kernel;
+  }
+  return {
+    formatVersion: 1,
+    mode: graph.mode,
+    kernels: kernels.map(({ tail: _t, hasWeights: _h, ...k }) => ({ ...k, spec: { ...k.spec } })),
+    edges,
+    nodeKernel,
+  };
+}

@@ -1,0 +1,117 @@
+/**
+ * The compiler driver: runs the passes in order,
+ * `validate → lower → (checkFit) → size → place → route → plan`, optionally dumping each IR as JSON
+ * (`--dump-ir DIR`: `01-graph.json` … `06-plan.json`), and writes a plan with its reports to a directory
+ * with the compile cache (an unchanged graph for an unchanged machine reuses `plan.json`).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Graph } from '../runtime/graph.ts';
+import type { KernelGraph, Plan } from './ir.ts';
+import { lower } from './lower.ts';
+import type { Machine } from './machine.ts';
+import { place } from './place.ts';
+import { buildPlan, planInputHash, readCachedPlan } from './plan.ts';
+import { placementSvg, reportJson, reportText } from './report.ts';
+import { route } from './route.ts';
+import { checkFit, size } from './size.ts';
+import { validate } from './validate.ts';
+
+/** Options of {@link compileGraph}. */
+export interface CompileOptions {
+  /** Stop after validate + lower (+ the fit check): no plan. */
+  validateOnly?: boolean;
+  /** Write every IR as JSON into this directory. */
+  dumpIrDir?: string;
+}
+
+/** What {@link compileGraph} returns. */
+export interface CompileResult {
+  kernelGraph: KernelGraph;
+  /** Absent with `validateOnly`. */
+  plan?: Plan;
+  /** Wall-clock milliseconds per pass. */
+  timings: Record<string, number>;
+}
+
+function dump(dir: string | undefined, file: string, value: unknown): void {
+  if (!dir) return;
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, file), JSON.stringify(value, null, 1) + '\n');
+}
+
+/**
+ * Compiles a graph for a machine.
+ * @throws UserError from any pass (unsupported op, bad shape, model too large, kernel exceeding SRAM).
+ */
+export function compileGraph(graph: Graph, machine: Machine, opts: CompileOptions = {}): CompileResult {
+  const timings: Record<string, number> = {};
+  const time = <T>(name: string, f: () => T): T => {
+    const t0 = performance.now();
+    const r = f();
+    timings[name] = performance.now() - t0;
+    return r;
+  };
+  dump(opts.dumpIrDir, '01-graph.json', graph);
+  time('validate', () => validate(graph));
+  const kg = time('lower', () => lower(graph, machine));
+  dump(opts.dumpIrDir, '02-kernel-graph.json', kg);
+  time('fit', () => checkFit(kg, machine));
+  if (opts.validateOnly) return { kernelGraph: kg, timings };
+  const sized = time('size', () => size(kg, machine));
+  dump(opts.dumpIrDir, '03-sized.json', sized);
+  const placed = time('place', () => place(sized, machine));
+  dump(opts.dumpIrDir, '04-placed.json', placed);
+  const routed = time('route', () => route(placed, machine));
+  dump(opts.dumpIrDir, '05-routed.json', routed);
+  const plan = time('plan', () => buildPlan(routed, machine, planInputHash(graph, machine)));
+  dump(opts.dumpIrDir, '06-plan.json', plan);
+  return { kernelGraph: kg, plan, timings };
+}
+
+/** Files of a compile output directory. */
+export const COMPILE_FILES = {
+  plan: 'plan.json',
+  text: 'compile_report.txt',
+  json: 'compile_report.json',
+  svg: 'placement.svg',
+} as const;
+
+/** Writes a plan and its three reports into `dir` (created if needed). */
+export function writeCompileOutputs(plan: Plan, dir: string): void {
+  fs.mkdirSync(dir, { recursive: true });
+  const write = (f: string, s: string) => {
+    const tmp = path.join(dir, `.${f}.tmp`);
+    fs.writeFileSync(tmp, s);
+    fs.renameSync(tmp, path.join(dir, f));
+  };
+  write(COMPILE_FILES.plan, JSON.stringify(plan) + '\n');
+  write(COMPILE_FILES.text, reportText(plan));
+  write(COMPILE_FILES.json, JSON.stringify(reportJson(plan), null, 2) + '\n');
+  write(COMPILE_FILES.svg, placementSvg(plan));
+}
+
+/** Result of {@link compileToDir}. */
+export interface CompileToDirResult {
+  plan: Plan;
+  /** True when `plan.json` was reused from the compile cache. */
+  cached: boolean;
+  timings: Record<string, number>;
+}
+
+/**
+ * Compiles into `dir` (`model_dir/compile/<mode>`), reusing `dir/plan.json` when it was compiled from the
+ * same graph, machine and compiler (its `inputHash` matches); reports missing beside a cached plan are
+ * rewritten.
+ */
+export function compileToDir(graph: Graph, machine: Machine, dir: string, opts: Omit<CompileOptions, 'validateOnly'> = {}): CompileToDirResult {
+  const key = planInputHash(graph, machine);
+  const cachedPlan = opts.dumpIrDir ? null : readCachedPlan(path.join(dir, COMPILE_FILES.plan), key);
+  if (cachedPlan) {
+    if (Object.values(COMPILE_FILES).some((f) => !fs.existsSync(path.join(dir, f)))) writeCompileOutputs(cachedPlan, dir);
+    return { plan: cachedPlan, cached: true, timings: {} };
+  }
+  const r = compileGraph(graph, machine, opts);
+  writeCompileOutputs(r.plan!, dir);
+  return { plan: r.plan!, cached: false, timings: r.timings };
+}
