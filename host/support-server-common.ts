@@ -206,10 +206,12 @@ export function batchSpecOf(b: Batch): BatchSpec {
 
 /**
  * Checks a batch against the stream's spec (taken from its first batch).
+ * @param options.allowLarger  accept batches with more rows than `spec.batchSize` (the server checks row
+ *   counts per worker instead).
  * @throws UserError naming `where`, the tensor and both shapes/dtypes if keys, dtypes or per-sample
- *   shapes differ, or the batch is larger than the first one.
+ *   shapes differ, or (unless allowLarger) the batch is larger than the first one.
  */
-export function checkBatchAgainstSpec(b: Batch, spec: BatchSpec, where: string): void {
+export function checkBatchAgainstSpec(b: Batch, spec: BatchSpec, where: string, options: { allowLarger?: boolean } = {}): void {
   const keys = Object.keys(b.features);
   const want = Object.keys(spec.features);
   if (keys.length !== want.length || want.some((k) => !(k in b.features)))
@@ -222,7 +224,7 @@ export function checkBatchAgainstSpec(b: Batch, spec: BatchSpec, where: string):
       throw new UserError(
         `${where}: inconsistent batch shape: ${name} is ${t.dtype} ${formatShape(t.shape)} but the first batch had ${s.dtype} ${formatShape([spec.batchSize, ...s.shape])}`,
       );
-    if (t.shape[0] > spec.batchSize)
+    if (!options.allowLarger && t.shape[0] > spec.batchSize)
       throw new UserError(`${where}: inconsistent batch shape: ${name} has ${t.shape[0]} rows, more than the first batch's ${spec.batchSize}`);
   };
   for (const k of want) cmp(b.features[k], spec.features[k], `features.${k}`);

@@ -496,7 +496,7 @@ export class SupportServer implements AsyncIterableIterator<Batch> {
             'only the last batch of a stream may be smaller (batch after repeat, or set dropRemainder / drop_last_batch)',
         );
       if (!this.spec) this.spec = batchSpecOf(b);
-      else checkBatchAgainstSpec(b, { ...this.spec, batchSize: Infinity }, where);
+      else checkBatchAgainstSpec(b, this.spec, where, { allowLarger: true });
       const rows = batchRows(b);
       if (lane.firstRows === undefined) lane.firstRows = rows;
       else if (rows > lane.firstRows)

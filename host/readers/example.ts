@@ -342,16 +342,17 @@ const WANT_LIST = { float32: 'floatList', int64: 'int64List', string: 'bytesList
 /**
  * tf.io.parse_single_example with FixedLenFeature specs.
  * @param serialized  a serialised tf.train.Example (e.g. a TFRecord record).
- * @param spec        name → {@link FixedLenFeature}.
+ * @param spec        name → {@link FixedLenFeature} (undefined entries are ignored).
  * @returns name → float32 TensorData of `shape` | int32 TensorData of `shape` (int64 values must fit in
  *   int32) | for strings: a Uint8Array when `shape` is `[]`, else a flat list of `product(shape)` Uint8Arrays.
  * @throws UserError naming the feature: absent without default, stored as another list type, wrong number
  *   of values for the shape, or an int64 outside the int32 range; and for malformed protobuf bytes.
  */
-export function parseSingleExample(serialized: Uint8Array, spec: Record<string, FixedLenFeatureSpec>): Record<string, ParsedFeature> {
+export function parseSingleExample(serialized: Uint8Array, spec: Readonly<Record<string, FixedLenFeatureSpec | undefined>>): Record<string, ParsedFeature> {
   const ex = decodeExample(serialized);
   const out: Record<string, ParsedFeature> = {};
   for (const [name, s] of Object.entries(spec)) {
+    if (s === undefined) continue;
     if (!s || s.kind !== 'FixedLenFeature') throw new UserError(`parseSingleExample: spec of '${name}' is not a FixedLenFeature(...)`);
     const n = shapeSize(s.shape);
     const want = WANT_LIST[s.dtype];
