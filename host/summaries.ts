@@ -1,0 +1,80 @@
+/**
+ * TensorBoard summaries: scalar events in `events.out.tfevents.*` files, as tf.summary / tf.estimator write
+ * them, readable by TensorBoard and `tf.compat.v1.train.summary_iterator`.
+ *
+ * A file is a sequence of TFRecord records (framing and masked CRC-32C: host/readers/tfrecord.ts), each a
+ * serialised `tensorflow.Event` protocol buffer (tensorflow/core/util/event.proto): the first carries
+ * `file_version = "brain.Event:2"`, the others `wall_time`, `step` and a `Summary` of `{ tag, simple_value }`
+ * values (tensorflow/core/framework/summary.proto). Protobuf encoding: protobufjs.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import protobuf from 'protobufjs';
+import { encodeRecord } from './readers/tfrecord.ts';
+
+// Only the fields we write, with their numbers from event.proto and summary.proto.
+const root = protobuf.Root.fromJSON({
+  nested: {
+    tensorflow: {
+      nested: {
+        Event: {
+          fields: {
+            wall_time: { type: 'double', id: 1 },
+            step: { type: 'int64', id: 2 },
+            file_version: { type: 'string', id: 3 },
+            summary: { type: 'Summary', id: 5 },
+          },
+        },
+        Summary: {
+          fields: { value: { rule: 'repeated', type: 'Value', id: 1 } },
+          nested: { Value: { fields: { tag: { type: 'string', id: 1 }, simple_value: { type: 'float', id: 2 } } } },
+        },
+      },
+    },
+  },
+});
+const EventType = root.lookupType('tensorflow.Event');
+
+/** The file-name prefix TensorBoard looks for. */
+export const EVENTS_PREFIX = 'events.out.tfevents.';
+
+/**
+ * Appends scalar summaries to a new event file in `dir`.
+ * Events are buffered and appended to the file by {@link SummaryWriter.flush} (also on close).
+ */
+export class SummaryWriter {
+  /** Absolute path of the event file. */
+  readonly file: string;
+  private pending: Uint8Array[] = [];
+
+  /** Creates `dir` if needed and the event file `events.out.tfevents.<unix seconds>.<hostname>.<pid>`. */
+  constructor(dir: string) {
+    fs.mkdirSync(dir, { recursive: true });
+    this.file = path.join(dir, `${EVENTS_PREFIX}${Math.floor(Date.now() / 1000)}.${os.hostname()}.${process.pid}`);
+    fs.writeFileSync(this.file, encodeRecord(EventType.encode({ wall_time: Date.now() / 1000, file_version: 'brain.Event:2' }).finish()));
+  }
+
+  /**
+   * Records scalars at a global step.
+   * @param values tag → value (e.g. `{ loss: 0.31, learning_rate: 0.001 }`); non-finite values are written
+   *   as they are (TensorBoard shows NaN/Inf).
+   * @param step   global step (integer ≥ 0).
+   */
+  scalars(values: Record<string, number>, step: number): void {
+    const value = Object.entries(values).map(([tag, simple_value]) => ({ tag, simple_value }));
+    this.pending.push(encodeRecord(EventType.encode({ wall_time: Date.now() / 1000, step, summary: { value } }).finish()));
+  }
+
+  /** Appends buffered events to the file. */
+  flush(): void {
+    if (this.pending.length === 0) return;
+    fs.appendFileSync(this.file, Buffer.concat(this.pending));
+    this.pending = [];
+  }
+
+  /** Flushes; the writer must not be used afterwards. */
+  close(): void {
+    this.flush();
+  }
+}
