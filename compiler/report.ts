@@ -8,7 +8,7 @@
  *   (cycles per sample / interval), routes drawn as arrows of width growing with their bytes.
  */
 import { lanePoints } from './fabric.ts';
-import type { Plan, PlacedKernel } from './ir.ts';
+import type { KernelGraph, KernelSpec, Plan, PlacedKernel } from './ir.ts';
 
 /** Fraction of the pipeline interval a kernel is busy: `cyclesPerSample / intervalCycles` (0…1). */
 export function kernelUtilization(k: Pick<PlacedKernel, 'cyclesPerSample'>, plan: Pick<Plan, 'estimate'>): number {
@@ -212,4 +212,30 @@ export function placementSvg(plan: Plan): string {
   o.push('</g>');
   o.push('</svg>');
   return o.join('\n') + '\n';
+}
+
+/** The kernel list of `csrun compile --validate-only`: one row per kernel (name, op, fused layers, model,
+ * copies, parameter words). */
+export function formatKernelList(kg: KernelGraph): string {
+  const spec = (s: KernelSpec): string => {
+    switch (s.kind) {
+      case 'conv':
+        return `conv H=${s.H} W=${s.W} R=${s.R} S=${s.S} C=${s.C} K=${s.K} T=${s.T} U=${s.U}${s.epilogueOps ? ` +${s.epilogueOps} ops` : ''}`;
+      case 'dblock':
+      case 'cblock':
+        return `${s.kind} H=${s.H} W=${s.W} F=${s.F}`;
+      case 'pool':
+        return `pool H=${s.H} W=${s.W} C=${s.C} R=${s.R} S=${s.S} T=${s.T} U=${s.U}${s.epilogueOps ? ` +${s.epilogueOps} ops` : ''}`;
+      case 'norm':
+        return `norm H=${s.H} W=${s.W} C=${s.C} ops=${s.opsPerElement}`;
+      case 'eltwise':
+        return `eltwise N=${s.N} arity=${s.arity} ops=${s.opsPerElement}`;
+      case 'loss':
+        return `loss N=${s.N} ops=${s.opsPerElement}`;
+      case 'embedding':
+        return `embedding V=${s.V} D=${s.D} L=${s.L}`;
+    }
+  };
+  const rows = kg.kernels.map((k) => [k.name, k.op, spec(k.spec), String(k.copies), k.paramWords.toLocaleString('en-US'), k.layers.join(', ')]);
+  return table(['kernel', 'op', 'model', 'copies', 'params', 'layers'], rows, [false, false, false, true, true, false]);
 }

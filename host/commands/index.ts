@@ -1,8 +1,10 @@
 /** Registry of CLI commands; each module adds one command to the program. */
 import type { Command } from 'commander';
+import { register as registerCompile } from './compile.ts';
+import { register as registerPlace } from './place.ts';
 
 /** Adds one command to the program. */
 export type RegisterCommand = (program: Command) => void;
 
 /** Every command, in the order `csrun --help` lists them. */
-export const COMMANDS: RegisterCommand[] = [];
+export const COMMANDS: RegisterCommand[] = [registerCompile, registerPlace];

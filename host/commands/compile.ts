@@ -1,0 +1,103 @@
+/**
+ * `csrun compile MODEL_DIR` (Cerebras run.py `--mode compile_only` / `--validate_only`): traces the model for
+ * a mode, compiles it for a machine and writes `model_dir/compile/<mode>/plan.json`, `compile_report.txt`,
+ * `compile_report.json` and `placement.svg`, printing the report. An unchanged model for an unchanged
+ * machine reuses the cached plan and says so.
+ *
+ * Options: `--machine NAME|PATH` (default: `runconfig.machine`, else wse2; a path on the command line
+ * resolves against the working directory, one in params.yaml against the model directory), `--mode
+ * train|eval|infer`, `--validate-only` (validate + lower: Keras summary and kernel list), `--emit-kgraph FILE`
+ * (the kernel graph in ISPD 2020 kgraph format), `--dump-ir DIR` (every IR as JSON), `--params`,
+ * `--model-dir`.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { UserError } from '../../runtime/errors.ts';
+import type { Mode } from '../../runtime/graph.ts';
+import { formatSummary } from '../../runtime/summary.ts';
+import { kernelGraphToKgraph, writeKgraph } from '../../compiler/kgraph.ts';
+import { lower } from '../../compiler/lower.ts';
+import { DEFAULT_MACHINE, loadMachine } from '../../compiler/machine.ts';
+import { compileGraph, compileToDir, COMPILE_FILES } from '../../compiler/pipeline.ts';
+import { formatKernelList, reportText } from '../../compiler/report.ts';
+import { traceModelDir } from '../model-dir.ts';
+
+/** Options of `csrun compile`. */
+export interface CompileCommandOptions {
+  machine?: string;
+  mode?: string;
+  validateOnly?: boolean;
+  emitKgraph?: string;
+  dumpIr?: string;
+  params?: string;
+  modelDir?: string;
+}
+
+const MODES = ['train', 'eval', 'infer'] as const;
+
+/** Cerebras and tf.estimator spellings of the modes. */
+function parseMode(m: string | undefined): Mode {
+  const s = (m ?? 'train').toLowerCase();
+  const alias: Record<string, Mode> = { train: 'train', eval: 'eval', infer: 'infer', predict: 'infer', inference: 'infer' };
+  const mode = alias[s];
+  if (!mode) throw new UserError(`--mode '${m}' is not one of ${MODES.join(', ')} (or predict)`);
+  return mode;
+}
+
+/**
+ * Runs `csrun compile`.
+ * @param out where to print (stdout by default).
+ * @throws UserError for bad input (model dir, params, machine, unsupported op, model too large, …).
+ */
+export async function runCompile(modelDirArg: string, opts: CompileCommandOptions, out: (s: string) => void = (s) => process.stdout.write(s)): Promise<void> {
+  const mode = parseMode(opts.mode);
+  const overrides = opts.modelDir ? { runconfig: { model_dir: opts.modelDir } } : undefined;
+  const { graph, params, modelDir } = await traceModelDir(modelDirArg, { mode, paramsFile: opts.params, overrides });
+  const machineArg = opts.machine ?? params.runconfig.machine ?? DEFAULT_MACHINE;
+  const machine = loadMachine(machineArg, opts.machine ? process.cwd() : modelDir.dir);
+  const title = path.basename(modelDir.dir);
+
+  if (opts.emitKgraph) {
+    const kg = lower(graph, machine);
+    const file = path.resolve(opts.emitKgraph);
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+    fs.writeFileSync(file, writeKgraph(kernelGraphToKgraph(kg, machine, title)));
+    out(`Wrote kernel graph ${file}\n`);
+  }
+  if (opts.validateOnly) {
+    const r = compileGraph(graph, machine, { validateOnly: true, dumpIrDir: opts.dumpIr && path.resolve(opts.dumpIr) });
+    out(formatSummary(graph, title) + '\n');
+    out(`\nKernels for machine ${machine.name}, mode ${mode} (${r.kernelGraph.kernels.length}):\n`);
+    out(formatKernelList(r.kernelGraph) + '\n');
+    out(`\nValidation passed: every layer is supported and the model fits ${machine.name} (${machine.fabric.width}×${machine.fabric.height} PEs).\n`);
+    return;
+  }
+  const dir = path.join(params.runconfig.model_dir, 'compile', mode);
+  const r = compileToDir(graph, machine, dir, { dumpIrDir: opts.dumpIr && path.resolve(opts.dumpIr) });
+  if (r.cached) out(`Compile cache hit: the model and machine are unchanged, reusing ${path.join(dir, COMPILE_FILES.plan)} (plan ${r.plan.hash.slice(0, 16)})\n\n`);
+  else {
+    const total = Object.values(r.timings).reduce((a, b) => a + b, 0);
+    out(`Compiled ${title} for ${machine.name} in ${(total / 1000).toFixed(2)} s (${Object.entries(r.timings).map(([k, v]) => `${k} ${v.toFixed(0)} ms`).join(', ')})\n\n`);
+  }
+  out(reportText(r.plan));
+  out(`\nWrote ${Object.values(COMPILE_FILES).map((f) => path.join(dir, f)).join(', ')}\n`);
+}
+
+/** Registers `csrun compile`. */
+export function register(program: Command): void {
+  program
+    .command('compile')
+    .description('validate and compile a model for the wafer: plan, compile report and placement picture in model_dir/compile/<mode>')
+    .argument('<model_dir>', 'model directory (model.ts, data.ts, configs/params.yaml)')
+    .option('--machine <name|path>', `machine: wse1, wse2, wse3 or a machine YAML (default: runconfig.machine or ${DEFAULT_MACHINE})`)
+    .option('--mode <mode>', 'train, eval or infer', 'train')
+    .option('--validate-only', 'stop after validate + lower: print the layer summary and the kernel list')
+    .option('--emit-kgraph <file>', 'also write the kernel graph in ISPD 2020 kgraph format')
+    .option('--dump-ir <dir>', 'write every intermediate representation as JSON into DIR')
+    .option('--params <file>', 'params file (default MODEL_DIR/configs/params.yaml)')
+    .option('--model-dir <dir>', 'output directory (overrides runconfig.model_dir)')
+    .action(async (modelDir: string, opts: CompileCommandOptions) => {
+      await runCompile(modelDir, opts);
+    });
+}

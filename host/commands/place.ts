@@ -1,0 +1,59 @@
+/**
+ * `csrun place FILE.kgraph [--out FILE.paint] [--time-limit S]`: solves an ISPD 2020 wafer-scale placement
+ * benchmark (DESIGN §9) with the compiler's own size and place passes, writes the contest's `.paint`
+ * solution and prints max kernel time, wirelength, score and legality.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { UserError } from '../../runtime/errors.ts';
+import { solveIspd } from '../../compiler/ispd.ts';
+import { parseKgraph, writePaint } from '../../compiler/kgraph.ts';
+
+/** Options of `csrun place`. */
+export interface PlaceCommandOptions {
+  out?: string;
+  timeLimit?: string;
+}
+
+/**
+ * Runs `csrun place`.
+ * @throws UserError for a missing or malformed kgraph (naming the line), a bad time limit, or a problem that
+ *   cannot fit its fabric.
+ */
+export function runPlace(file: string, opts: PlaceCommandOptions, out: (s: string) => void = (s) => process.stdout.write(s)): void {
+  const abs = path.resolve(file);
+  if (!fs.existsSync(abs)) throw new UserError(`kgraph file '${file}' does not exist`);
+  const limit = opts.timeLimit === undefined ? 10 : Number(opts.timeLimit);
+  if (!Number.isFinite(limit) || limit <= 0) throw new UserError(`--time-limit '${opts.timeLimit}' must be a positive number of seconds`);
+  const k = parseKgraph(fs.readFileSync(abs, 'utf8'), file);
+  const s = solveIspd(k, { timeLimitS: limit });
+  const paint = opts.out ? path.resolve(opts.out) : abs.replace(/\.kgraph$/i, '') + '.paint';
+  fs.mkdirSync(path.dirname(paint), { recursive: true });
+  fs.writeFileSync(paint, writePaint(s.placed.kernels));
+  const n = (x: number) => x.toLocaleString('en-US', { maximumFractionDigits: 1 });
+  out(
+    [
+      `Benchmark ${k.test}: ${s.placed.kernels.length} kernels on ${k.width}×${k.height} PEs, memlimit ${k.memlimit} words, wdeltat ${k.wdeltat}, wlength ${k.wlength}`,
+      `Max kernel time   ${n(s.maxTime)} cycles (area lower bound ${n(s.areaBound)}, ratio ${(s.maxTime / s.areaBound).toFixed(3)})`,
+      `Wirelength        ${n(s.wirelength)} PEs`,
+      `Score             ${n(s.score)}`,
+      `Legal             ${s.legal ? 'yes' : `NO: ${s.violations.slice(0, 5).join('; ')}`}`,
+      `Time              ${(s.elapsedMs / 1000).toFixed(2)} s (${s.candidates} candidate placements)`,
+      `Wrote ${paint}`,
+    ].join('\n') + '\n',
+  );
+}
+
+/** Registers `csrun place`. */
+export function register(program: Command): void {
+  program
+    .command('place')
+    .description('place an ISPD 2020 wafer-scale benchmark (.kgraph) and write the .paint solution')
+    .argument('<kgraph>', 'ISPD 2020 kgraph file')
+    .option('--out <file>', 'solution file (default: FILE with .paint)')
+    .option('--time-limit <seconds>', 'time budget for improving the first solution', '10')
+    .action((file: string, opts: PlaceCommandOptions) => {
+      runPlace(file, opts);
+    });
+}
