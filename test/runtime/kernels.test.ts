@@ -103,7 +103,7 @@ describe('conv2d', () => {
         if (c.d[0] > 1 || c.d[1] > 1) {
           const [kh, kw, ci, co] = wd.shape;
           const r = tf.pad(tf.reshape(wd, [kh, 1, kw, 1, ci, co]), [[0, 0], [0, c.d[0] - 1], [0, 0], [0, c.d[1] - 1], [0, 0], [0, 0]]);
-          wd = tf.slice(tf.reshape(r, [kh * c.d[0], kw * c.d[1], ci, co]), [0, 0, 0, 0], [(kh - 1) * c.d[0] + 1, (kw - 1) * c.d[1] + 1, ci, co]);
+          wd = tf.slice(tf.reshape(r, [kh * c.d[0], kw * c.d[1], ci, co]), [0, 0, 0, 0], [(kh - 1) * c.d[0] + 1, (kw - 1) * c.d[1] + 1, ci, co]) as tf.Tensor4D;
         }
         let z: tf.Tensor = tf.conv2d(xt as tf.Tensor4D, wd, c.s, c.pad);
         if (bt) z = tf.add(z, bt);
