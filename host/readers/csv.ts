@@ -102,7 +102,7 @@ export async function* readCsvRows(file: string, options: CsvOptions = {}): Asyn
   } catch (e: any) {
     if (e instanceof UserError) throw e;
     const line = e?.lines ?? e?.info?.lines;
-    throw new UserError(`${file}${line ? `:${line}` : ''}: cannot parse CSV (${e.code ?? e.message})`);
+    throw new UserError(`${file}${line ? `:${line}` : ''}: cannot parse CSV (${e.message ?? e.code})`);
   } finally {
     parser.destroy();
     src.destroy();

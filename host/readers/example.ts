@@ -219,7 +219,7 @@ function decodeFeature(r: ProtoReader, s: number, e: number): Feature | undefine
         const t = l.uvarint();
         if (t >>> 3 === 1 && (t & 7) === 2) {
           const [bs, be] = l.lengthDelimited();
-          vals.push(r.buf.slice(bs, be));
+          vals.push(new Uint8Array(r.buf.subarray(bs, be)));
         } else l.skip(t & 7);
       }
       out = { bytesList: vals };
@@ -416,7 +416,7 @@ function expandDefault(name: string, s: FixedLenFeatureSpec, n: number): ArrayLi
  * @throws UserError if the byte length is not a multiple of the element size.
  */
 export function decodeRaw(bytes: Uint8Array, outType: 'uint8' | 'int32' | 'float32', littleEndian = true): TensorData {
-  if (outType === 'uint8') return { data: bytes.slice(), shape: [bytes.length], dtype: 'uint8' };
+  if (outType === 'uint8') return { data: new Uint8Array(bytes), shape: [bytes.length], dtype: 'uint8' };
   if (bytes.length % 4) throw new UserError(`decodeRaw: ${bytes.length} bytes is not a multiple of 4 (the size of ${outType})`);
   const n = bytes.length / 4;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);

@@ -97,7 +97,7 @@ export function decodeIdx(bytes: Uint8Array, file: string): IdxFile {
   const off = headerBytes;
   switch (typeCode) {
     case 0x08:
-      tensor = { data: bytes.slice(off, off + count), shape, dtype: 'uint8' };
+      tensor = { data: new Uint8Array(bytes.subarray(off, off + count)), shape, dtype: 'uint8' };
       break;
     case 0x0d:
     case 0x0e: {

@@ -83,7 +83,7 @@ export function decodeRecordAt(buf: Uint8Array, offset: number, where: string, i
   if (hi !== 0 || lo > 0x7fffffff) throw new UserError(`${at}: corrupted TFRecord: implausible record length ${hi * 4294967296 + lo}`);
   const len = lo;
   if (buf.length - offset < 16 + len) return null;
-  const data = buf.slice(offset + 12, offset + 12 + len);
+  const data = new Uint8Array(buf.subarray(offset + 12, offset + 12 + len));
   if (verify) {
     const stored = view.getUint32(12 + len, true);
     const computed = maskedCrc32c(data);
