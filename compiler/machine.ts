@@ -87,7 +87,8 @@ export function parseMachine(text: string, file: string): Machine {
   }
   const r = machineSchema.safeParse(raw);
   if (!r.success) {
-    const issue = r.error.issues[0];
+    // an unknown key explains a missing one (a typo), so report it first
+    const issue = r.error.issues.find((i) => i.code === 'unrecognized_keys') ?? r.error.issues[0];
     const key = issue.path.join('.') || '(top level)';
     let msg = issue.message;
     if (issue.code === 'unrecognized_keys') {

@@ -77,15 +77,24 @@ function prepare(spec: KernelSpec, copies: number): Prepared {
         spec,
         copies,
         subs,
-        hC: union(subs.map((s) => s.H)),
-        wC: union(subs.map((s) => s.W)),
+        // spatial splits matter through ⌈H/h⌉ (time) and ⌈(H+R−1)/h⌉ (memory halo)
+        hC: union(subs.flatMap((s) => [s.H, s.H + s.R - 1])).filter((v) => v <= Math.max(...subs.map((x) => x.H))),
+        wC: union(subs.flatMap((s) => [s.W, s.W + s.S - 1])).filter((v) => v <= Math.max(...subs.map((x) => x.W))),
         cC: union(subs.map((s) => s.C)),
         maxC: Math.max(...subs.map((s) => s.C)),
       };
     }
     case 'pool':
     case 'norm':
-      return { spec, copies, subs: [], hC: splitCandidates(spec.H), wC: splitCandidates(spec.W), cC: splitCandidates(spec.C), maxC: spec.C };
+      return {
+        spec,
+        copies,
+        subs: [],
+        hC: union(spec.kind === 'pool' ? [spec.H, spec.H + Math.max(spec.R - spec.T, 0)] : [spec.H]).filter((v) => v <= spec.H),
+        wC: union(spec.kind === 'pool' ? [spec.W, spec.W + Math.max(spec.S - spec.U, 0)] : [spec.W]).filter((v) => v <= spec.W),
+        cC: splitCandidates(spec.C),
+        maxC: spec.C,
+      };
     case 'eltwise':
     case 'loss':
       return { spec, copies, subs: [], hC: new Int32Array(), wC: new Int32Array(), cC: new Int32Array(), maxC: 0 };
@@ -823,4 +832,11 @@ export function size(kg: KernelGraph, machine: Machine, opts: SizeOptions = {}):
   }
   sols.sort((a, b) => a.tau - b.tau || a.cut.rows.length - b.cut.rows.length);
   return sizer.realise(sols[0]);
+}
+
+/** A kernel spec prepared for {@link forEachShape} / {@link execFor}. */
+export type { Prepared as PreparedKernel };
+/** Prepares a kernel spec for {@link forEachShape} / {@link execFor}: its split candidates per dimension. */
+export function prepareKernel(spec: KernelSpec, copies: number): Prepared {
+  return prepare(spec, copies);
 }
