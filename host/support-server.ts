@@ -183,7 +183,8 @@ interface Lane {
 
 /**
  * Streams the batches of a data module's inputFn from a pool of worker threads (see the module doc).
- * Iterate it once with `for await` (breaking out closes it) or call `next()`; call `close()` when done.
+ * Iterate it once with `for await` (breaking out closes it) or call `next()`; call `close()` when done
+ * (the pool is also released by itself once every stream has ended or a worker has failed).
  */
 export class SupportServer implements AsyncIterableIterator<Batch> {
   /** Number of input workers (0 in-process). */
@@ -434,7 +435,10 @@ export class SupportServer implements AsyncIterableIterator<Batch> {
           return { done: false, value: b };
         }
         if (lane.ended) {
-          if (this.lanes.every((l) => l.ended && l.queue.length === 0)) return DONE;
+          if (this.lanes.every((l) => l.ended && l.queue.length === 0)) {
+            void this.shutdown(); // every stream is finished: release the threads now
+            return DONE;
+          }
           this.cursor = (lane.index + 1) % this.lanes.length;
           continue;
         }

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -432,5 +433,22 @@ describe('errors: one clear UserError naming the file or worker, never a hang', 
       numWorkers: 1,
     });
     expect(e.message).toMatch(/badcrc\/data\.tfrecord: record 4 \(byte offset \d+\): corrupted TFRecord: data CRC32C mismatch/);
+  });
+
+  it('in a separate process: the failing run exits by itself with code 1 and one message', () => {
+    const script = path.join(root, 'test/fixtures/data-synthetic/consume.ts');
+    const run = (model: object) =>
+      spawnSync(process.execPath, ['--import', 'tsx', script, JSON.stringify(model), '2'], { cwd: root, encoding: 'utf8', timeout: 60_000 });
+    const ok = run({ n: 30, batch: 4 });
+    expect(ok.status).toBe(0);
+    expect(ok.stdout.trim()).toBe('batches 8');
+    for (const model of [{ behavior: 'exit-at-batch', at: 1, n: 1000, batch: 4 }, { behavior: 'throw-in-inputFn' }, { behavior: 'bad-shape-at-batch', at: 3 }]) {
+      const r = run(model);
+      expect(r.signal, JSON.stringify(model)).toBeNull(); // not killed by the timeout: it exited on its own
+      expect(r.status).toBe(1);
+      const lines = r.stderr.split('\n').filter((l) => l.startsWith('csrun: error:'));
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(/input worker [01]\/2 \(test\/fixtures\/data-synthetic\/data\.ts\)/);
+    }
   });
 });
