@@ -2,7 +2,7 @@
  * A compute worker: one data-parallel replica of the wafer, in its own thread with its own wasm backend
  * (wasm runs single-threaded in Node, so one replica per core). It runs the placed kernels in schedule order
  * on its slice of every batch — forward kernel by kernel, backward in reverse, gradient all-reduce over the
- * replicas (wafer-sim/collective.ts), optimizer update — and counts the bytes each route carries.
+ * replicas (wafer-sim/collective.ts), optimizer update — and counts the elements each route carries.
  *
  * Protocol: the pool posts `{ id, type, ... }` requests one at a time; the worker answers
  * `{ id, ok: true, result }` or `{ id, ok: false, error: { message, userError, stack } }`.
@@ -37,8 +37,9 @@ export type ReplicaRequest =
 
 const init = workerData as ReplicaInit;
 
-function tensorBytes(t: tfTypes.Tensor | undefined): number {
-  return t ? t.size * 4 : 0;
+/** Elements of a tensor (the clock converts them to bytes with the machine's word size). */
+function elements(t: tfTypes.Tensor | undefined): number {
+  return t ? t.size : 0;
 }
 
 async function main(): Promise<void> {
@@ -58,16 +59,16 @@ async function main(): Promise<void> {
     const traffic: RouteTraffic = emptyTraffic(init.numRoutes);
     const state = await exec.begin(batch, 'train', step, slice);
     try {
-      for (const t of hostTransfers) traffic.forward[t.route] += tensorBytes(state.values.get(t.tensor));
+      for (const t of hostTransfers) traffic.forward[t.route] += elements(state.values.get(t.tensor));
       for (const k of kernels) {
         await exec.forwardNodes(state, k.nodes.filter((i) => trainNodes.has(i)));
-        for (const t of outgoing.get(k.name) ?? []) traffic.forward[t.route] += tensorBytes(state.values.get(t.tensor));
+        for (const t of outgoing.get(k.name) ?? []) traffic.forward[t.route] += elements(state.values.get(t.tensor));
       }
       exec.seedLoss(state);
       for (let j = kernels.length - 1; j >= 0; j--) {
         const k = kernels[j];
         await exec.backwardNodes(state, k.nodes.filter((i) => trainNodes.has(i)).reverse());
-        for (const t of incoming.get(k.name) ?? []) if (t.backward) traffic.backward[t.route] += tensorBytes(state.grads.get(t.tensor));
+        for (const t of incoming.get(k.name) ?? []) if (t.backward) traffic.backward[t.route] += elements(state.grads.get(t.tensor));
       }
       await exec.reduceGradients(state);
       const regularizationLoss = exec.regularizationLoss();

@@ -23,7 +23,7 @@ export interface StepResult {
   dataLoss: number;
   regularizationLoss: number;
   learningRate: number;
-  /** Bytes carried per route (forward activations, backward gradients), all replicas. */
+  /** Elements carried per route (forward activations, backward gradients), all replicas. */
   traffic: RouteTraffic;
 }
 

@@ -29,7 +29,8 @@ export interface Schedule {
   transfers: ScheduledTransfer[];
 }
 
-/** Bytes carried per route in one step: forward activations and backward gradients, summed over replicas. */
+/** Elements carried per route in one step: forward activations and backward gradients, summed over replicas
+ * (the clock turns them into bytes with the machine's word size). */
 export interface RouteTraffic {
   forward: number[];
   backward: number[];

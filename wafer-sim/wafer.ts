@@ -1,0 +1,130 @@
+/**
+ * A Wafer: a compiled Plan loaded onto the machine it was compiled for. Every placed kernel runs its
+ * graph nodes (forward, backward, weight update) on the tfjs wasm backend through the compute workers
+ * (data-parallel replicas, wafer-sim/replicas.ts); tensors cross between kernels along the Plan's routes,
+ * whose traffic is counted; the simulated clock (wafer-sim/clock.ts) advances by the compiler's own
+ * performance model.
+ */
+import type { Plan } from '../compiler/ir.ts';
+import type { Machine } from '../compiler/machine.ts';
+import type { Batch, EvalResult, HostTensor, NamedArray } from '../runtime/executor.ts';
+import { UserError } from '../runtime/errors.ts';
+import type { Graph } from '../runtime/graph.ts';
+import { SimClock, type ClockOptions } from './clock.ts';
+import { defaultComputeWorkers, ReplicaPool, type StepResult } from './replicas.ts';
+import type { Schedule } from './schedule.ts';
+
+/**
+ * The kernel order and fabric transfers of a plan, as graph node indices (every node runs in the kernel
+ * `plan.nodeKernel` assigns it, layout-only layers in their producer's kernel).
+ * @throws UserError if a node of the graph has no kernel (plan and graph out of step).
+ */
+export function scheduleOf(plan: Plan, graph: Graph): Schedule {
+  const byKernel = new Map<string, number[]>(plan.kernels.map((k) => [k.name, []]));
+  graph.nodes.forEach((n, i) => {
+    const k = plan.nodeKernel[n.name];
+    const list = k === undefined ? undefined : byKernel.get(k);
+    if (!list) throw new UserError(`the plan places no kernel for layer '${n.name}' of the model's graph; recompile the model`);
+    list.push(i);
+  });
+  const kernels = plan.kernels.map((k) => ({ name: k.name, nodes: byKernel.get(k.name)! }));
+  const kernelNames = new Set(plan.kernels.map((k) => k.name));
+  const transfers = plan.routes.map((r, route) => ({
+    route,
+    tensor: r.tensor,
+    ...(kernelNames.has(r.from) ? { from: r.from } : {}),
+    to: r.to,
+    backward: r.backward,
+  }));
+  return { kernels, transfers };
+}
+
+/** Options of {@link Wafer.load}. */
+export interface WaferOptions extends ClockOptions {
+  /** Compute worker threads (data-parallel replicas); 0 or absent: one per core. */
+  computeWorkers?: number;
+}
+
+/** Machine fields that must match between a plan and the machine it runs on. */
+const MACHINE_KEYS: (keyof Machine)[] = ['name', 'fabric', 'sramBytesPerPe', 'clockHz', 'wordBytes', 'macsPerPePerCycle', 'linkBitsPerCycle', 'hopLatencyCycles'];
+
+/** A plan running on a simulated wafer. */
+export class Wafer {
+  private constructor(
+    readonly plan: Plan,
+    readonly graph: Graph,
+    readonly clock: SimClock,
+    private readonly pool: ReplicaPool,
+  ) {}
+
+  /** Number of compute workers. */
+  get computeWorkers(): number {
+    return this.pool.size;
+  }
+
+  /**
+   * Loads a plan onto a machine and starts the compute workers with the graph's initial weights.
+   * @throws UserError if the plan was compiled for another machine or mode, or does not match the graph.
+   */
+  static async load(plan: Plan, graph: Graph, machine: Machine, opts: WaferOptions = {}): Promise<Wafer> {
+    for (const k of MACHINE_KEYS) {
+      if (JSON.stringify(plan.machine[k]) !== JSON.stringify(machine[k])) {
+        throw new UserError(`the plan was compiled for machine '${plan.machine.name}' (${k} ${JSON.stringify(plan.machine[k])}), not for '${machine.name}' (${k} ${JSON.stringify(machine[k])}); recompile with --machine ${machine.name}`);
+      }
+    }
+    if (plan.mode !== graph.mode) throw new UserError(`the plan was compiled for mode '${plan.mode}', not '${graph.mode}'`);
+    const schedule = scheduleOf(plan, graph);
+    const numReplicas = opts.computeWorkers || defaultComputeWorkers();
+    const pool = await ReplicaPool.start({ graph, schedule, numReplicas, numRoutes: plan.routes.length });
+    return new Wafer(plan, graph, new SimClock(plan, opts), pool);
+  }
+
+  /**
+   * One training step: runs every kernel on the batch and advances the simulated clock.
+   * @param step global step before the update (0-based).
+   */
+  async trainStep(batch: Batch, step: number): Promise<StepResult & { simulatedCycles: number }> {
+    const r = await this.pool.trainStep(batch, step);
+    const simulatedCycles = this.clock.advance(batchSize(batch), step, r.traffic);
+    return { ...r, simulatedCycles };
+  }
+
+  /** One evaluation batch (forward only): loss and metric (total, count) pairs; advances the clock. */
+  async evalStep(batch: Batch, step: number): Promise<EvalResult> {
+    const r = await this.pool.evalStep(batch);
+    this.clock.advance(batchSize(batch), step);
+    return r;
+  }
+
+  /** Predictions for a batch (rows in order); advances the clock. */
+  async predict(batch: Batch, step: number): Promise<Record<string, HostTensor>> {
+    const r = await this.pool.predict(batch);
+    this.clock.advance(batchSize(batch), step);
+    return r;
+  }
+
+  /** Weights and optimizer slots (for checkpoints). */
+  getState(): Promise<{ params: NamedArray[]; slots: NamedArray[] }> {
+    return this.pool.getState();
+  }
+
+  /** Restores weights and/or slots in every replica. */
+  setState(state: { params?: NamedArray[]; slots?: NamedArray[] }): Promise<void> {
+    return this.pool.setState(state);
+  }
+
+  /** Live tensors per compute worker (leak checks). */
+  memory(): Promise<{ numTensors: number; numBytes: number }[]> {
+    return this.pool.memory();
+  }
+
+  /** Stops the compute workers. */
+  close(): Promise<void> {
+    return this.pool.close();
+  }
+}
+
+function batchSize(batch: Batch): number {
+  const t = Object.values(batch.features)[0] ?? batch.labels;
+  return t ? t.shape[0] : 0;
+}
