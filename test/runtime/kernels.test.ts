@@ -7,6 +7,7 @@ import type { Activation, Padding } from '../../runtime/graph.ts';
 import { ACTIVATIONS } from '../../runtime/graph.ts';
 import { KernelError } from '../../runtime/kernels/index.ts';
 import { repeatUp } from '../../runtime/kernels/pool_util.ts';
+import { sumRows } from '../../runtime/kernels/util.ts';
 import { dropoutMask } from '../../runtime/random.ts';
 import {
   expectClose,
@@ -460,5 +461,22 @@ describe('losses', () => {
     const f = (yt: tf.Tensor, pt: tf.Tensor) => tf.div(tf.sum(tf.square(tf.sub(pt, tf.reshape(yt, [5, 1])))), 5);
     await check('mse', run, f, [y, p], [1], [run.dInputs[1]]);
     await expect(runKernel(node('meanSquaredError', {}, 2), [host([5, 2], 1), p])).rejects.toThrow(/labels of shape \[5, 2\] do not match predictions of shape \[5, 1\]/);
+  });
+});
+
+describe('helpers', () => {
+  it('sumRows (global average pool × rows) equals a float64 column sum', async () => {
+    await runKernel(node('flatten', {}, 1), [host([1, 1], 1)]); // initialises the backend
+    for (const [rows, cols] of [[5, 3], [36864, 64], [40009, 3], [100000, 1]]) {
+      const d = randn([rows, cols], rows);
+      const t = tf.tensor2d(d, [rows, cols]);
+      const s = sumRows(t);
+      const want = new Float64Array(cols);
+      for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) want[j] += d[i * cols + j];
+      const scale = Math.sqrt(rows); // sums of normal data grow like √rows
+      const got = s.dataSync();
+      for (let j = 0; j < cols; j++) expect(Math.abs(got[j] - want[j]) / scale, `[${rows}, ${cols}] column ${j}`).toBeLessThan(1e-4);
+      tf.dispose([t, s]);
+    }
   });
 });
