@@ -43,7 +43,9 @@ const caseArb = fc.record({
   fabric: fc.record({ width: fc.integer({ min: 24, max: 160 }), height: fc.integer({ min: 24, max: 160 }) }),
 });
 
-function buildGraph(c: fc.RecordValue<typeof caseArb extends fc.Arbitrary<infer T> ? T : never>) {
+type Case = typeof caseArb extends fc.Arbitrary<infer T> ? T : never;
+
+function buildGraph(c: Case) {
   const g = new GraphBuilder();
   let x: TensorInfo = g.input('image', [c.side, c.side, c.channels]);
   const labels = g.label();
