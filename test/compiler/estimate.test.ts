@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { batchCycles, criticalPath, kernelCost, kernelOps, planEstimate, subConvs, type TimedKernel } from '../../compiler/estimate.ts';
+import { batchCycles, batchTiming, criticalPath, kernelCost, kernelOps, planEstimate, subConvs, type TimedKernel } from '../../compiler/estimate.ts';
 import type { ConvSpec, KernelEdge, Route } from '../../compiler/ir.ts';
 import { customMachine } from '../../compiler/machine.ts';
 
@@ -124,5 +124,9 @@ describe('pipeline timing', () => {
     expect(batchCycles({ fillCycles: 900, intervalCycles: 300 }, 1)).toBe(900);
     expect(batchCycles({ fillCycles: 900, intervalCycles: 300 }, 64)).toBe(900 + 63 * 300);
     expect(() => batchCycles({ fillCycles: 1, intervalCycles: 1 }, 0)).toThrow(RangeError);
+    const t = batchTiming({ estimate: { fillCycles: 900, intervalCycles: 300 }, kernels, machine }, 10);
+    expect(t.cycles).toBe(900 + 9 * 300);
+    expect(t.seconds).toBeCloseTo(3600 / 1e9, 15);
+    expect(t.kernels.find((k) => k.name === 'b')).toEqual({ name: 'b', cyclesPerSample: 300, busyCycles: 3000, idleCycles: 600, utilization: 3000 / 3600 });
   });
 });
