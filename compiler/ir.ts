@@ -288,8 +288,10 @@ export interface Plan {
   hash: string;
   mode: Mode;
   machine: Machine;
+  /** Placed kernels, in data-flow (topological) order for compiled models (kgraph problems: file order). */
   kernels: PlacedKernel[];
   edges: KernelEdge[];
+  /** `routes[i]` is the route of `edges[i]`. */
   routes: Route[];
   nodeKernel: Record<string, string>;
   targetCycles: number;
