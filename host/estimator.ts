@@ -83,6 +83,16 @@ function rate(x: number): string {
   return x >= 1e5 ? x.toExponential(2) : x >= 100 ? x.toFixed(0) : x.toFixed(2);
 }
 
+/**
+ * The checkpoint of a wafer's state: every parameter by name and every optimizer slot as `<param>/<slot>`
+ * (F32), at global step `step`.
+ */
+export function checkpointOf(state: { params: NamedArray[]; slots: NamedArray[] }, graph: Graph, step: number): Checkpoint {
+  const tensors: Record<string, StoredTensor> = {};
+  for (const a of [...state.params, ...state.slots]) tensors[a.name] = { dtype: 'F32', shape: a.shape, data: a.data };
+  return { globalStep: step, tensors, metadata: { optimizer: graph.optimizer?.name ?? '', seed: String(graph.seed) } };
+}
+
 /** Runs tf.estimator modes for one model directory. */
 export class Estimator {
   private readonly log: (line: string) => void;
@@ -172,11 +182,7 @@ export class Estimator {
   }
 
   private async save(wafer: Wafer, step: number): Promise<string> {
-    const { params, slots } = await wafer.getState();
-    const tensors: Record<string, StoredTensor> = {};
-    for (const a of [...params, ...slots]) tensors[a.name] = { dtype: 'F32', shape: a.shape, data: a.data };
-    const g = wafer.graph;
-    return saveCheckpoint(this.modelDir, { globalStep: step, tensors, metadata: { optimizer: g.optimizer?.name ?? '', seed: String(g.seed) } }, this.md.params.runconfig.keep_checkpoint_max);
+    return saveCheckpoint(this.modelDir, checkpointOf(await wafer.getState(), wafer.graph, step), this.md.params.runconfig.keep_checkpoint_max);
   }
 
   /** model_dir/params.yaml (effective params) and model_dir/src/ (the model directory's sources). */
@@ -253,11 +259,13 @@ export class Estimator {
       let lastLoss: number | undefined;
       let lastCkpt = ckptFile;
       const t0 = performance.now();
-      let windowT = t0;
-      let windowSamples = 0;
-      let windowSim = 0;
+      // Rates over the steps since the last log line / the last summary.
+      const logWin = { t: t0, samples: 0, sim: 0 };
+      const sumWin = { t: t0, samples: 0, sim: 0 };
       let samples = 0;
       let simCycles = 0;
+      const hz = this.opts.machine.clockHz;
+      let pausedMs = 0;
       while (step < target && !this.interrupted) {
         if (!batch) {
           const r = await server.next();
@@ -276,28 +284,33 @@ export class Estimator {
         step++;
         lastLoss = r.loss;
         samples += n;
-        windowSamples += n;
         simCycles += r.simulatedCycles;
-        windowSim += r.simulatedCycles;
+        for (const w of [logWin, sumWin]) {
+          w.samples += n;
+          w.sim += r.simulatedCycles;
+        }
         bar?.update(step, { loss: r.loss.toFixed(4), rate: rate((samples * 1000) / (performance.now() - t0)) });
         if (step % rc.save_summary_steps === 0 || step === target) {
-          const secs = (performance.now() - windowT) / 1000;
-          summary.scalars({ loss: r.loss, learning_rate: r.learningRate, 'global_step/sec': windowSamples / n / Math.max(secs, 1e-9), 'simulated_samples/sec': windowSamples / (windowSim / this.opts.machine.clockHz) }, step);
+          const secs = (performance.now() - sumWin.t) / 1000;
+          summary.scalars({ loss: r.loss, learning_rate: r.learningRate, 'global_step/sec': sumWin.samples / n / Math.max(secs, 1e-9), 'simulated_samples/sec': sumWin.samples / (sumWin.sim / hz) }, step);
+          Object.assign(sumWin, { t: performance.now(), samples: 0, sim: 0 });
         }
         if (step % rc.log_step_count_steps === 0 || step === target) {
-          const secs = (performance.now() - windowT) / 1000;
-          log(`step ${step}: loss = ${r.loss.toFixed(5)} (${(windowSamples / n / secs).toFixed(2)} steps/s, ${rate(windowSamples / secs)} samples/s host, ${rate(windowSamples / (windowSim / this.opts.machine.clockHz))} samples/s simulated)`);
+          const secs = (performance.now() - logWin.t) / 1000;
+          log(`step ${step}: loss = ${r.loss.toFixed(5)} (${(logWin.samples / n / secs).toFixed(2)} steps/s, ${rate(logWin.samples / secs)} samples/s host, ${rate(logWin.samples / (logWin.sim / hz))} samples/s simulated)`);
           summary.flush();
-        }
-        if (step % rc.log_step_count_steps === 0 || step % rc.save_summary_steps === 0) {
-          windowT = performance.now();
-          windowSamples = 0;
-          windowSim = 0;
+          Object.assign(logWin, { t: performance.now(), samples: 0, sim: 0 });
         }
         if (rc.save_checkpoints_steps > 0 && step % rc.save_checkpoints_steps === 0 && step < target) {
+          const p0 = performance.now();
           lastCkpt = await this.save(wafer, step);
           log(`Saved checkpoint ${lastCkpt}`);
           await opts.onCheckpoint?.(lastCkpt, step);
+          // Checkpointing and evaluation are not training time: keep them out of the rates.
+          const paused = performance.now() - p0;
+          pausedMs += paused;
+          logWin.t += paused;
+          sumWin.t += paused;
         }
       }
       bars?.stop();
@@ -306,7 +319,7 @@ export class Estimator {
         lastCkpt = await this.save(wafer, step);
         this.log(`${this.interrupted ? 'Interrupted at' : 'Finished training at'} step ${step}: saved checkpoint ${lastCkpt}`);
       }
-      const wall = (performance.now() - t0) / 1000;
+      const wall = (performance.now() - t0 - pausedMs) / 1000;
       const st = server.stats();
       const perf = {
         steps: step - start,
@@ -335,6 +348,8 @@ export class Estimator {
 
   /** An evaluation wafer kept across evaluations of one run (train_and_evaluate, eval_all). */
   private evalWafer?: Wafer;
+  /** The eval summary writer of this Estimator (one event file in model_dir/eval, as tf.estimator). */
+  private evalSummary?: SummaryWriter;
 
   /**
    * Evaluates a checkpoint on the eval input (one pass, or `steps` batches).
@@ -381,10 +396,10 @@ export class Estimator {
       const evalDir = path.join(this.modelDir, 'eval');
       fs.mkdirSync(evalDir, { recursive: true });
       writeFileAtomic(path.join(evalDir, 'results.json'), JSON.stringify(results, null, 2) + '\n');
-      const w = new SummaryWriter(evalDir);
+      this.evalSummary ??= new SummaryWriter(evalDir);
       const { global_step: _g, ...scalars } = results;
-      w.scalars(scalars, ckpt.globalStep);
-      w.close();
+      this.evalSummary.scalars(scalars, ckpt.globalStep);
+      this.evalSummary.flush();
       this.writeSim(wafer, 'eval');
       this.log(`Evaluation at step ${ckpt.globalStep} (${n} samples, ${k} batches, ${((performance.now() - t0) / 1000).toFixed(1)} s): ${Object.entries(results).filter(([key]) => key !== 'global_step').map(([key, v]) => `${key} = ${v.toFixed(4)}`).join(', ')}`);
       return results;
