@@ -1,6 +1,6 @@
 /**
  * Fabric geometry shared by place, route, estimate and the simulator: rectangles, centres, route lanes and
- * per-link loads.
+ * per-link loads (with multicast: routes of one producer's tensor share links, see {@link linkLoads}).
  *
  * The fabric is a grid of `width × height` PEs; PE (x, y) has a directed link to each of its 4 neighbours:
  * E (+x), W (−x), N (+y), S (−y). Each link carries `machine.linkBitsPerCycle` per cycle in its direction
@@ -89,7 +89,7 @@ export function forEachSegmentLink(
 }
 
 /**
- * Adds one route's bytes per sample to a link-load array: each lane carries `bytesPerSample / lanes` from
+ * Adds one route's bytes per sample to a link-load array, on its own (no multicast sharing): each lane carries `bytesPerSample / lanes` from
  * source to destination (forward activations), and, when `withBackward` and the route carries gradients,
  * the same amount back along the reversed lane (TRAIN: the backward copy of the consumer sends the input
  * gradient to the producer on the opposite-direction links).
@@ -113,13 +113,58 @@ export function addRouteLoad(loads: Float64Array, r: Route, width: number, withB
   }
 }
 
+/** Routes carrying the same tensor from the same producer (a multicast group): key `from \0 tensor`. */
+export function multicastKey(r: Pick<Route, 'from' | 'tensor'>): string {
+  return `${r.from}\u0000${r.tensor}`;
+}
+
 /**
- * Per-link loads of a set of routes on a `width × height` fabric.
+ * Adds one route to a load array under the multicast rule: the forward activations of one producer's tensor
+ * are sent once and copied by the routers, so on a link used by several routes of the same multicast group
+ * the group counts once, with its largest per-lane share (`share` holds the group's share per link and is
+ * updated). Gradients flowing back (TRAIN) are each consumer's own data and always add up.
+ * @param loads bytes per sample per directed link (mutated).
+ * @param share the route's multicast group's per-link forward share so far (mutated).
+ */
+export function addMulticastRouteLoad(loads: Float64Array, share: Map<number, number>, r: Route, width: number, withBackward: boolean): void {
+  if (r.lanes <= 0 || r.bytesPerSample <= 0) return;
+  const per = r.bytesPerSample / r.lanes;
+  const fwd = (idx: number) => {
+    const s = share.get(idx) ?? 0;
+    if (per > s) {
+      loads[idx] += per - s;
+      share.set(idx, per);
+    }
+  };
+  const back = (idx: number) => {
+    loads[idx] += per;
+  };
+  const withBack = withBackward && r.backward;
+  for (let i = 0; i < r.lanes; i++) {
+    const [p, q, t] = lanePoints(r, i);
+    forEachSegmentLink(p, q, width, fwd);
+    forEachSegmentLink(q, t, width, fwd);
+    if (withBack) {
+      forEachSegmentLink(t, q, width, back);
+      forEachSegmentLink(q, p, width, back);
+    }
+  }
+}
+
+/**
+ * Per-link loads of a set of routes on a `width × height` fabric, with the multicast rule of
+ * {@link addMulticastRouteLoad} (one producer's tensor crosses a shared link once; gradients add up).
  * @returns bytes per sample on every directed link (index as in {@link forEachSegmentLink}).
  */
 export function linkLoads(routes: readonly Route[], width: number, height: number, withBackward: boolean): Float64Array {
   const loads = new Float64Array(width * height * 4);
-  for (const r of routes) addRouteLoad(loads, r, width, withBackward);
+  const shares = new Map<string, Map<number, number>>();
+  for (const r of routes) {
+    const key = multicastKey(r);
+    let share = shares.get(key);
+    if (!share) shares.set(key, (share = new Map()));
+    addMulticastRouteLoad(loads, share, r, width, withBackward);
+  }
   return loads;
 }
 

@@ -11,13 +11,15 @@
  *
  * Bytes per sample per edge: elements of the tensor × `machine.wordBytes`. In TRAIN the gradient of the same
  * size flows back along the reversed lanes (on the opposite-direction links), except for inputs and labels.
+ * A producer's tensor going to several consumers is multicast: where their routes share a link it crosses
+ * once (fabric.ts `linkLoads`); the gradients coming back are separate data and add up.
  * Routing is greedy and congestion-aware: edges in decreasing order of bytes, each taking the candidate
  * (order HV or VH, band positions) whose busiest link ends up least loaded (ties: the first, centred one).
  *
  * The busiest link bounds throughput: a link moves `linkBitsPerCycle / 8` bytes per cycle, so samples/s
  * ≤ clock / (busiest bytes per sample / bytes per cycle) — see estimate.ts `planEstimate`.
  */
-import { addRouteLoad, anchor, busiestLink, forEachSegmentLink, lanePoints, type Rect } from './fabric.ts';
+import { addMulticastRouteLoad, anchor, busiestLink, forEachSegmentLink, lanePoints, multicastKey, type Rect } from './fabric.ts';
 import type { KernelEdge, PlacedGraph, PlacedKernel, Route, RoutedGraph } from './ir.ts';
 import type { Machine } from './machine.ts';
 
@@ -55,20 +57,24 @@ export function candidateRoutes(e: KernelEdge, src: Rect | null, dst: Rect): Rou
   return out;
 }
 
-/** Busiest link a route would create on top of the current loads (bytes per sample). */
-function peakWith(loads: Float64Array, r: Route, width: number, withBackward: boolean): number {
+/** Busiest link a route would create on top of the current loads (bytes per sample), multicast-aware. */
+function peakWith(loads: Float64Array, share: Map<number, number>, r: Route, width: number, withBackward: boolean): number {
   const per = r.bytesPerSample / r.lanes;
   let peak = 0;
-  const see = (i: number) => {
+  const fwd = (i: number) => {
+    const v = loads[i] + Math.max(0, per - (share.get(i) ?? 0));
+    if (v > peak) peak = v;
+  };
+  const back = (i: number) => {
     if (loads[i] + per > peak) peak = loads[i] + per;
   };
   for (let i = 0; i < r.lanes; i++) {
     const [p, q, s] = lanePoints(r, i);
-    forEachSegmentLink(p, q, width, see);
-    forEachSegmentLink(q, s, width, see);
+    forEachSegmentLink(p, q, width, fwd);
+    forEachSegmentLink(q, s, width, fwd);
     if (withBackward && r.backward) {
-      forEachSegmentLink(s, q, width, see);
-      forEachSegmentLink(q, p, width, see);
+      forEachSegmentLink(s, q, width, back);
+      forEachSegmentLink(q, p, width, back);
     }
   }
   return peak;
@@ -78,7 +84,8 @@ function peakWith(loads: Float64Array, r: Route, width: number, withBackward: bo
  * Pass `route`.
  * @param pg placed kernel graph.
  * @param machine the fabric (size).
- * @returns the routes (in edge order) and the busiest directed link (bytes per sample).
+ * @returns the routes (in edge order) and the busiest directed link (bytes per sample; multicast rule of
+ *   fabric.ts `linkLoads`).
  * @throws Error when an edge names a kernel that was not placed.
  */
 export function route(pg: PlacedGraph, machine: Machine): RoutedGraph {
@@ -86,6 +93,7 @@ export function route(pg: PlacedGraph, machine: Machine): RoutedGraph {
   const withBackward = pg.mode === 'train';
   const byName = new Map<string, PlacedKernel>(pg.kernels.map((k) => [k.name, k]));
   const loads = new Float64Array(FW * FH * 4);
+  const shares = new Map<string, Map<number, number>>();
   const order = pg.edges.map((e, i) => i).sort((a, b) => pg.edges[b].bytesPerSample - pg.edges[a].bytesPerSample || a - b);
   const routes: Route[] = new Array(pg.edges.length);
   for (const i of order) {
@@ -94,19 +102,22 @@ export function route(pg: PlacedGraph, machine: Machine): RoutedGraph {
     if (!dst) throw new Error(`edge to unplaced kernel '${e.to}'`);
     const src = e.external ? null : byName.get(e.from);
     if (!e.external && !src) throw new Error(`edge from unplaced kernel '${e.from}'`);
+    const key = multicastKey(e);
+    let share = shares.get(key);
+    if (!share) shares.set(key, (share = new Map()));
     const cands = candidateRoutes(e, src ?? null, dst);
     let best = cands[0];
     if (cands.length > 1) {
       let bestPeak = Infinity;
       for (const c of cands) {
-        const p = peakWith(loads, c, FW, withBackward);
+        const p = peakWith(loads, share, c, FW, withBackward);
         if (p < bestPeak - 1e-9) {
           bestPeak = p;
           best = c;
         }
       }
     }
-    addRouteLoad(loads, best, FW, withBackward);
+    addMulticastRouteLoad(loads, share, best, FW, withBackward);
     routes[i] = best;
   }
   return { ...pg, routes, busiestLink: busiestLink(loads, FW) };

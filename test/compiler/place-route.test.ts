@@ -89,6 +89,18 @@ describe('route', () => {
     expect(busiestLink(new Float64Array(8), 1)).toBeNull();
   });
 
+  it('multicasts one producer\'s tensor over shared links; different tensors and gradients add up', () => {
+    const r = (to: string, tensor: string, endY: number): Route => ({ from: 'a', to, tensor, bytesPerSample: 40, external: false, backward: true, order: 'HV', start: [0, 0], end: [4, endY], lanes: 1, firstTrack: 0, secondTrack: 4, hops: 4 + endY });
+    const W = 6;
+    const east00 = (0 * W + 0) * 4 + 0;
+    const west10 = (0 * W + 1) * 4 + 1;
+    const same = linkLoads([r('b', 'a:0', 2), r('c', 'a:0', 3)], W, 6, true);
+    expect(same[east00]).toBe(40); // one copy of a:0 on the shared leg
+    expect(same[west10]).toBe(80); // two gradients
+    const diff = linkLoads([r('b', 'a:0', 2), r('c', 'a:1', 3)], W, 6, false);
+    expect(diff[east00]).toBe(80);
+  });
+
   it('routes every edge of a placed graph, inputs from the west edge, and spreads parallel flows', () => {
     const pg: PlacedGraph = {
       formatVersion: 1, mode: 'train', nodeKernel: {}, targetCycles: 1, areaBoundCycles: 1, wirelength: 0,

@@ -2,7 +2,7 @@
  * Property tests over random layer graphs and fabric sizes: whatever the model and the machine, a compiled
  * plan has no overlapping kernels, every kernel inside the fabric and within SRAM, every edge routed with
  * lane endpoints in its two kernels, and samples/s equal to the clock over the slower of the slowest kernel
- * and the busiest link (recounted here independently of compiler/fabric.ts).
+ * and the busiest link (recounted here independently of compiler/fabric.ts, multicast rule included).
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -92,25 +92,35 @@ function lanes(r: Route): [number, number][][] {
   return out;
 }
 
+/** Busiest link, recounted: forward bytes of one producer's tensor count once per link (multicast, the
+ * larger share), gradients add up. */
 function busiestBytes(plan: Plan): number {
   const load = new Map<string, number>();
-  const walk = (pts: [number, number][], bytes: number) => {
+  const groupShare = new Map<string, number>(); // `${group}|${link}` → share counted so far
+  const walk = (pts: [number, number][], visit: (key: string) => void) => {
     for (let s = 0; s + 1 < pts.length; s++) {
       let [x, y] = pts[s];
       const [tx, ty] = pts[s + 1];
       expect(x === tx || y === ty).toBe(true); // axis-parallel legs
       while (x !== tx || y !== ty) {
         const [nx, ny] = x !== tx ? [x + Math.sign(tx - x), y] : [x, y + Math.sign(ty - y)];
-        const key = `${x},${y}>${nx},${ny}`;
-        load.set(key, (load.get(key) ?? 0) + bytes);
+        visit(`${x},${y}>${nx},${ny}`);
         [x, y] = [nx, ny];
       }
     }
   };
   for (const r of plan.routes) {
+    const per = r.bytesPerSample / r.lanes;
+    const group = `${r.from}/${r.tensor}`;
     for (const l of lanes(r)) {
-      walk(l, r.bytesPerSample / r.lanes);
-      if (plan.mode === 'train' && r.backward) walk([...l].reverse(), r.bytesPerSample / r.lanes);
+      walk(l, (key) => {
+        const had = groupShare.get(`${group}|${key}`) ?? 0;
+        if (per > had) {
+          load.set(key, (load.get(key) ?? 0) + per - had);
+          groupShare.set(`${group}|${key}`, per);
+        }
+      });
+      if (plan.mode === 'train' && r.backward) walk([...l].reverse(), (key) => load.set(key, (load.get(key) ?? 0) + per));
     }
   }
   return Math.max(0, ...load.values());
