@@ -5,7 +5,6 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import type { Graph, Mode } from '../runtime/graph.ts';
 import { UserError } from '../runtime/errors.ts';
 import { validateParams, loadParams, type Params } from '../runtime/params.ts';
@@ -15,6 +14,8 @@ import type { MetricOp } from '../runtime/api/metrics.ts';
 import type { Optimizer } from '../runtime/api/optimizers.ts';
 import type { SymbolicTensor } from '../runtime/symbolic.ts';
 import yaml from 'js-yaml';
+import { errorSummary, importUserModule } from './user-module.ts';
+import { SupportServer } from './support-server.ts';
 
 /** Values from the command line that override params.yaml (validated with the same schema). */
 export interface ParamOverrides {
@@ -48,16 +49,6 @@ export interface ElasticDLModule {
   optimizer: () => Optimizer;
   /** `evalMetricsFn()` → `{ name: (labels, predictions) => metrics.* }`. */
   evalMetricsFn?: () => Record<string, (labels: SymbolicTensor, predictions: SymbolicTensor) => MetricOp>;
-}
-
-/** Imports a TypeScript/JavaScript module, turning load errors into a UserError naming the file. */
-export async function importUserModule(file: string): Promise<Record<string, unknown>> {
-  try {
-    return (await import(pathToFileURL(file).href)) as Record<string, unknown>;
-  } catch (e: any) {
-    if (e instanceof UserError) throw new UserError(`${file}: ${e.message}`, { cause: e });
-    throw new UserError(`${file}: cannot load module: ${e?.message ?? e}`, { cause: e });
-  }
 }
 
 function findSource(dir: string, stem: string): string | undefined {
@@ -127,7 +118,7 @@ export async function loadModelDir(dirArg: string, opts: { paramsFile?: string; 
     if (section.data_dir && !path.isAbsolute(section.data_dir)) section.data_dir = path.resolve(dir, section.data_dir);
   }
 
-  const mod = await importUserModule(modelFile);
+  const mod = await importUserModule(modelFile, 'model file');
   let modelFn: ModelFn;
   let convention: ModelDir['convention'];
   if (typeof mod.modelFn === 'function') {
@@ -179,33 +170,25 @@ export function traceModel(md: ModelDir, mode: Mode, signature: InputSignature):
     return traceModelFn(md.modelFn, { mode, params: md.params, signature });
   } catch (e: any) {
     if (e instanceof UserError) throw new UserError(`${md.modelFile}: ${e.message}`, { cause: e });
-    throw new UserError(`${md.modelFile}: modelFn threw ${e?.name ?? 'an error'}: ${e?.message ?? e}`, { cause: e });
+    throw new UserError(`${md.modelFile}: modelFn threw ${errorSummary(e, md.modelFile)}`, { cause: e });
   }
 }
 
 /**
  * The first batch of the directory's input pipeline for `mode` (used to learn feature shapes, as
- * Cerebras' compile runs input_fn). Takes one batch from `inputFn(params, mode)` of data.ts.
- * @throws UserError naming data.ts when it has no inputFn, the pipeline is empty or inputFn throws.
+ * Cerebras' compile runs input_fn): the support server's pipeline run in-process, so the same module
+ * loading (inputFn, or an ElasticDL datasetFn/feed) and batch checks apply.
+ * @throws UserError naming data.ts when it has no input function, the pipeline is empty or inputFn throws.
  */
 export async function firstBatch(md: ModelDir, mode: Mode): Promise<FirstBatch> {
-  const mod = md.dataFile === md.modelFile ? await importUserModule(md.modelFile) : await importUserModule(md.dataFile);
-  const inputFn = mod.inputFn;
-  if (typeof inputFn !== 'function') {
-    throw new UserError(`${md.dataFile}: exports no 'inputFn(params, mode)' function; it exports ${Object.keys(mod).join(', ') || 'nothing'}`);
-  }
+  const server = await SupportServer.start({ dataModule: md.dataFile, params: md.params, mode, inProcess: true });
   try {
-    const ds = (await inputFn(md.params, mode)) as AsyncIterable<FirstBatch> | Iterable<FirstBatch>;
-    const it = (ds as any)?.[Symbol.asyncIterator] ? (ds as AsyncIterable<FirstBatch>) : (ds as Iterable<FirstBatch>);
-    if (!it || (typeof (it as any)[Symbol.asyncIterator] !== 'function' && typeof (it as any)[Symbol.iterator] !== 'function')) {
-      throw new UserError(`inputFn returned ${typeof ds}, expected a Dataset`);
-    }
-    for await (const b of it) return b;
-  } catch (e: any) {
-    if (e instanceof UserError) throw new UserError(`${md.dataFile}: ${e.message}`, { cause: e });
-    throw new UserError(`${md.dataFile}: inputFn threw ${e?.name ?? 'an error'}: ${e?.message ?? e}`, { cause: e });
+    const r = await server.next();
+    if (r.done) throw new UserError(`${md.dataFile}: inputFn(params, '${mode}') yielded no batches`);
+    return r.value as FirstBatch;
+  } finally {
+    await server.close();
   }
-  throw new UserError(`${md.dataFile}: inputFn(params, '${mode}') yielded no batches`);
 }
 
 /**

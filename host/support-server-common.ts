@@ -3,9 +3,8 @@
  * turning what an inputFn's dataset yields into a {@link Batch} ready to transfer, checking batches against
  * the stream's signature, and the messages of the worker protocol.
  */
-import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { UserError } from '../runtime/errors.ts';
 import type { Mode } from '../runtime/graph.ts';
 import type { Params } from '../runtime/params.ts';
@@ -21,15 +20,12 @@ import {
   type TensorDType,
 } from './dataset.ts';
 import { elasticDLInputFn } from './elasticdl.ts';
+import { displayPath, errorSummary, importUserModule } from './user-module.ts';
+
+export { displayPath, errorSummary };
 
 /** Names the ElasticDL convention uses for its dataset function (see host/elasticdl.ts). */
 export const ELASTICDL_EXPORTS = ['datasetFn', 'dataset_fn', 'feed'] as const;
-
-/** `path` relative to the working directory when it is inside it, else absolute (for messages). */
-export function displayPath(file: string): string {
-  const rel = path.relative(process.cwd(), file);
-  return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : file;
-}
 
 /** The absolute file path of a data module given as a path or a file: URL. */
 export function dataModulePath(dataModule: string): string {
@@ -48,14 +44,7 @@ export function dataModulePath(dataModule: string): string {
  */
 export async function loadInputFn(dataModule: string, exportName = 'inputFn'): Promise<InputFn> {
   const file = dataModulePath(dataModule);
-  if (!fs.existsSync(file)) throw new UserError(`${displayPath(file)}: data module not found`);
-  let mod: Record<string, unknown>;
-  try {
-    mod = await import(pathToFileURL(file).href);
-  } catch (e) {
-    if (e instanceof UserError || (e as Error)?.name === 'UserError') throw new UserError(`${displayPath(file)}: ${(e as Error).message}`, { cause: e });
-    throw new UserError(`${displayPath(file)}: failed to load: ${errorSummary(e, file)}`, { cause: e });
-  }
+  const mod = await importUserModule(file, 'data module');
   const fn = mod[exportName];
   if (typeof fn === 'function') return fn as InputFn;
   if (exportName === 'inputFn') {
@@ -70,25 +59,6 @@ export async function loadInputFn(dataModule: string, exportName = 'inputFn'): P
       (exportName === 'inputFn' ? ` (nor an ElasticDL ${ELASTICDL_EXPORTS.join(' / ')})` : '') +
       `; it exports: ${exported.join(', ') || 'nothing'}`,
   );
-}
-
-/**
- * One line describing an error thrown by user code: its message plus the first stack frame inside `file`
- * (or the first frame outside node_modules and node internals), e.g. `Error: boom (at data.ts:12:9)`.
- */
-export function errorSummary(e: unknown, file?: string): string {
-  if (!(e instanceof Error) && !(typeof e === 'object' && e && 'message' in e)) return String(e);
-  const err = e as Error;
-  const head = err.name && err.name !== 'Error' && err.name !== 'UserError' ? `${err.name}: ${err.message}` : err.message;
-  const frames = (err.stack ?? '').split('\n').slice(1).map((l) => l.trim());
-  const base = file ? path.basename(file) : undefined;
-  const frame =
-    (base && frames.find((l) => l.includes(base))) ?? frames.find((l) => l.startsWith('at ') && !l.includes('node_modules') && !l.includes('node:'));
-  if (!frame || err.name === 'UserError') return head;
-  const m = /((?:file:\/\/)?\/[^()\s]*?):(\d+):(\d+)\)?$/.exec(frame);
-  if (!m) return head;
-  const p = m[1].startsWith('file:') ? fileURLToPath(m[1]) : m[1];
-  return `${head} (at ${displayPath(p)}:${m[2]}:${m[3]})`;
 }
 
 // ---------------------------------------------------------------------------------------------------
