@@ -116,13 +116,13 @@ export class Estimator {
   }
 
   /** Starts the support server for a mode and takes the first batch (its shapes fix the traced graph). */
-  private async startInput(mode: Mode, startStep: number): Promise<{ server: SupportServer; first: Batch | undefined }> {
+  private async startInput(mode: Mode, startStep: number, numWorkers = this.opts.inputWorkers): Promise<{ server: SupportServer; first: Batch | undefined }> {
     const server = await SupportServer.start({
       dataModule: this.md.dataFile,
       params: this.md.params,
       mode,
       startStep,
-      ...(this.opts.inputWorkers ? { numWorkers: this.opts.inputWorkers } : {}),
+      ...(numWorkers ? { numWorkers } : {}),
     });
     try {
       const r = await server.next();
@@ -181,8 +181,10 @@ export class Estimator {
     await wafer.setState({ params: take(state.params, 'parameter'), ...(withSlots ? { slots: take(state.slots, 'optimizer slot') } : {}) });
   }
 
-  private async save(wafer: Wafer, step: number): Promise<string> {
-    return saveCheckpoint(this.modelDir, checkpointOf(await wafer.getState(), wafer.graph, step), this.md.params.runconfig.keep_checkpoint_max);
+  private async save(wafer: Wafer, step: number, inputWorkers: number): Promise<string> {
+    const ckpt = checkpointOf(await wafer.getState(), wafer.graph, step);
+    ckpt.metadata!.input_workers = String(inputWorkers);
+    return saveCheckpoint(this.modelDir, ckpt, this.md.params.runconfig.keep_checkpoint_max);
   }
 
   /** model_dir/params.yaml (effective params) and model_dir/src/ (the model directory's sources). */
@@ -233,7 +235,10 @@ export class Estimator {
       return { globalStep: start, stepsRun: 0, interrupted: false, checkpoint: ckptFile };
     }
     this.writeRunFiles();
-    const { server, first } = await this.startInput('train', start);
+    // The order of the input stream depends on the number of input workers: resume with the same number.
+    const savedWorkers = Number(ckpt?.metadata?.input_workers) || undefined;
+    const { server, first } = await this.startInput('train', start, this.opts.inputWorkers ?? savedWorkers);
+    const inputWorkers = Math.max(1, server.stats().numWorkers);
     let wafer: Wafer | undefined;
     const summary = new SummaryWriter(this.modelDir);
     const offInterrupt = this.onInterrupt();
@@ -303,7 +308,7 @@ export class Estimator {
         }
         if (rc.save_checkpoints_steps > 0 && step % rc.save_checkpoints_steps === 0 && step < target) {
           const p0 = performance.now();
-          lastCkpt = await this.save(wafer, step);
+          lastCkpt = await this.save(wafer, step, inputWorkers);
           log(`Saved checkpoint ${lastCkpt}`);
           await opts.onCheckpoint?.(lastCkpt, step);
           // Checkpointing and evaluation are not training time: keep them out of the rates.
@@ -316,7 +321,7 @@ export class Estimator {
       bars?.stop();
       bars = undefined;
       if (step > start) {
-        lastCkpt = await this.save(wafer, step);
+        lastCkpt = await this.save(wafer, step, inputWorkers);
         this.log(`${this.interrupted ? 'Interrupted at' : 'Finished training at'} step ${step}: saved checkpoint ${lastCkpt}`);
       }
       const wall = (performance.now() - t0 - pausedMs) / 1000;
