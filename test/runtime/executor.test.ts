@@ -3,104 +3,13 @@
  * state round-trips through get/set, memory stays flat, bad batches are reported clearly.
  */
 import { describe, expect, it } from 'vitest';
-import { initBackend } from '../../runtime/backend.ts';
 import { UserError } from '../../runtime/errors.ts';
 import { type Batch, Executor, inThreadAllReduce } from '../../runtime/executor.ts';
 import type { Graph } from '../../runtime/graph.ts';
 import { fillUniform, streamKey } from '../../runtime/random.ts';
 import { cnnGraph, mlpGraph } from '../fixtures/numerics-graphs.ts';
-import { randn, relErr, tf, tfl } from '../fixtures/numerics-helpers.ts';
-
-/** Deterministic batches: normal features, labels from a fixed linear rule (learnable). */
-function makeBatches(graph: Graph, batch: number, count: number, seed = 5): Batch[] {
-  const [key, info] = Object.entries(graph.inputs.features)[0];
-  const shape = [batch, ...(info.shape.slice(1) as number[])];
-  const per = shape.slice(1).reduce((a, b) => a * b, 1);
-  const w = randn([per, 10], seed + 1000);
-  return Array.from({ length: count }, (_, i) => {
-    const x = randn(shape, seed * 100 + i);
-    const labels = new Int32Array(batch);
-    for (let n = 0; n < batch; n++) {
-      let best = 0;
-      let bv = -Infinity;
-      for (let c = 0; c < 10; c++) {
-        let s = 0;
-        for (let j = 0; j < per; j++) s += x[n * per + j] * w[j * 10 + c];
-        if (s > bv) {
-          bv = s;
-          best = c;
-        }
-      }
-      labels[n] = best;
-    }
-    return { features: { [key]: { data: x, shape } }, labels: { data: labels, shape: [batch] } };
-  });
-}
-
-function sliceBatch(b: Batch, from: number, to: number): Batch {
-  const features: Batch['features'] = {};
-  for (const [k, h] of Object.entries(b.features)) {
-    const per = h.shape.slice(1).reduce((a, c) => a * c, 1);
-    features[k] = { data: (h.data as Float32Array).slice(from * per, to * per), shape: [to - from, ...h.shape.slice(1)] };
-  }
-  return { features, labels: b.labels && { data: (b.labels.data as Int32Array).slice(from, to), shape: [to - from] } };
-}
-
-async function trainLosses(exec: Executor, batches: Batch[], steps: number, first = 0): Promise<number[]> {
-  const out: number[] = [];
-  for (let s = first; s < first + steps; s++) out.push((await exec.trainStep(batches[s % batches.length], s)).loss);
-  return out;
-}
-
-/** The same model in tfjs-layers (cpu backend), weights copied from `exec`, trained on the same batches. */
-async function tfjsLayersLosses(
-  exec: Executor,
-  build: () => tfl.Sequential,
-  optimizer: () => tfl.Optimizer,
-  batches: Batch[],
-  steps: number,
-): Promise<number[]> {
-  await tf.setBackend('cpu');
-  try {
-    const params = new Map(exec.getParams().map((p) => [p.name, p]));
-    const model = build();
-    for (const layer of model.layers) {
-      const ws = layer.weights.map((w) => {
-        const base = w.originalName.split('/').pop()!;
-        const p = params.get(`${layer.name}/${base}`);
-        if (!p) throw new Error(`no parameter for ${layer.name}/${base}`);
-        return tf.tensor(p.data, p.shape);
-      });
-      if (ws.length) layer.setWeights(ws);
-    }
-    model.compile({ optimizer: optimizer(), loss: (y: tf.Tensor, p: tf.Tensor) => tf.losses.softmaxCrossEntropy(y, p) });
-    const losses: number[] = [];
-    for (let s = 0; s < steps; s++) {
-      const b = batches[s % batches.length];
-      const [key] = Object.keys(b.features);
-      const h = b.features[key];
-      const loss = tf.tidy(() => {
-        const x = tf.tensor(h.data as Float32Array, h.shape);
-        const y = tf.oneHot(tf.tensor1d(b.labels!.data as Int32Array, 'int32'), 10);
-        return [x, y];
-      });
-      losses.push((await model.trainOnBatch(loss[0], loss[1])) as number);
-      tf.dispose(loss);
-    }
-    model.dispose();
-    return losses;
-  } finally {
-    await initBackend();
-  }
-}
-
-function expectSeriesClose(a: number[], b: number[], tol: number, what: string): void {
-  expect(a.length).toBe(b.length);
-  a.forEach((v, i) => {
-    const e = Math.abs(v - b[i]) / Math.abs(b[i]);
-    expect(e, `${what}: step ${i}: ${v} vs ${b[i]} (relative ${e})`).toBeLessThanOrEqual(tol);
-  });
-}
+import { relErr, tf, tfl } from '../fixtures/numerics-helpers.ts';
+import { expectSeriesClose, makeBatches, sliceBatch, tfjsLayersLosses, trainLosses } from '../fixtures/numerics-train.ts';
 
 describe('training matches tfjs-layers', () => {
   it('MNIST-style CNN (conv 3×3 relu ×2, batch norm, max-pool, dense), Adam, 20 steps', async () => {
