@@ -25,10 +25,9 @@ import { latestCheckpoint, readCheckpoint, readIndex, saveCheckpoint, type Check
 import { UserError } from '../runtime/errors.ts';
 import type { Batch, NamedArray } from '../runtime/executor.ts';
 import type { Graph, Mode } from '../runtime/graph.ts';
-import { dumpParams } from '../runtime/params.ts';
 import { Wafer } from '../wafer-sim/wafer.ts';
 import type { ModelDir } from './model-dir.ts';
-import { signatureOf, traceModel } from './model-dir.ts';
+import { signatureOf, traceModel, writeRunFiles } from './model-dir.ts';
 import { writeFileAtomic } from '../runtime/checkpoint.ts';
 import { SummaryWriter } from './summaries.ts';
 import { SupportServer } from './support-server.ts';
@@ -187,19 +186,6 @@ export class Estimator {
     return saveCheckpoint(this.modelDir, ckpt, this.md.params.runconfig.keep_checkpoint_max);
   }
 
-  /** model_dir/params.yaml (effective params) and model_dir/src/ (the model directory's sources). */
-  private writeRunFiles(): void {
-    fs.mkdirSync(this.modelDir, { recursive: true });
-    writeFileAtomic(path.join(this.modelDir, 'params.yaml'), dumpParams(this.md.params));
-    const src = path.join(this.modelDir, 'src');
-    fs.rmSync(src, { recursive: true, force: true });
-    const skip = new Set([path.resolve(this.modelDir), path.join(this.md.dir, 'node_modules')]);
-    fs.cpSync(this.md.dir, src, {
-      recursive: true,
-      filter: (f) => !skip.has(path.resolve(f)) && !path.basename(f).startsWith('.') && (fs.statSync(f).isDirectory() || /\.(m?[jt]s|ya?ml|json|md)$/.test(f)),
-    });
-  }
-
   private writeSim(wafer: Wafer, sub = ''): void {
     const dir = path.join(this.modelDir, 'sim', sub);
     fs.mkdirSync(dir, { recursive: true });
@@ -234,7 +220,6 @@ export class Estimator {
       this.log(`Skipping training: global step ${start} already reached max_steps ${target} (${ckptFile}).`);
       return { globalStep: start, stepsRun: 0, interrupted: false, checkpoint: ckptFile };
     }
-    this.writeRunFiles();
     // The order of the input stream depends on the number of input workers: resume with the same number.
     const savedWorkers = Number(ckpt?.metadata?.input_workers) || undefined;
     const { server, first } = await this.startInput('train', start, this.opts.inputWorkers ?? savedWorkers);
@@ -247,6 +232,7 @@ export class Estimator {
     try {
       if (!first) throw new UserError(`${this.md.dataFile}: the training input pipeline yielded no batches`);
       const { graph, plan } = this.compile('train', first);
+      writeRunFiles(this.md);
       wafer = await Wafer.load(plan, graph, this.opts.machine, { computeWorkers: this.computeWorkers });
       if (ckpt && ckptFile) {
         await this.restore(wafer, ckptFile, ckpt, true);

@@ -7,7 +7,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Graph, Mode } from '../runtime/graph.ts';
 import { UserError } from '../runtime/errors.ts';
-import { validateParams, loadParams, type Params } from '../runtime/params.ts';
+import { dumpParams, validateParams, loadParams, type Params } from '../runtime/params.ts';
+import { writeFileAtomic } from '../runtime/checkpoint.ts';
 import { traceModelFn, type InputSignature, type ModelFn } from '../runtime/api/estimator.ts';
 import { Model } from '../runtime/model.ts';
 import type { MetricOp } from '../runtime/api/metrics.ts';
@@ -204,4 +205,34 @@ export async function traceModelDir(
   const signature = signatureOf(await firstBatch(modelDir, opts.mode), modelDir.dataFile);
   const graph = traceModel(modelDir, opts.mode, signature);
   return { graph, params: modelDir.params, modelDir, signature };
+}
+
+/** Source files copied to model_dir/src: code, configs and docs. */
+const SOURCE_FILE = /\.(m?[jt]s|tsx|ya?ml|json|md)$/;
+
+/**
+ * Writes the run's record into model_dir: `params.yaml` (the effective params, command-line overrides
+ * included) and `src/`, a copy of the model directory's sources (DESIGN §5; the tf.estimator tutorial's
+ * "copy the model file to model_dir" for reproducibility). Skips model_dir itself, node_modules and
+ * dot-files.
+ */
+export function writeRunFiles(md: ModelDir): void {
+  const out = md.params.runconfig.model_dir;
+  fs.mkdirSync(out, { recursive: true });
+  writeFileAtomic(path.join(out, 'params.yaml'), dumpParams(md.params));
+  const src = path.join(out, 'src');
+  fs.rmSync(src, { recursive: true, force: true });
+  const skip = new Set([path.resolve(out), path.join(md.dir, 'node_modules')]);
+  const copy = (from: string, to: string): void => {
+    for (const e of fs.readdirSync(from, { withFileTypes: true })) {
+      const f = path.join(from, e.name);
+      if (e.name.startsWith('.') || skip.has(f)) continue;
+      if (e.isDirectory()) copy(f, path.join(to, e.name));
+      else if (e.isFile() && SOURCE_FILE.test(e.name)) {
+        fs.mkdirSync(to, { recursive: true });
+        fs.copyFileSync(f, path.join(to, e.name));
+      }
+    }
+  };
+  copy(md.dir, src);
 }

@@ -21,7 +21,7 @@ import { lower } from '../../compiler/lower.ts';
 import { DEFAULT_MACHINE, loadMachine } from '../../compiler/machine.ts';
 import { compileGraph, compileToDir, COMPILE_FILES } from '../../compiler/pipeline.ts';
 import { formatKernelList, reportText } from '../../compiler/report.ts';
-import { traceModelDir } from '../model-dir.ts';
+import { traceModelDir, writeRunFiles } from '../model-dir.ts';
 
 /** Options of `csrun compile`. */
 export interface CompileCommandOptions {
@@ -74,6 +74,7 @@ export async function runCompile(modelDirArg: string, opts: CompileCommandOption
     return;
   }
   const dir = path.join(params.runconfig.model_dir, 'compile', mode);
+  writeRunFiles(modelDir);
   const r = compileToDir(graph, machine, dir, { dumpIrDir: opts.dumpIr && path.resolve(opts.dumpIr) });
   if (r.cached) out(`Compile cache hit: the model and machine are unchanged, reusing ${path.join(dir, COMPILE_FILES.plan)} (plan ${r.plan.hash.slice(0, 16)})\n\n`);
   else {
