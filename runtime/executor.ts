@@ -379,11 +379,14 @@ export class Executor {
   /**
    * Starts a step: uploads the batch (validated against `graph.inputs`) and works out this replica's place in
    * the global batch (one all-reduce when `slice` is not given and there are several replicas).
-   * @param mode 'train' (dropout and batch statistics on, backward allowed), 'eval' or 'infer'.
-   * @param step global step (keys dropout masks and the learning-rate schedule).
+   * @param mode  'train' (dropout and batch statistics on, backward allowed), 'eval' or 'infer'.
+   * @param step  global step (keys dropout masks and the learning-rate schedule).
+   * @param slice this replica's place in the global batch; omitted: derived with an all-reduce of the local
+   *              batch sizes (every replica must then call `begin` too); `'local'`: this batch alone, no
+   *              collective (prediction).
    * @throws UserError naming the feature or labels when the batch does not match the graph inputs.
    */
-  async begin(batch: Batch, mode: Mode, step = 0, slice?: SliceInfo): Promise<StepState> {
+  async begin(batch: Batch, mode: Mode, step = 0, slice?: SliceInfo | 'local'): Promise<StepState> {
     this.check();
     if (!Number.isInteger(step) || step < 0) throw new Error(`step must be a non-negative integer, got ${step}`);
     const values = new Map<string, tf.Tensor>();
@@ -420,7 +423,7 @@ export class Executor {
       throw e;
     }
     const nLocal = localBatch ?? 1;
-    let sl = slice;
+    let sl = slice === 'local' ? { sampleOffset: 0, globalBatch: nLocal } : slice;
     if (!sl) {
       const { replicaIndex, numReplicas } = this.replica;
       if (numReplicas === 1) sl = { sampleOffset: 0, globalBatch: nLocal };
@@ -744,7 +747,7 @@ export class Executor {
    * @throws UserError when the batch does not match the graph.
    */
   async predict(batch: Batch): Promise<Record<string, HostTensor>> {
-    const state = await this.begin(batch, 'infer', 0, { sampleOffset: 0, globalBatch: 1 });
+    const state = await this.begin(batch, 'infer', 0, 'local');
     try {
       await this.forwardNodes(state, this.plan.predictNodes);
       const out: Record<string, HostTensor> = {};
@@ -762,6 +765,16 @@ export class Executor {
   /** Node indices run forward by a training step, in order (for simulators scheduling groups of nodes). */
   get trainNodes(): readonly number[] {
     return this.plan.lossNodes;
+  }
+
+  /** Node indices run by {@link evalStep} (loss and metrics), in order. */
+  get evalNodes(): readonly number[] {
+    return this.plan.evalNodes;
+  }
+
+  /** Node indices run by {@link predict}, in order. */
+  get predictNodes(): readonly number[] {
+    return this.plan.predictNodes;
   }
 }
 

@@ -22,8 +22,9 @@ import type { Activation } from '../graph.ts';
 import { ACTIVATIONS } from '../graph.ts';
 import { tidy } from './util.ts';
 
-/** SELU constants (Klambauer et al., "Self-Normalizing Neural Networks", 2017; Keras/TF values). */
+/** SELU α (Klambauer et al., "Self-Normalizing Neural Networks", 2017; Keras/TF value). */
 export const SELU_ALPHA = 1.6732632423543772848170429916717;
+/** SELU scale λ (same source). */
 export const SELU_SCALE = 1.0507009873554804934193349852946;
 const INV_SQRT2 = Math.SQRT1_2;
 const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);

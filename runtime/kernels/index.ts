@@ -23,7 +23,9 @@ import { sparseSoftmaxCrossEntropyKernel } from './sparseSoftmaxCrossEntropy.ts'
 import type { OpKernel } from './types.ts';
 import { KernelError } from './util.ts';
 
+/** The kernel interface (see `./types.ts`). */
 export type { BackwardResult, ForwardResult, GradNeeds, KernelContext, OpKernel } from './types.ts';
+/** Error thrown by kernels, naming the node (see `./util.ts`). */
 export { KernelError } from './util.ts';
 
 /** Every kernel, keyed by op name. */
