@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { UserError } from '../../runtime/errors.ts';
-import { type Batch, Executor, inThreadAllReduce } from '../../runtime/executor.ts';
+import { type Batch, computeMetric, Executor, inThreadAllReduce } from '../../runtime/executor.ts';
 import type { Graph } from '../../runtime/graph.ts';
 import { fillUniform, streamKey } from '../../runtime/random.ts';
 import { cnnGraph, mlpGraph } from '../fixtures/numerics-graphs.ts';
@@ -232,6 +232,36 @@ describe('bad input', () => {
     const graph = cnnGraph({ size: 8, f1: 2, f2: 3 });
     graph.nodes[1] = { ...graph.nodes[1], inputs: ['conv2d_9:0'] };
     await expect(Executor.create(graph)).rejects.toThrow(/node 'conv2d_1' reads 'conv2d_9:0'/);
+  });
+});
+
+describe('metrics and collectives', () => {
+  it('computeMetric: sparse/binary accuracy, top-k with ties, mean, mse', async () => {
+    await Executor.create(mlpGraph({ inputs: 2, hidden: [2] })).then((e) => e.dispose());
+    const v = new Map<string, tf.Tensor>([
+      ['y', tf.tensor1d([2, 0, 1], 'int32')],
+      ['y1', tf.tensor2d([2, 0, 1], [3, 1], 'int32')],
+      ['z', tf.tensor2d([0.1, 0.2, 0.9, 0.5, 0.5, 0.1, 0.3, 0.3, 0.3], [3, 3])],
+      ['b', tf.tensor1d([1, 0, 1, 1])],
+      ['p', tf.tensor1d([0.7, 0.2, 0.4, 0.51])],
+    ]);
+    expect(computeMetric('a', { op: 'accuracy', inputs: ['y', 'z'] }, v)).toEqual({ total: 2, count: 3 });
+    expect(computeMetric('a', { op: 'accuracy', inputs: ['y1', 'z'] }, v)).toEqual({ total: 2, count: 3 });
+    expect(computeMetric('b', { op: 'accuracy', inputs: ['b', 'p'] }, v)).toEqual({ total: 3, count: 4 });
+    // row 1: label 0 (0.5) ties with class 1 → in the top 1 (TF in_top_k); row 2: all equal → hit
+    expect(computeMetric('t', { op: 'topKAccuracy', inputs: ['y', 'z'], k: 1 }, v)).toEqual({ total: 3, count: 3 });
+    expect(computeMetric('m', { op: 'mean', inputs: ['p'] }, v).total).toBeCloseTo(1.81, 5);
+    expect(computeMetric('e', { op: 'meanSquaredError', inputs: ['b', 'p'] }, v).total).toBeCloseTo(0.09 + 0.04 + 0.36 + 0.2401, 5);
+    expect(() => computeMetric('a', { op: 'accuracy', inputs: ['y', 'b'] }, v)).toThrow(/metric 'a' \(accuracy\): labels \[3\] do not match predictions \[4\]/);
+    tf.dispose([...v.values()]);
+  });
+
+  it('inThreadAllReduce sums in replica order and rejects mismatched lengths', async () => {
+    const [a, b, c] = inThreadAllReduce(3);
+    const r = await Promise.all([a(new Float32Array([1, 2])), b(new Float32Array([10, 20])), c(new Float32Array([100, 200]))]);
+    for (const x of r) expect(Array.from(x)).toEqual([111, 222]);
+    const [d, e] = inThreadAllReduce(2);
+    await expect(Promise.all([d(new Float32Array(2)), e(new Float32Array(3))])).rejects.toThrow(/lengths 2, 3/);
   });
 });
 
