@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import type { Activation, Padding } from '../../runtime/graph.ts';
 import { ACTIVATIONS } from '../../runtime/graph.ts';
 import { KernelError } from '../../runtime/kernels/index.ts';
+import { initBackend } from '../../runtime/backend.ts';
 import { repeatUp } from '../../runtime/kernels/pool_util.ts';
 import { sumRows } from '../../runtime/kernels/util.ts';
 import { dropoutMask } from '../../runtime/random.ts';
@@ -465,6 +466,18 @@ describe('losses', () => {
 });
 
 describe('helpers', () => {
+  it('initBackend selects wasm, is idempotent and leaves no rethrowing process listeners', async () => {
+    const before = process.listeners('unhandledRejection').length + process.listeners('uncaughtException').length;
+    await initBackend();
+    await tf.setBackend('cpu');
+    await Promise.all([initBackend(), initBackend()]);
+    expect(tf.getBackend()).toBe('wasm');
+    expect(process.listeners('unhandledRejection').length + process.listeners('uncaughtException').length).toBeLessThanOrEqual(before);
+    for (const l of [...process.listeners('unhandledRejection'), ...process.listeners('uncaughtException')]) {
+      expect(String(l)).not.toMatch(/throw reason|ExitStatus/);
+    }
+  });
+
   it('sumRows (two-level average pool) equals a float64 column sum', async () => {
     await runKernel(node('flatten', {}, 1), [host([1, 1], 1)]); // initialises the backend
     for (const [rows, cols] of [[5, 3], [36864, 64], [40009, 3], [100000, 1], [18432, 64]]) {
