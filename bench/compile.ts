@@ -2,7 +2,7 @@
  * Compiler benchmark (not a test): `npx tsx bench/compile.ts [--time-limit S]`.
  *
  * 1. Compile time of examples/resnet50 on WSE-2 (target < 2 s): tracing, then the passes validate → plan,
- *    cold (first run in the process) and warm (median of 3).
+ *    cold (first run in the process) and warm (median of 3), for the params' train batch size.
  * 2. For each ISPD 2020 benchmark in ../shared/ispd2020 (when present): place time, max kernel time,
  *    wirelength and score beside the area lower bound on the max kernel time; targets: legal within 10 s,
  *    max time ≤ 1.3 × bound; and the reference simulated-annealing entry (60 s: A 74,462, I 131,862, C and J
@@ -16,6 +16,7 @@ import { compileGraph } from '../compiler/pipeline.ts';
 import { solveIspd } from '../compiler/ispd.ts';
 import { parseKgraph } from '../compiler/kgraph.ts';
 import { traceModelDir } from '../host/model-dir.ts';
+import { compileBatchSize } from '../host/commands/compile.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const argv = process.argv.slice(2);
@@ -35,13 +36,14 @@ const n = (x: number, d = 0) => x.toLocaleString('en-US', { maximumFractionDigit
 async function benchResnet(): Promise<void> {
   const machine = loadMachine('wse2');
   const t0 = performance.now();
-  const { graph } = await traceModelDir(path.join(root, 'examples/resnet50'), { mode: 'train' });
+  const { graph, params, firstBatchRows } = await traceModelDir(path.join(root, 'examples/resnet50'), { mode: 'train' });
+  const batchSize = compileBatchSize(params, 'train', firstBatchRows);
   const traceMs = performance.now() - t0;
   const runs: number[] = [];
   let last: ReturnType<typeof compileGraph> | undefined;
   for (let i = 0; i < 4; i++) {
     const t = performance.now();
-    last = compileGraph(graph, machine);
+    last = compileGraph(graph, machine, { batchSize });
     runs.push(performance.now() - t);
   }
   const warm = runs.slice(1).sort((a, b) => a - b)[1];
@@ -50,7 +52,7 @@ async function benchResnet(): Promise<void> {
   console.log(`trace ${n(traceMs)} ms; compile cold ${n(runs[0])} ms, warm ${n(warm)} ms (target < 2000 ms) → ${runs[0] < 2000 ? 'OK' : 'MISSED'}`);
   console.log(`passes (last run): ${Object.entries(last!.timings).map(([k, v]) => `${k} ${n(v)} ms`).join(', ')}`);
   console.log(
-    `${p.kernels.length} kernels, ${n(p.estimate.samplesPerS, 1)} samples/s (compute ${n(p.estimate.computeSamplesPerS, 1)}, transmission ${n(p.estimate.transmissionSamplesPerS, 1)}), ` +
+    `${p.kernels.length} kernels, ${n(p.estimate.samplesPerS, 1)} samples/s at batch ${p.batchSize} (steady state ${n(p.estimate.steadyStateSamplesPerS, 1)}: compute ${n(p.estimate.computeSamplesPerS, 1)}, transmission ${n(p.estimate.transmissionSamplesPerS, 1)}), ` +
       `max kernel ${n(p.estimate.computeCycles)} cycles vs area bound ${n(p.areaBoundCycles)} (×${(p.estimate.computeCycles / p.areaBoundCycles).toFixed(3)}), ` +
       `active PEs ${(100 * p.estimate.activePeFraction).toFixed(1)}%, compute utilization ${(100 * p.estimate.computeUtilization).toFixed(1)}%`,
   );

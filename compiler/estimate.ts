@@ -38,7 +38,10 @@
  * is `max(slowest kernel's cycles per sample, busiest link's bytes per sample / link bytes per cycle)`; the
  * first sample needs the critical path's fill (kernel cycles plus hops × hop latency, forward, and in TRAIN
  * the backward pass retracing it). A batch of B samples takes `fill + (B − 1) · interval` cycles
- * ({@link batchCycles}).
+ * ({@link batchCycles}); each kernel starts when the first sample reaches it ({@link kernelStartCycles},
+ * the same walk as {@link criticalPath}). A plan is compiled for one batch size B, and its estimate carries
+ * both rates: `steadyStateSamplesPerS = clock / interval` (the slowest kernel / busiest link) and
+ * `samplesPerS = B · clock / (fill + (B − 1) · interval)` (the rate a run with batches of B sees).
  */
 import type {
   BlockSpec,
@@ -293,15 +296,27 @@ export interface TimedKernel {
 }
 
 /**
- * Steady-state and fill timing of a placed and routed kernel pipeline.
+ * Steady-state, fill and batch timing of a placed and routed kernel pipeline, compiled for batches of
+ * `batchSize` samples.
+ *
+ * Two throughputs, both samples/s:
+ * - `steadyStateSamplesPerS = clockHz / intervalCycles = min(computeSamplesPerS, transmissionSamplesPerS)`:
+ *   what the slowest kernel and the busiest link allow once the pipeline is full (an infinitely long batch);
+ * - `samplesPerS = batchSize · clockHz / batchCycles(estimate, batchSize)`: the effective rate of a batch of
+ *   `batchSize` samples, the pipeline fill included — exactly what the simulated clock (wafer-sim/clock.ts)
+ *   measures for batches of that size, and the headline "estimated samples/s" of the compile report.
+ *
+ * `computeUtilization` is a steady-state figure (useful work per interval over the active PEs), not reduced
+ * by the fill.
  * @param kernels placed kernels (in any order).
  * @param edges data-flow edges (external inputs included: their hops count towards the fill).
  * @param routes the routes of `edges` (matched by from/to/tensor; missing routes count 0 hops).
  * @param busiest the busiest directed link (route.ts), or null when nothing is routed.
  * @param mode TRAIN fills forward and backward.
  * @param machine clock, link bandwidth, hop latency, fabric size.
- * @returns every {@link PlanEstimate} field. Rates are samples/s; `samplesPerS` is exactly
- *   `clockHz / max(computeCycles, transmissionCycles)`.
+ * @param batchSize samples per batch the plan is compiled for (an integer ≥ 1).
+ * @returns every {@link PlanEstimate} field.
+ * @throws RangeError when `batchSize` is not an integer ≥ 1; Error when the kernel graph has a cycle.
  */
 export function planEstimate(
   kernels: readonly TimedKernel[],
@@ -310,7 +325,9 @@ export function planEstimate(
   busiest: LinkLoad | null,
   mode: Mode,
   machine: Machine,
+  batchSize: number,
 ): PlanEstimate {
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new RangeError(`batch size must be an integer ≥ 1, got ${batchSize}`);
   const computeCycles = kernels.reduce((m, k) => Math.max(m, k.cyclesPerSample), 0);
   const transmissionCycles = busiest ? busiest.bytesPerSample / linkBytesPerCycle(machine) : 0;
   const intervalCycles = Math.max(computeCycles, transmissionCycles, 1e-9);
@@ -318,16 +335,18 @@ export function planEstimate(
   const area = kernels.reduce((s, k) => s + k.width * k.height, 0);
   const ops = kernels.reduce((s, k) => s + kernelOps(k.spec) * k.copies, 0);
   const { fill, path } = criticalPath(kernels, edges, routes, machine.hopLatencyCycles);
+  const fillCycles = mode === 'train' ? 2 * fill : fill;
   let bottleneck = kernels.find((k) => k.cyclesPerSample === computeCycles)?.name ?? '';
   if (busiest && transmissionCycles > computeCycles) bottleneck = `link (${busiest.x},${busiest.y},${busiest.dir})`;
   return {
     intervalCycles,
     computeCycles,
     transmissionCycles,
-    samplesPerS: hz / intervalCycles,
+    samplesPerS: (batchSize * hz) / batchCycles({ fillCycles, intervalCycles }, batchSize),
+    steadyStateSamplesPerS: hz / intervalCycles,
     computeSamplesPerS: computeCycles > 0 ? hz / computeCycles : Infinity,
     transmissionSamplesPerS: transmissionCycles > 0 ? hz / transmissionCycles : Infinity,
-    fillCycles: mode === 'train' ? 2 * fill : fill,
+    fillCycles,
     criticalPath: path,
     activePeFraction: area / (machine.fabric.width * machine.fabric.height),
     computeUtilization: area > 0 ? ops / (area * machine.macsPerPePerCycle * intervalCycles) : 0,
@@ -336,66 +355,111 @@ export function planEstimate(
 }
 
 /**
+ * The forward walk of the first sample through the kernel DAG, shared by {@link kernelStartCycles} and
+ * {@link criticalPath}: for every kernel (index-aligned with `kernels`) the cycle its last input arrives
+ * (longest path over its producers' start + cycles per sample, plus the route's hops × hop latency; an
+ * external input is ready at cycle 0) and the producer that arrives last (null for none or an external
+ * input; on ties an internal producer wins over an external one, the first such edge otherwise).
+ * @throws Error naming a kernel when the graph has a cycle.
+ */
+function forwardWalk(
+  kernels: readonly { name: string; cyclesPerSample: number }[],
+  edges: readonly KernelEdge[],
+  routes: readonly Route[],
+  hopLatencyCycles: number,
+): { start: number[]; prev: (number | null)[] } {
+  const key = (from: string, to: string, tensor: string) => `${from}\u0000${to}\u0000${tensor}`;
+  const hops = new Map<string, number>();
+  for (const r of routes) hops.set(key(r.from, r.to, r.tensor), r.hops);
+  const index = new Map(kernels.map((k, i) => [k.name, i]));
+  const preds: { from: number | null; lat: number }[][] = kernels.map(() => []);
+  for (const e of edges) {
+    const to = index.get(e.to);
+    if (to === undefined) continue;
+    const lat = (hops.get(key(e.from, e.to, e.tensor)) ?? 0) * hopLatencyCycles;
+    preds[to].push({ from: e.external ? null : (index.get(e.from) ?? null), lat });
+  }
+  const start = new Array<number>(kernels.length).fill(0);
+  const prev = new Array<number | null>(kernels.length).fill(null);
+  const state = new Uint8Array(kernels.length); // 0 new, 1 on the stack, 2 done
+  const finish = (i: number): number => {
+    if (state[i] === 2) return start[i] + kernels[i].cyclesPerSample;
+    if (state[i] === 1) throw new Error(`kernel graph has a cycle through '${kernels[i].name}'`);
+    state[i] = 1;
+    let t = 0;
+    let p: number | null = null;
+    for (const q of preds[i]) {
+      const ready = (q.from === null ? 0 : finish(q.from)) + q.lat;
+      if (ready > t || (p === null && q.from !== null && ready >= t)) {
+        t = ready;
+        p = q.from;
+      }
+    }
+    state[i] = 2;
+    start[i] = t;
+    prev[i] = p;
+    return t + kernels[i].cyclesPerSample;
+  };
+  kernels.forEach((_, i) => finish(i));
+  return { start, prev };
+}
+
+/**
+ * Cycle, counted from the start of a batch, at which the first sample reaches each kernel: the longest path
+ * to it through the kernel DAG, Σ upstream kernels' cycles per sample + Σ route hops × hop latency
+ * (external input routes included). The forward half of the fill ({@link criticalPath} is the same walk).
+ * The wafer simulator places each kernel's span of a batch at this offset in its trace.
+ * @param kernels kernels (any order; only `name` and `cyclesPerSample` are read).
+ * @param edges data-flow edges; edges into unknown kernels are ignored, from unknown producers count as
+ *   external inputs.
+ * @param routes the routes of `edges` (matched by from/to/tensor; missing routes count 0 hops).
+ * @param hopLatencyCycles cycles per fabric hop (`machine.hopLatencyCycles`).
+ * @returns start cycles, index-aligned with `kernels`.
+ * @throws Error naming a kernel when the graph has a cycle.
+ */
+export function kernelStartCycles(
+  kernels: readonly { name: string; cyclesPerSample: number }[],
+  edges: readonly KernelEdge[],
+  routes: readonly Route[],
+  hopLatencyCycles: number,
+): number[] {
+  return forwardWalk(kernels, edges, routes, hopLatencyCycles).start;
+}
+
+/**
  * Longest forward path through the kernel DAG: Σ kernel cycles per sample + Σ route hops × hop latency
- * (external input routes included).
+ * (external input routes included); `fill` is the latest finish of any kernel, i.e. the max over kernels of
+ * {@link kernelStartCycles} + its cycles per sample.
  * @returns the path's cycles and its kernels in order.
+ * @throws Error naming a kernel when the graph has a cycle.
  */
 export function criticalPath(
-  kernels: readonly TimedKernel[],
+  kernels: readonly { name: string; cyclesPerSample: number }[],
   edges: readonly KernelEdge[],
   routes: readonly Route[],
   hopLatencyCycles: number,
 ): { fill: number; path: string[] } {
-  const hops = new Map<string, number>();
-  for (const r of routes) hops.set(`${r.from}\u0000${r.to}\u0000${r.tensor}`, r.hops);
-  const byName = new Map(kernels.map((k) => [k.name, k]));
-  const preds = new Map<string, { from: string; lat: number; external: boolean }[]>();
-  for (const e of edges) {
-    if (!byName.has(e.to)) continue;
-    const lat = (hops.get(`${e.from}\u0000${e.to}\u0000${e.tensor}`) ?? 0) * hopLatencyCycles;
-    const list = preds.get(e.to) ?? [];
-    list.push({ from: e.from, lat, external: e.external || !byName.has(e.from) });
-    preds.set(e.to, list);
-  }
-  const best = new Map<string, { t: number; prev: string | null }>();
-  const visiting = new Set<string>();
-  const finish = (name: string): number => {
-    const got = best.get(name);
-    if (got) return got.t;
-    if (visiting.has(name)) throw new Error(`kernel graph has a cycle through '${name}'`);
-    visiting.add(name);
-    let t = 0;
-    let prev: string | null = null;
-    for (const p of preds.get(name) ?? []) {
-      const start = (p.external ? 0 : finish(p.from)) + p.lat;
-      if (start > t || (prev === null && !p.external && start >= t)) {
-        t = start;
-        prev = p.external ? null : p.from;
-      }
-    }
-    visiting.delete(name);
-    const total = t + (byName.get(name)?.cyclesPerSample ?? 0);
-    best.set(name, { t: total, prev });
-    return total;
-  };
+  const { start, prev } = forwardWalk(kernels, edges, routes, hopLatencyCycles);
   let fill = 0;
-  let last: string | null = null;
-  for (const k of kernels) {
-    const t = finish(k.name);
+  let last: number | null = null;
+  kernels.forEach((k, i) => {
+    const t = start[i] + k.cyclesPerSample;
     if (t > fill) {
       fill = t;
-      last = k.name;
+      last = i;
     }
-  }
+  });
   const path: string[] = [];
-  for (let n = last; n !== null; n = best.get(n)?.prev ?? null) path.unshift(n);
+  for (let i: number | null = last; i !== null; i = prev[i]) path.unshift(kernels[i].name);
   return { fill, path };
 }
 
 /**
  * Simulated cycles for one batch of `batchSize` samples through a compiled plan: pipeline fill along the
- * critical path plus `(batchSize − 1)` bottleneck intervals. The simulator's clock uses this so that its
- * samples/s converges to the compile report's `samplesPerS` (`clockHz / intervalCycles`).
+ * critical path plus `(batchSize − 1)` bottleneck intervals. The simulator's clock uses this, so a run whose
+ * batches have the plan's batch size simulates exactly the compile report's `samplesPerS`
+ * (`B · clockHz / batchCycles`); as batches grow the rate tends to `steadyStateSamplesPerS`
+ * (`clockHz / intervalCycles`).
  * @param estimate `plan.estimate`.
  * @param batchSize samples in the batch, ≥ 1.
  * @returns cycles (not rounded).
@@ -428,8 +492,8 @@ export interface KernelBatchTiming {
 
 /**
  * The simulator's clock for one batch, from a plan alone: total cycles ({@link batchCycles}), seconds at
- * the machine's clock, and every kernel's busy and idle cycles and utilization. Summed over a run, samples /
- * seconds tends to `plan.estimate.samplesPerS` as batches grow.
+ * the machine's clock, and every kernel's busy and idle cycles and utilization. Summed over a run of batches
+ * of the plan's batch size, samples / seconds equals `plan.estimate.samplesPerS`.
  * @param plan a compiled plan (its `estimate`, `kernels` and `machine`).
  * @param batchSize samples in the batch, ≥ 1.
  * @throws RangeError for a batch size < 1.

@@ -253,7 +253,11 @@ export interface RoutedGraph extends Omit<PlacedGraph, 'kernels'> {
   busiestLink: LinkLoad | null;
 }
 
-/** The performance figures of a plan (estimate.ts `planEstimate`). Rates are samples per second. */
+/**
+ * The performance figures of a plan (estimate.ts `planEstimate`), for batches of `Plan.batchSize` samples.
+ * Rates are samples per second; `samplesPerS` is the effective rate at the plan's batch size (pipeline fill
+ * included), every other rate and `computeUtilization` are steady-state figures (pipeline full).
+ */
 export interface PlanEstimate {
   /** Steady-state cycles between samples: max(computeCycles, transmissionCycles). */
   intervalCycles: number;
@@ -261,8 +265,16 @@ export interface PlanEstimate {
   computeCycles: number;
   /** Busiest link's bytes per sample / link bytes per cycle. */
   transmissionCycles: number;
+  /** Effective rate at the plan's batch size B: `B · clockHz / (fillCycles + (B − 1) · intervalCycles)`, the
+   * rate a run with batches of B simulates (the report's "estimated samples/s"). */
   samplesPerS: number;
+  /** Steady-state rate `clockHz / intervalCycles` = min(computeSamplesPerS, transmissionSamplesPerS): what
+   * the slowest kernel and the busiest link allow with the pipeline full (the limit of `samplesPerS` as B
+   * grows). */
+  steadyStateSamplesPerS: number;
+  /** `clockHz / computeCycles` (the slowest kernel alone; Infinity without kernels). */
   computeSamplesPerS: number;
+  /** `clockHz / transmissionCycles` (the busiest link alone; Infinity when nothing is routed). */
   transmissionSamplesPerS: number;
   /** Cycles for the first sample to traverse the pipeline (critical path; forward and backward in TRAIN). */
   fillCycles: number;
@@ -270,7 +282,7 @@ export interface PlanEstimate {
   criticalPath: string[];
   /** PEs used by kernels / fabric PEs. */
   activePeFraction: number;
-  /** Useful MACs (ops) per interval / (active PEs × interval). */
+  /** Useful MACs (ops) per interval / (active PEs × interval): steady state, not reduced by the fill. */
   computeUtilization: number;
   /** Name of the slowest kernel, or `link (x,y,dir)` when transmission limits. */
   bottleneck: string;
@@ -278,8 +290,8 @@ export interface PlanEstimate {
 
 /** The compiled artifact (`plan.json`): what the wafer simulator loads. */
 export interface Plan {
-  /** Bumped whenever the Plan format changes incompatibly. */
-  formatVersion: 1;
+  /** Bumped whenever the Plan format changes incompatibly (2: `batchSize`, batch-aware `estimate`). */
+  formatVersion: 2;
   /** Version of the compiler that wrote it (part of the cache key). */
   compilerVersion: string;
   /** sha256 of the inputs (graph, machine, compile options, compiler version): the compile cache key. */
@@ -288,6 +300,9 @@ export interface Plan {
   hash: string;
   mode: Mode;
   machine: Machine;
+  /** Samples per batch the plan was compiled for (part of the compile-cache key): `estimate.samplesPerS` is
+   * the rate at this batch size. */
+  batchSize: number;
   /** Placed kernels, in data-flow (topological) order for compiled models (kgraph problems: file order). */
   kernels: PlacedKernel[];
   edges: KernelEdge[];

@@ -17,12 +17,25 @@ import { route } from './route.ts';
 import { checkFit, size } from './size.ts';
 import { validate } from './validate.ts';
 
-/** Options of {@link compileGraph}. */
-export interface CompileOptions {
-  /** Stop after validate + lower (+ the fit check): no plan. */
-  validateOnly?: boolean;
-  /** Write every IR as JSON into this directory. */
-  dumpIrDir?: string;
+/**
+ * Options of {@link compileGraph}.
+ * - `batchSize`: samples per batch the plan is compiled for, an integer ≥ 1 — required (there is no default)
+ *   unless `validateOnly`, because the headline estimate `plan.estimate.samplesPerS` is the rate at that
+ *   batch size (`B · clock / (fill + (B − 1) · interval)`); it is part of the compile-cache key. Callers pass
+ *   the mode's `batch_size` (train_input for train, eval_input for eval/infer) or the first batch's rows.
+ * - `validateOnly`: stop after validate + lower (+ the fit check): no plan, no batch size needed.
+ * - `dumpIrDir`: write every IR as JSON into this directory.
+ */
+export type CompileOptions =
+  | { validateOnly: true; batchSize?: number; dumpIrDir?: string }
+  | { validateOnly?: false; batchSize: number; dumpIrDir?: string };
+
+/** Checks a compile batch size. @throws RangeError unless it is an integer ≥ 1. */
+function checkBatchSize(batchSize: unknown): number {
+  if (typeof batchSize !== 'number' || !Number.isInteger(batchSize) || batchSize < 1) {
+    throw new RangeError(`compile batch size must be an integer ≥ 1, got ${String(batchSize)}`);
+  }
+  return batchSize;
 }
 
 /** What {@link compileGraph} returns. */
@@ -41,10 +54,12 @@ function dump(dir: string | undefined, file: string, value: unknown): void {
 }
 
 /**
- * Compiles a graph for a machine.
- * @throws UserError from any pass (unsupported op, bad shape, model too large, kernel exceeding SRAM).
+ * Compiles a graph for a machine, for batches of `opts.batchSize` samples.
+ * @throws UserError from any pass (unsupported op, bad shape, model too large, kernel exceeding SRAM);
+ *   RangeError for a missing or invalid `batchSize` without `validateOnly`.
  */
-export function compileGraph(graph: Graph, machine: Machine, opts: CompileOptions = {}): CompileResult {
+export function compileGraph(graph: Graph, machine: Machine, opts: CompileOptions): CompileResult {
+  const batchSize = opts.validateOnly ? 0 : checkBatchSize(opts.batchSize);
   const timings: Record<string, number> = {};
   const time = <T>(name: string, f: () => T): T => {
     const t0 = performance.now();
@@ -64,7 +79,7 @@ export function compileGraph(graph: Graph, machine: Machine, opts: CompileOption
   dump(opts.dumpIrDir, '04-placed.json', placed);
   const routed = time('route', () => route(placed, machine));
   dump(opts.dumpIrDir, '05-routed.json', routed);
-  const plan = time('plan', () => buildPlan(routed, machine, planInputHash(graph, machine)));
+  const plan = time('plan', () => buildPlan(routed, machine, planInputHash(graph, machine, { batchSize }), batchSize));
   dump(opts.dumpIrDir, '06-plan.json', plan);
   return { kernelGraph: kg, plan, timings };
 }
@@ -100,18 +115,21 @@ export interface CompileToDirResult {
 }
 
 /**
- * Compiles into `dir` (`model_dir/compile/<mode>`), reusing `dir/plan.json` when it was compiled from the
- * same graph, machine and compiler (its `inputHash` matches); reports missing beside a cached plan are
- * rewritten.
+ * Compiles into `dir` (`model_dir/compile/<mode>`) for batches of `opts.batchSize` samples (required, an
+ * integer ≥ 1; see {@link CompileOptions}), reusing `dir/plan.json` when it was compiled from the same
+ * graph, machine, batch size and compiler (its `inputHash` matches); reports missing beside a cached plan
+ * are rewritten.
+ * @throws as {@link compileGraph}.
  */
-export function compileToDir(graph: Graph, machine: Machine, dir: string, opts: Omit<CompileOptions, 'validateOnly'> = {}): CompileToDirResult {
-  const key = planInputHash(graph, machine);
+export function compileToDir(graph: Graph, machine: Machine, dir: string, opts: { batchSize: number; dumpIrDir?: string }): CompileToDirResult {
+  const batchSize = checkBatchSize(opts.batchSize);
+  const key = planInputHash(graph, machine, { batchSize });
   const cachedPlan = opts.dumpIrDir ? null : readCachedPlan(path.join(dir, COMPILE_FILES.plan), key);
   if (cachedPlan) {
     if (Object.values(COMPILE_FILES).some((f) => !fs.existsSync(path.join(dir, f)))) writeCompileOutputs(cachedPlan, dir);
     return { plan: cachedPlan, cached: true, timings: {} };
   }
-  const r = compileGraph(graph, machine, opts);
+  const r = compileGraph(graph, machine, { batchSize, dumpIrDir: opts.dumpIrDir });
   writeCompileOutputs(r.plan!, dir);
   return { plan: r.plan!, cached: false, timings: r.timings };
 }

@@ -43,29 +43,37 @@ export function compilerVersion(): string {
 }
 
 /**
- * The compile-cache key: sha256 of the graph, the machine (without its file path) and the compile options,
- * with the compiler version.
+ * The compile-cache key: sha256 of the graph, the machine (without its file path) and the compile options
+ * (the compile driver passes `{ batchSize }`: a plan compiled for another batch size is not reused), with the
+ * compiler version.
  */
 export function planInputHash(graph: unknown, machine: Machine, options: Record<string, unknown> = {}): string {
   const { source: _s, ...m } = machine;
   return sha256(canonicalJson({ graph, machine: m, options, compiler: compilerVersion() }));
 }
 
+/** The Plan format version this compiler writes and reads (`Plan.formatVersion`). */
+export const PLAN_FORMAT_VERSION = 2;
+
 /**
  * Pass `plan`.
  * @param rg routed graph.
  * @param machine the machine compiled for.
  * @param inputHash {@link planInputHash} of the inputs.
+ * @param batchSize samples per batch the plan is compiled for (integer ≥ 1): the estimate's `samplesPerS`
+ *   is the rate at this batch size, pipeline fill included.
  * @returns the Plan with its estimate (estimate.ts `planEstimate`) and content hash.
+ * @throws RangeError for a batch size that is not an integer ≥ 1.
  */
-export function buildPlan(rg: RoutedGraph, machine: Machine, inputHash: string): Plan {
-  const estimate = planEstimate(rg.kernels, rg.edges, rg.routes, rg.busiestLink, rg.mode, machine);
+export function buildPlan(rg: RoutedGraph, machine: Machine, inputHash: string, batchSize: number): Plan {
+  const estimate = planEstimate(rg.kernels, rg.edges, rg.routes, rg.busiestLink, rg.mode, machine, batchSize);
   const body: Omit<Plan, 'hash'> = {
-    formatVersion: 1,
+    formatVersion: PLAN_FORMAT_VERSION,
     compilerVersion: compilerVersion(),
     inputHash,
     mode: rg.mode,
     machine,
+    batchSize,
     kernels: rg.kernels,
     edges: rg.edges,
     routes: rg.routes,
@@ -93,7 +101,7 @@ export function planContentHash(plan: Omit<Plan, 'hash'> | Plan): string {
 export function readCachedPlan(file: string, inputHash: string): Plan | null {
   try {
     const plan = JSON.parse(fs.readFileSync(file, 'utf8')) as Plan;
-    if (plan.formatVersion !== 1 || plan.inputHash !== inputHash) return null;
+    if (plan.formatVersion !== PLAN_FORMAT_VERSION || plan.inputHash !== inputHash) return null;
     if (planContentHash(plan) !== plan.hash) return null;
     return plan;
   } catch {
@@ -112,7 +120,7 @@ export function readPlan(file: string): Plan {
   } catch (e) {
     throw new UserError(`${file}: cannot read plan: ${(e as Error).message}`);
   }
-  if (plan.formatVersion !== 1) throw new UserError(`${file}: plan format version ${String(plan.formatVersion)} is not supported (expected 1)`);
+  if (plan.formatVersion !== PLAN_FORMAT_VERSION) throw new UserError(`${file}: plan format version ${String(plan.formatVersion)} is not supported (expected ${PLAN_FORMAT_VERSION}; recompile with csrun compile)`);
   if (planContentHash(plan) !== plan.hash) throw new UserError(`${file}: plan content does not match its hash (corrupted or edited)`);
   return plan;
 }

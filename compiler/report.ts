@@ -1,7 +1,9 @@
 /**
  * Pass `report`: Plan → the three compile reports of `model_dir/compile/<mode>/` (DESIGN §5):
- * - `compile_report.txt`: Cerebras compile-report style — the estimated performance block (samples/s,
- *   compute samples/s, transmission samples/s, active PEs %, compute utilization %) then one row per kernel;
+ * - `compile_report.txt`: Cerebras compile-report style — the estimated performance block (samples/s at the
+ *   plan's batch size, steady-state samples/s, compute samples/s, transmission samples/s, active PEs %,
+ *   compute utilization %, batch size and pipeline fill, with a note explaining the two rates) then one row
+ *   per kernel;
  * - `compile_report.json`: the same in snake_case with every DESIGN §5 field (rates that are unbounded,
  *   e.g. transmission with nothing routed, are `null`);
  * - `placement.svg`: the fabric to scale, each kernel a labelled rectangle coloured by its utilization
@@ -10,7 +12,8 @@
 import { lanePoints } from './fabric.ts';
 import type { KernelGraph, KernelSpec, Plan, PlacedKernel } from './ir.ts';
 
-/** Fraction of the pipeline interval a kernel is busy: `cyclesPerSample / intervalCycles` (0…1). */
+/** Fraction of the pipeline interval a kernel is busy: `cyclesPerSample / intervalCycles` (0…1), a
+ * steady-state figure (over a whole batch the fill lowers it to `B · cyclesPerSample / batchCycles`). */
 export function kernelUtilization(k: Pick<PlacedKernel, 'cyclesPerSample'>, plan: Pick<Plan, 'estimate'>): number {
   return plan.estimate.intervalCycles > 0 ? k.cyclesPerSample / plan.estimate.intervalCycles : 0;
 }
@@ -28,7 +31,10 @@ export function formatExec(exec: Record<string, number>): string {
 }
 
 /**
- * The `compile_report.json` object (snake_case, DESIGN §5 fields and a few more).
+ * The `compile_report.json` object (snake_case, DESIGN §5 fields and a few more). In `estimate`,
+ * `samples_per_s` is the effective rate at `batch_size` (pipeline fill included, what a run simulates) and
+ * `steady_state_samples_per_s` the pipeline-full rate `clock_hz / interval_cycles` = min(compute, transmission
+ * samples/s); `compute_utilization` and the kernels' `utilization` are steady-state figures.
  */
 export function reportJson(plan: Plan): Record<string, unknown> {
   const e = plan.estimate;
@@ -48,6 +54,8 @@ export function reportJson(plan: Plan): Record<string, unknown> {
     mode: plan.mode,
     estimate: {
       samples_per_s: e.samplesPerS,
+      steady_state_samples_per_s: e.steadyStateSamplesPerS,
+      batch_size: plan.batchSize,
       compute_samples_per_s: finite(e.computeSamplesPerS),
       transmission_samples_per_s: finite(e.transmissionSamplesPerS),
       active_pe_fraction: e.activePeFraction,
@@ -111,20 +119,38 @@ export function reportText(plan: Plan): string {
   out.push(`Compile report — mode ${plan.mode}, machine ${m.name} (${m.fabric.width}×${m.fabric.height} PEs, ${m.sramBytesPerPe} B SRAM/PE, ${fmt(m.clockHz / 1e6, 0)} MHz)`);
   out.push(`Plan ${plan.hash.slice(0, 16)}  compiler ${plan.compilerVersion}`);
   out.push('');
-  out.push('Estimated performance');
+  const B = plan.batchSize;
+  const slowest = plan.kernels.find((k) => k.cyclesPerSample === e.computeCycles);
+  const link = plan.busiestLink;
+  out.push(`Estimated performance (batches of ${B.toLocaleString('en-US')} samples)`);
   const kv: [string, string][] = [
-    ['Estimated samples/s', fmt(e.samplesPerS)],
-    ['Compute samples/s', fmt(e.computeSamplesPerS)],
-    ['Transmission samples/s', fmt(e.transmissionSamplesPerS)],
+    ['Estimated samples/s', `${fmt(e.samplesPerS)}  (at batch size ${B.toLocaleString('en-US')}, pipeline fill included)`],
+    ['Steady-state samples/s', `${fmt(e.steadyStateSamplesPerS)}  (pipeline full: the lower of compute and transmission)`],
+    ['Compute samples/s', `${fmt(e.computeSamplesPerS)}${slowest ? `  (slowest kernel ${slowest.name}: ${fmt(e.computeCycles, 0)} cycles/sample)` : ''}`],
+    ['Transmission samples/s', `${fmt(e.transmissionSamplesPerS)}${link ? `  (busiest link (${link.x},${link.y},${link.dir}): ${fmt(link.bytesPerSample)} B/sample)` : ''}`],
     ['Active PEs', `${pct(e.activePeFraction)} (${activePes.toLocaleString('en-US')} of ${fabricPes.toLocaleString('en-US')})`],
-    ['Compute utilization', pct(e.computeUtilization)],
+    ['Compute utilization', `${pct(e.computeUtilization)} (steady state)`],
     ['Bottleneck', `${e.bottleneck} (${fmt(e.intervalCycles)} cycles/sample)`],
-    ['Pipeline fill', `${fmt(e.fillCycles, 0)} cycles`],
+    ['Batch size', B.toLocaleString('en-US')],
+    ['Pipeline fill', `${fmt(e.fillCycles, 0)} cycles per batch (critical path ${e.criticalPath.join(' → ') || '—'}${plan.mode === 'train' ? ', forward and backward' : ''})`],
     ['Area bound on max kernel time', `${fmt(plan.areaBoundCycles, 0)} cycles`],
     ['Wirelength', `${fmt(plan.wirelength)} PEs`],
   ];
   const kw = Math.max(...kv.map(([k]) => k.length));
   for (const [k, v] of kv) out.push(`  ${k.padEnd(kw)}  ${v}`);
+  out.push('');
+  const interval = fmt(e.intervalCycles);
+  const fill = fmt(e.fillCycles, 0);
+  const hz = `${fmt(m.clockHz, 0)} Hz`;
+  out.push(
+    ...[
+      `Estimated samples/s = ${B} × ${hz} / (${fill} + ${B - 1} × ${interval}) cycles: the rate a run with batches of`,
+      `${B} samples simulates — each batch pays the pipeline fill (${fill} cycles) once, then takes one sample`,
+      `every ${interval} cycles. Steady-state samples/s = ${hz} / ${interval} cycles: what the slowest kernel`,
+      '(compute) and the busiest link (transmission) allow once the pipeline is full; larger batches approach',
+      'it. Compute utilization and the util column below are steady-state figures.',
+    ].map((l) => `  ${l}`),
+  );
   out.push('');
   out.push(`Kernels (${plan.kernels.length})`);
   const rows = plan.kernels.map((k) => [
@@ -206,7 +232,7 @@ export function placementSvg(plan: Plan): string {
   }
   o.push(`<text x="${pad}" y="${ly + 24}">utilization 0% → 100%</text>`);
   const e = plan.estimate;
-  const line = `${plan.machine.name} ${FW}×${FH}, ${plan.mode}: ${fmt(e.samplesPerS)} samples/s (compute ${fmt(e.computeSamplesPerS)}, transmission ${fmt(e.transmissionSamplesPerS)}), active PEs ${pct(e.activePeFraction)}`;
+  const line = `${plan.machine.name} ${FW}×${FH}, ${plan.mode}: ${fmt(e.samplesPerS)} samples/s at batch ${plan.batchSize} (steady state ${fmt(e.steadyStateSamplesPerS)}: compute ${fmt(e.computeSamplesPerS)}, transmission ${fmt(e.transmissionSamplesPerS)}), active PEs ${pct(e.activePeFraction)}`;
   o.push(`<text x="${pad + 200}" y="${ly + 9}">${esc(line)}</text>`);
   o.push(`<text x="${pad + 200}" y="${ly + 24}">${esc(`x → right, y ↓; ${plan.kernels.length} kernels, ${plan.routes.length} routes`)}</text>`);
   o.push('</g>');

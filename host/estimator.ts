@@ -132,14 +132,15 @@ export class Estimator {
     }
   }
 
-  /** Traces and compiles a mode (cached per process, and on disk by the compile cache). */
+  /** Traces and compiles a mode for the first batch's row count (cached per process, and on disk by the
+   * compile cache). */
   private compile(mode: Mode, first: Batch): Compiled {
     const got = this.compiled.get(mode);
     if (got) return got;
     const graph = traceModel(this.md, mode, signatureOf(first as never, this.md.dataFile));
     const dir = path.join(this.modelDir, 'compile', mode);
     const t0 = performance.now();
-    const r = compileToDir(graph, this.opts.machine, dir);
+    const r = compileToDir(graph, this.opts.machine, dir, { batchSize: rows(first) });
     const e = r.plan.estimate;
     this.log(
       r.cached

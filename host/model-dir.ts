@@ -193,18 +193,30 @@ export async function firstBatch(md: ModelDir, mode: Mode): Promise<FirstBatch> 
 }
 
 /**
+ * Rows (samples) of a batch: the leading dimension of its first feature (or of its labels).
+ * @returns 0 for a batch with neither.
+ */
+export function batchRows(batch: FirstBatch): number {
+  const t = Object.values(batch.features ?? {})[0] ?? batch.labels;
+  return t && Array.isArray(t.shape) && t.shape.length > 0 ? t.shape[0] : 0;
+}
+
+/**
  * Loads a model directory and traces its graph for one mode: the entry point of `csrun compile`.
  * @param dir  MODEL_DIR as given on the command line.
+ * @returns the graph, params, model directory, per-sample signature and `firstBatchRows`, the first batch's
+ *   row count (the batch size to compile for when the params do not set one).
  * @throws UserError as {@link loadModelDir}, {@link firstBatch} and {@link traceModel} do.
  */
 export async function traceModelDir(
   dir: string,
   opts: { mode: Mode; paramsFile?: string; overrides?: ParamOverrides },
-): Promise<{ graph: Graph; params: Params; modelDir: ModelDir; signature: InputSignature }> {
+): Promise<{ graph: Graph; params: Params; modelDir: ModelDir; signature: InputSignature; firstBatchRows: number }> {
   const modelDir = await loadModelDir(dir, opts);
-  const signature = signatureOf(await firstBatch(modelDir, opts.mode), modelDir.dataFile);
+  const first = await firstBatch(modelDir, opts.mode);
+  const signature = signatureOf(first, modelDir.dataFile);
   const graph = traceModel(modelDir, opts.mode, signature);
-  return { graph, params: modelDir.params, modelDir, signature };
+  return { graph, params: modelDir.params, modelDir, signature, firstBatchRows: batchRows(first) };
 }
 
 /** Source files copied to model_dir/src: code, configs and docs. */

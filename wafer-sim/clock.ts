@@ -4,39 +4,15 @@
  *
  * Time model (the compiler's, compiler/estimate.ts, so compile estimate and simulation cannot disagree):
  * a batch of B samples takes `batchCycles = fillCycles + (B − 1) · intervalCycles`; kernel k is busy
- * `cyclesPerSample_k · B` cycles of it, starting when the first sample reaches it (`startCycles_k`, its
- * earliest start along the data-flow DAG, route hop latencies included).
+ * `cyclesPerSample_k · B` cycles of it, starting when the first sample reaches it (compiler/estimate.ts
+ * `kernelStartCycles`: its earliest start along the data-flow DAG, route hop latencies included — the same
+ * walk as the compiler's critical path). Batches of the plan's batch size therefore simulate exactly
+ * `plan.estimate.samplesPerS`.
  */
-import { batchCycles, kernelBusyCycles } from '../compiler/estimate.ts';
+import { batchCycles, kernelBusyCycles, kernelStartCycles } from '../compiler/estimate.ts';
 import { busiestLink, linkLoads } from '../compiler/fabric.ts';
 import type { Plan } from '../compiler/ir.ts';
 import type { RouteTraffic } from './schedule.ts';
-
-/**
- * Cycle at which the first sample of a batch reaches each kernel (index-aligned with `plan.kernels`): the
- * longest path to it through the kernel DAG, Σ upstream kernel cycles per sample + route hops × hop latency
- * (the forward half of the compiler's fill, compiler/estimate.ts `criticalPath`).
- */
-function startCycles(plan: Plan): number[] {
-  const hops = new Map(plan.routes.map((r) => [`${r.from}\u0000${r.to}\u0000${r.tensor}`, r.hops]));
-  const byName = new Map(plan.kernels.map((k, i) => [k.name, i]));
-  const start = new Array<number>(plan.kernels.length).fill(0);
-  // Kernels are in data-flow order, so one pass in that order sees every producer before its consumers.
-  const into = new Map<number, { from: number | undefined; lat: number }[]>();
-  for (const e of plan.edges) {
-    const to = byName.get(e.to);
-    if (to === undefined) continue;
-    const lat = (hops.get(`${e.from}\u0000${e.to}\u0000${e.tensor}`) ?? 0) * plan.machine.hopLatencyCycles;
-    into.set(to, [...(into.get(to) ?? []), { from: byName.get(e.from), lat }]);
-  }
-  plan.kernels.forEach((_, i) => {
-    for (const p of into.get(i) ?? []) {
-      const ready = (p.from === undefined ? 0 : start[p.from] + plan.kernels[p.from].cyclesPerSample) + p.lat;
-      start[i] = Math.max(start[i], ready);
-    }
-  });
-  return start;
-}
 
 /** One Chrome trace event (https://docs.google.com/document/d/1CvAClvFfyA5R-PhYUmn5OOQtYMH4h6I0nSsKchNAySU). */
 export interface TraceEvent {
@@ -104,7 +80,7 @@ export class SimClock {
     this.busy = new Float64Array(plan.kernels.length);
     this.bytesForward = new Float64Array(plan.routes.length);
     this.bytesBackward = new Float64Array(plan.routes.length);
-    this.starts = startCycles(plan);
+    this.starts = kernelStartCycles(plan.kernels, plan.edges, plan.routes, plan.machine.hopLatencyCycles);
     this.traceBatches = opts.traceBatches ?? 200;
     plan.kernels.forEach((k, i) => this.events.push({ name: 'thread_name', ph: 'M', pid: 1, tid: i + 1, args: { name: `${k.name} (${k.op})` } }));
     this.events.push({ name: 'process_name', ph: 'M', pid: 1, tid: 0, args: { name: `wafer ${plan.machine.name} (${plan.mode})` } });
@@ -197,6 +173,8 @@ export class SimClock {
       simulated_seconds: this.seconds,
       simulated_samples_per_s: this.samplesPerSecond,
       estimated_samples_per_s: this.plan.estimate.samplesPerS,
+      estimated_batch_size: this.plan.batchSize,
+      steady_state_samples_per_s: this.plan.estimate.steadyStateSamplesPerS,
       kernels: this.kernelUtilization(),
       routes: this.routeUtilization(),
       busiest_link: link && { x: link.x, y: link.y, dir: link.dir, bytes_per_sample: link.bytesPerSample },

@@ -9,6 +9,11 @@
  * train|eval|infer`, `--validate-only` (validate + lower: Keras summary and kernel list), `--emit-kgraph FILE`
  * (the kernel graph in ISPD 2020 kgraph format), `--dump-ir DIR` (every IR as JSON), `--params`,
  * `--model-dir`.
+ *
+ * The plan is compiled for the mode's batch size (its estimated samples/s is the rate at that batch size):
+ * `train_input.batch_size` for train, `eval_input.batch_size` for eval and infer, else the row count of the
+ * first batch the input pipeline yields — the batch size `csrun train` / `eval` / `predict` will run, so
+ * their compile reuses this plan.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -46,6 +51,18 @@ function parseMode(m: string | undefined): Mode {
 }
 
 /**
+ * The batch size a mode is compiled for: the mode's params section `batch_size` (`train_input` for train,
+ * `eval_input` for eval and infer), else `firstBatchRows`.
+ * @throws UserError when neither is set (an empty first batch).
+ */
+export function compileBatchSize(params: { train_input: { batch_size?: number }; eval_input: { batch_size?: number } }, mode: Mode, firstBatchRows: number): number {
+  const section = mode === 'train' ? 'train_input' : 'eval_input';
+  const b = params[section].batch_size ?? firstBatchRows;
+  if (!Number.isInteger(b) || b < 1) throw new UserError(`${section}.batch_size is not set and the first batch of mode '${mode}' has no rows: cannot tell the batch size to compile for`);
+  return b;
+}
+
+/**
  * Runs `csrun compile`.
  * @param out where to print (stdout by default).
  * @throws UserError for bad input (model dir, params, machine, unsupported op, model too large, …).
@@ -53,7 +70,7 @@ function parseMode(m: string | undefined): Mode {
 export async function runCompile(modelDirArg: string, opts: CompileCommandOptions, out: (s: string) => void = (s) => process.stdout.write(s)): Promise<void> {
   const mode = parseMode(opts.mode);
   const overrides = opts.modelDir ? { runconfig: { model_dir: opts.modelDir } } : undefined;
-  const { graph, params, modelDir } = await traceModelDir(modelDirArg, { mode, paramsFile: opts.params, overrides });
+  const { graph, params, modelDir, firstBatchRows } = await traceModelDir(modelDirArg, { mode, paramsFile: opts.params, overrides });
   const machineArg = opts.machine ?? params.runconfig.machine ?? DEFAULT_MACHINE;
   const machine = loadMachine(machineArg, opts.machine ? process.cwd() : modelDir.dir);
   const title = path.basename(modelDir.dir);
@@ -75,7 +92,7 @@ export async function runCompile(modelDirArg: string, opts: CompileCommandOption
   }
   const dir = path.join(params.runconfig.model_dir, 'compile', mode);
   writeRunFiles(modelDir);
-  const r = compileToDir(graph, machine, dir, { dumpIrDir: opts.dumpIr && path.resolve(opts.dumpIr) });
+  const r = compileToDir(graph, machine, dir, { batchSize: compileBatchSize(params, mode, firstBatchRows), dumpIrDir: opts.dumpIr && path.resolve(opts.dumpIr) });
   if (r.cached) out(`Compile cache hit: the model and machine are unchanged, reusing ${path.join(dir, COMPILE_FILES.plan)} (plan ${r.plan.hash.slice(0, 16)})\n\n`);
   else {
     const total = Object.values(r.timings).reduce((a, b) => a + b, 0);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { batchCycles, batchTiming, criticalPath, kernelCost, kernelOps, planEstimate, subConvs, type TimedKernel } from '../../compiler/estimate.ts';
+import { batchCycles, batchTiming, criticalPath, kernelCost, kernelOps, kernelStartCycles, planEstimate, subConvs, type TimedKernel } from '../../compiler/estimate.ts';
 import type { ConvSpec, KernelEdge, Route } from '../../compiler/ir.ts';
 import { customMachine } from '../../compiler/machine.ts';
 
@@ -105,19 +105,48 @@ describe('pipeline timing', () => {
     expect(cp.path).toEqual(['a', 'b', 'd']);
   });
 
-  it('samples/s is the clock over the slower of the slowest kernel and the busiest link', () => {
+  it('gives each kernel the cycle the first sample reaches it (the critical path\'s walk)', () => {
+    // a: 0; b: a(100) + 20; c: a(100) + 200; d: max(b 120+300+20, c 300+50+20) = 440
+    expect(kernelStartCycles(kernels, edges, routes, 2)).toEqual([0, 120, 300, 440]);
+    // order-independent, index-aligned with the kernels given
+    expect(kernelStartCycles([...kernels].reverse(), edges, routes, 2)).toEqual([440, 300, 120, 0]);
+    // an external input's hops delay its consumer; the fill is the latest finish
+    const ext: KernelEdge = { from: 'features/x', to: 'a', tensor: 'features/x', shape: [10], bytesPerSample: 20, external: true, backward: false };
+    const extRoute = { ...route('features/x', 'a', 7), tensor: 'features/x', external: true, backward: false };
+    const starts = kernelStartCycles(kernels, [ext, ...edges], [extRoute, ...routes], 2);
+    expect(starts).toEqual([14, 134, 314, 454]);
+    expect(criticalPath(kernels, [ext, ...edges], [extRoute, ...routes], 2).fill).toBe(Math.max(...kernels.map((k, i) => starts[i] + k.cyclesPerSample)));
+    expect(() => kernelStartCycles(kernels, [...edges, edge('d', 'a')], routes, 2)).toThrow(/cycle through/);
+  });
+
+  it('steady-state samples/s is the clock over the slower of the slowest kernel and the busiest link', () => {
     const busy = { x: 1, y: 1, dir: 'E' as const, bytesPerSample: 800 };
-    const e = planEstimate(kernels, edges, routes, busy, 'train', machine);
+    const e = planEstimate(kernels, edges, routes, busy, 'train', machine, 64);
     expect(e.computeCycles).toBe(300);
     expect(e.transmissionCycles).toBe(200);
-    expect(e.samplesPerS).toBe(1e9 / 300);
+    expect(e.steadyStateSamplesPerS).toBe(1e9 / 300);
+    expect(e.steadyStateSamplesPerS).toBe(Math.min(e.computeSamplesPerS, e.transmissionSamplesPerS));
     expect(e.bottleneck).toBe('b');
     expect(e.fillCycles).toBe(900); // forward and backward in TRAIN
-    const e2 = planEstimate(kernels, edges, routes, { ...busy, bytesPerSample: 2000 }, 'eval', machine);
-    expect(e2.samplesPerS).toBe(1e9 / 500);
+    const e2 = planEstimate(kernels, edges, routes, { ...busy, bytesPerSample: 2000 }, 'eval', machine, 64);
+    expect(e2.steadyStateSamplesPerS).toBe(1e9 / 500);
     expect(e2.bottleneck).toBe('link (1,1,E)');
     expect(e2.fillCycles).toBe(450);
     expect(e2.activePeFraction).toBe((4 * 10) / 10000);
+  });
+
+  it('samples/s is the effective rate at the compiled batch size, fill included', () => {
+    const busy = { x: 1, y: 1, dir: 'E' as const, bytesPerSample: 800 };
+    for (const B of [1, 2, 64, 1000]) {
+      const e = planEstimate(kernels, edges, routes, busy, 'train', machine, B);
+      expect(e.samplesPerS).toBe((B * 1e9) / (900 + (B - 1) * 300));
+      expect(e.samplesPerS).toBe((B * machine.clockHz) / batchCycles(e, B));
+      expect(e.samplesPerS).toBeLessThanOrEqual(e.steadyStateSamplesPerS);
+      const t = batchTiming({ estimate: e, kernels, machine }, B);
+      expect(B / t.seconds).toBeCloseTo(e.samplesPerS, 6);
+    }
+    expect(planEstimate(kernels, edges, routes, busy, 'eval', machine, 1).samplesPerS).toBe(1e9 / 450); // pure latency
+    for (const B of [0, 2.5, NaN]) expect(() => planEstimate(kernels, edges, routes, busy, 'eval', machine, B)).toThrow(RangeError);
   });
 
   it('a batch takes fill + (B − 1) intervals', () => {

@@ -1,8 +1,9 @@
 /**
  * Property tests over random layer graphs and fabric sizes: whatever the model and the machine, a compiled
  * plan has no overlapping kernels, every kernel inside the fabric and within SRAM, every edge routed with
- * lane endpoints in its two kernels, and samples/s equal to the clock over the slower of the slowest kernel
- * and the busiest link (recounted here independently of compiler/fabric.ts, multicast rule included).
+ * lane endpoints in its two kernels, steady-state samples/s equal to the clock over the slower of the slowest
+ * kernel and the busiest link (recounted here independently of compiler/fabric.ts, multicast rule included),
+ * and samples/s equal to the effective rate of a batch of the compiled size, B·clock/(fill + (B − 1)·interval).
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -129,14 +130,14 @@ function busiestBytes(plan: Plan): number {
 const inside = (k: { x: number; y: number; width: number; height: number }, [x, y]: [number, number]) => x >= k.x && x < k.x + k.width && y >= k.y && y < k.y + k.height;
 
 describe('compiled plans (property)', () => {
-  it('are legal, fully routed and report samples/s = clock / max(slowest kernel, busiest link)', () => {
+  it('are legal, fully routed and report steady-state samples/s = clock / max(slowest kernel, busiest link)', () => {
     let compiled = 0;
     fc.assert(
-      fc.property(caseArb, (c) => {
+      fc.property(caseArb, fc.integer({ min: 1, max: 512 }), (c, batchSize) => {
         const machine = customMachine({ fabric: c.fabric, clockHz: 1e9 });
         let plan: Plan;
         try {
-          plan = compileGraph(buildGraph(c), machine).plan!;
+          plan = compileGraph(buildGraph(c), machine, { batchSize }).plan!;
         } catch (e) {
           // too large for a tiny fabric is a legitimate, named outcome
           if (e instanceof UserError && /too large|does not fit|cannot be laid out/.test(e.message)) return;
@@ -176,7 +177,14 @@ describe('compiled plans (property)', () => {
         const link = busiestBytes(plan) / (machine.linkBitsPerCycle / 8);
         expect(plan.estimate.computeCycles).toBe(slowest);
         expect(plan.estimate.transmissionCycles).toBeCloseTo(link, 6);
-        expect(plan.estimate.samplesPerS).toBeCloseTo(machine.clockHz / Math.max(slowest, link), 6);
+        const interval = Math.max(slowest, link);
+        expect(plan.estimate.intervalCycles).toBe(Math.max(plan.estimate.computeCycles, plan.estimate.transmissionCycles));
+        expect(plan.estimate.steadyStateSamplesPerS).toBe(machine.clockHz / plan.estimate.intervalCycles);
+        expect(plan.estimate.steadyStateSamplesPerS).toBeCloseTo(machine.clockHz / interval, 6);
+        expect(plan.batchSize).toBe(batchSize);
+        const fill = plan.estimate.fillCycles;
+        expect(plan.estimate.samplesPerS).toBe((batchSize * machine.clockHz) / (fill + (batchSize - 1) * plan.estimate.intervalCycles));
+        expect(plan.estimate.samplesPerS).toBeLessThanOrEqual(plan.estimate.steadyStateSamplesPerS * (1 + 1e-12));
       }),
       { numRuns: 40, seed: 20260101 },
     );

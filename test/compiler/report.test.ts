@@ -25,7 +25,7 @@ function wellFormed(xml: string): boolean {
 }
 
 describe('reports', () => {
-  const plan = compileGraph(resnetBlockGraph('train'), loadMachine('wse2')).plan!;
+  const plan = compileGraph(resnetBlockGraph('train'), loadMachine('wse2'), { batchSize: 32 }).plan!;
 
   it('compile_report.json carries every DESIGN §5 field', () => {
     const j = reportJson(plan) as any;
@@ -34,7 +34,10 @@ describe('reports', () => {
     for (const key of ['samples_per_s', 'compute_samples_per_s', 'transmission_samples_per_s', 'active_pe_fraction', 'compute_utilization']) {
       expect(typeof j.estimate[key], key).toBe('number');
     }
-    expect(j.estimate.samples_per_s).toBe(Math.min(j.estimate.compute_samples_per_s, j.estimate.transmission_samples_per_s));
+    expect(j.estimate.steady_state_samples_per_s).toBe(Math.min(j.estimate.compute_samples_per_s, j.estimate.transmission_samples_per_s));
+    expect(j.estimate.batch_size).toBe(32);
+    expect(j.estimate.samples_per_s).toBe((32 * j.machine.clock_hz) / (j.estimate.fill_cycles + 31 * j.estimate.interval_cycles));
+    expect(j.estimate.samples_per_s).toBeLessThan(j.estimate.steady_state_samples_per_s);
     expect(j.kernels).toHaveLength(plan.kernels.length);
     for (const k of j.kernels) {
       for (const key of ['name', 'op', 'layers', 'x', 'y', 'width', 'height', 'exec_params', 'cycles_per_sample', 'memory_bytes_per_pe']) expect(k, key).toHaveProperty(key);
@@ -47,7 +50,13 @@ describe('reports', () => {
 
   it('compile_report.txt has the Cerebras-style summary then one row per kernel', () => {
     const t = reportText(plan);
-    for (const s of ['Estimated samples/s', 'Compute samples/s', 'Transmission samples/s', 'Active PEs', 'Compute utilization']) expect(t).toContain(s);
+    for (const s of ['Estimated samples/s', 'Steady-state samples/s', 'Compute samples/s', 'Transmission samples/s', 'Active PEs', 'Compute utilization', 'Batch size', 'Pipeline fill']) expect(t).toContain(s);
+    const rate = (label: string) => Number(new RegExp(`^  ${label}\\s+([\\d,.]+)`, 'm').exec(t)![1].replace(/,/g, ''));
+    expect(rate('Estimated samples/s')).toBeCloseTo(plan.estimate.samplesPerS, 0);
+    expect(rate('Steady-state samples/s')).toBeCloseTo(plan.estimate.steadyStateSamplesPerS, 0);
+    expect(t).toMatch(/at batch size 32, pipeline fill included/);
+    const slowest = plan.kernels.find((k) => k.cyclesPerSample === plan.estimate.computeCycles)!;
+    expect(t).toContain(`slowest kernel ${slowest.name}: `);
     for (const k of plan.kernels) expect(t).toMatch(new RegExp(`^${k.name}\\s+${k.op.replace(/\+/g, '\\+')}\\s`, 'm'));
   });
 
@@ -70,33 +79,39 @@ describe('compile driver', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'csrun-compile-'));
     const m = customMachine({ fabric: { width: 120, height: 100 } });
     const g = mnistGraph('train');
-    const first = compileToDir(g, m, dir);
+    const first = compileToDir(g, m, dir, { batchSize: 64 });
     expect(first.cached).toBe(false);
     for (const f of Object.values(COMPILE_FILES)) expect(fs.existsSync(path.join(dir, f)), f).toBe(true);
-    const again = compileToDir(mnistGraph('train'), m, dir);
+    const again = compileToDir(mnistGraph('train'), m, dir, { batchSize: 64 });
     expect(again.cached).toBe(true);
     expect(again.plan.hash).toBe(first.plan.hash);
     fs.rmSync(path.join(dir, COMPILE_FILES.svg));
-    expect(compileToDir(g, m, dir).cached).toBe(true);
+    expect(compileToDir(g, m, dir, { batchSize: 64 }).cached).toBe(true);
     expect(fs.existsSync(path.join(dir, COMPILE_FILES.svg))).toBe(true);
     const g2 = mnistGraph('train');
     (g2.nodes[0].attrs as { filters: number }).filters = 16;
     g2.nodes[0].outputs[0].shape = [null, 26, 26, 16];
-    expect(compileToDir(g2, m, dir).cached).toBe(false);
-    expect(compileToDir(g2, customMachine({ fabric: { width: 121, height: 100 } }), dir).cached).toBe(false);
+    expect(compileToDir(g2, m, dir, { batchSize: 64 }).cached).toBe(false);
+    expect(compileToDir(g2, customMachine({ fabric: { width: 121, height: 100 } }), dir, { batchSize: 64 }).cached).toBe(false);
+    // another batch size is another plan (its estimate differs); the same one is reused
+    const b32 = compileToDir(g2, customMachine({ fabric: { width: 121, height: 100 } }), dir, { batchSize: 32 });
+    expect(b32.cached).toBe(false);
+    expect(b32.plan.batchSize).toBe(32);
+    expect(compileToDir(g2, customMachine({ fabric: { width: 121, height: 100 } }), dir, { batchSize: 32 }).cached).toBe(true);
+    expect(() => compileToDir(g2, m, dir, { batchSize: 0 })).toThrow(RangeError);
     // a tampered plan fails its hash and is not reused
     const file = path.join(dir, COMPILE_FILES.plan);
     const p = JSON.parse(fs.readFileSync(file, 'utf8'));
     p.kernels[0].x += 1;
     fs.writeFileSync(file, JSON.stringify(p));
     expect(() => readPlan(file)).toThrow(/does not match its hash/);
-    expect(compileToDir(g2, customMachine({ fabric: { width: 121, height: 100 } }), dir).cached).toBe(false);
+    expect(compileToDir(g2, customMachine({ fabric: { width: 121, height: 100 } }), dir, { batchSize: 32 }).cached).toBe(false);
     expect(planContentHash(readPlan(file))).toBe(readPlan(file).hash);
   });
 
   it('dumps every IR between passes', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'csrun-ir-'));
-    compileGraph(mnistGraph('eval'), customMachine({ fabric: { width: 120, height: 100 } }), { dumpIrDir: dir });
+    compileGraph(mnistGraph('eval'), customMachine({ fabric: { width: 120, height: 100 } }), { batchSize: 16, dumpIrDir: dir });
     expect(fs.readdirSync(dir).sort()).toEqual(['01-graph.json', '02-kernel-graph.json', '03-sized.json', '04-placed.json', '05-routed.json', '06-plan.json']);
     const placed = JSON.parse(fs.readFileSync(path.join(dir, '04-placed.json'), 'utf8'));
     expect(placed.kernels[0]).toHaveProperty('x');

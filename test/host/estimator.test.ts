@@ -94,7 +94,7 @@ describe('Estimator', () => {
     for (let i = 0; i < 3; i++) batches.push((await server.next()).value as Batch);
     await server.close();
     const graph = traceModel(md, 'train', signatureOf(batches[0] as never, md.dataFile));
-    const { plan } = compileToDir(graph, machine, path.join(dir, 'compile', 'train'));
+    const { plan } = compileToDir(graph, machine, path.join(dir, 'compile', 'train'), { batchSize: md.params.train_input.batch_size! });
     const wafer = await Wafer.load(plan, graph, machine, { computeWorkers: 1 });
     try {
       for (let s = 0; s < 3; s++) await wafer.trainStep(batches[s], s);
@@ -171,7 +171,7 @@ describe('Estimator', () => {
     const dir = tmp();
     const md = await loadModelDir(FIXTURE, { overrides: { runconfig: { model_dir: dir } } });
     const graph = traceModel(md, 'train', signatureOf(await firstBatch(md, 'train'), md.dataFile));
-    const { plan } = compileToDir(graph, machine, path.join(dir, 'compile', 'train'));
+    const { plan } = compileToDir(graph, machine, path.join(dir, 'compile', 'train'), { batchSize: md.params.train_input.batch_size! });
     await expect(Wafer.load(plan, graph, loadMachine('wse3'))).rejects.toThrow(/the plan was compiled for machine 'wse2' .*not for 'wse3'.*recompile with --machine wse3/);
   });
 });
