@@ -103,7 +103,11 @@ export function reportJson(plan: Plan): Record<string, unknown> {
   };
 }
 
-function table(head: string[], rows: string[][], right: boolean[]): string {
+/**
+ * A plain-text table: a header row, a rule of dashes and the rows, columns two spaces apart, each cell
+ * padded to its column's width (right-aligned where `right[i]`).
+ */
+export function formatTable(head: string[], rows: string[][], right: boolean[]): string {
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cells: string[]) => cells.map((c, i) => (right[i] ? c.padStart(w[i]) : c.padEnd(w[i]))).join('  ').trimEnd();
   return [line(head), w.map((x) => '-'.repeat(x)).join('  '), ...rows.map(line)].join('\n');
@@ -163,7 +167,7 @@ export function reportText(plan: Plan): string {
     pct(kernelUtilization(k, plan)),
     fmt(k.memoryWordsPerPe * m.wordBytes, 0),
   ]);
-  out.push(table(['kernel', 'op', 'x,y', 'w×h', 'exec params', 'cycles/sample', 'util', 'B/PE'], rows, [false, false, false, false, false, true, true, true]));
+  out.push(formatTable(['kernel', 'op', 'x,y', 'w×h', 'exec params', 'cycles/sample', 'util', 'B/PE'], rows, [false, false, false, false, false, true, true, true]));
   return out.join('\n') + '\n';
 }
 
@@ -263,5 +267,5 @@ export function formatKernelList(kg: KernelGraph): string {
     }
   };
   const rows = kg.kernels.map((k) => [k.name, k.op, spec(k.spec), String(k.copies), k.paramWords.toLocaleString('en-US'), k.layers.join(', ')]);
-  return table(['kernel', 'op', 'model', 'copies', 'params', 'layers'], rows, [false, false, false, true, true, false]);
+  return formatTable(['kernel', 'op', 'model', 'copies', 'params', 'layers'], rows, [false, false, false, true, true, false]);
 }

@@ -28,7 +28,7 @@ export interface ReplicaInit {
 
 /** Requests a worker understands. */
 export type ReplicaRequest =
-  | { id: number; type: 'train'; batch: Batch; step: number; slice: SliceInfo }
+  | { id: number; type: 'train'; batch: Batch; step: number; slice: SliceInfo; countTraffic: boolean }
   | { id: number; type: 'eval'; batch: Batch; slice: SliceInfo }
   | { id: number; type: 'predict'; batch: Batch }
   | { id: number; type: 'getState' }
@@ -55,20 +55,23 @@ async function main(): Promise<void> {
     incoming.set(t.to, [...(incoming.get(t.to) ?? []), t]);
   }
 
-  async function train(batch: Batch, step: number, slice: SliceInfo) {
-    const traffic: RouteTraffic = emptyTraffic(init.numRoutes);
+  async function train(batch: Batch, step: number, slice: SliceInfo, countTraffic: boolean) {
+    const traffic: RouteTraffic = emptyTraffic(countTraffic ? init.numRoutes : 0);
+    const count = (route: number, t: tfTypes.Tensor | undefined, into: number[]) => {
+      if (countTraffic) into[route] += elements(t);
+    };
     const state = await exec.begin(batch, 'train', step, slice);
     try {
-      for (const t of hostTransfers) traffic.forward[t.route] += elements(state.values.get(t.tensor));
+      for (const t of hostTransfers) count(t.route, state.values.get(t.tensor), traffic.forward);
       for (const k of kernels) {
         await exec.forwardNodes(state, k.nodes.filter((i) => trainNodes.has(i)));
-        for (const t of outgoing.get(k.name) ?? []) traffic.forward[t.route] += elements(state.values.get(t.tensor));
+        for (const t of outgoing.get(k.name) ?? []) count(t.route, state.values.get(t.tensor), traffic.forward);
       }
       exec.seedLoss(state);
       for (let j = kernels.length - 1; j >= 0; j--) {
         const k = kernels[j];
         await exec.backwardNodes(state, k.nodes.filter((i) => trainNodes.has(i)).reverse());
-        for (const t of incoming.get(k.name) ?? []) if (t.backward) traffic.backward[t.route] += elements(state.grads.get(t.tensor));
+        for (const t of incoming.get(k.name) ?? []) if (t.backward) count(t.route, state.grads.get(t.tensor), traffic.backward);
       }
       await exec.reduceGradients(state);
       const regularizationLoss = exec.regularizationLoss();
@@ -83,7 +86,7 @@ async function main(): Promise<void> {
   async function handle(req: ReplicaRequest): Promise<unknown> {
     switch (req.type) {
       case 'train':
-        return train(req.batch, req.step, req.slice);
+        return train(req.batch, req.step, req.slice, req.countTraffic);
       case 'eval':
         return exec.evalStep(req.batch, req.slice);
       case 'predict':

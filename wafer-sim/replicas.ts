@@ -187,13 +187,14 @@ export class ReplicaPool {
   }
 
   /**
-   * One training step on a batch `[batch, ...]` at global step `step` (0-based count of updates so far).
+   * One training step on a batch `[batch, ...]` at global step `step` (0-based count of updates so far);
+   * `countTraffic` false skips the per-route element counts (simulation bookkeeping off).
    * @throws UserError when the batch does not match the graph; Error when a worker fails.
    */
-  async trainStep(batch: Batch, step: number): Promise<StepResult> {
+  async trainStep(batch: Batch, step: number, countTraffic = true): Promise<StepResult> {
     const parts = this.slices(batch);
-    const rs = await this.all((r, i) => r.call<StepResult>({ type: 'train', batch: parts[i].batch, step, slice: parts[i].slice }, transferList(parts[i].batch)));
-    const traffic = rs.reduce((acc, r) => addTraffic(acc, r.traffic), emptyTraffic(this.numRoutes));
+    const rs = await this.all((r, i) => r.call<StepResult>({ type: 'train', batch: parts[i].batch, step, slice: parts[i].slice, countTraffic }, transferList(parts[i].batch)));
+    const traffic = rs.reduce((acc, r) => addTraffic(acc, r.traffic), emptyTraffic(countTraffic ? this.numRoutes : 0));
     return { ...rs[0], traffic };
   }
 

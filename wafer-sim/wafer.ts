@@ -43,6 +43,9 @@ export function scheduleOf(plan: Plan, graph: Graph): Schedule {
 export interface WaferOptions extends ClockOptions {
   /** Compute worker threads (data-parallel replicas); 0 or absent: one per core. */
   computeWorkers?: number;
+  /** Simulation bookkeeping (clock, per-kernel counters, route traffic, trace); default true. Off only to
+   * measure its cost (bench/sim-overhead.ts): the numerics are the same either way. */
+  simulate?: boolean;
 }
 
 /** Machine fields that must match between a plan and the machine it runs on. */
@@ -55,6 +58,7 @@ export class Wafer {
     readonly graph: Graph,
     readonly clock: SimClock,
     private readonly pool: ReplicaPool,
+    private readonly simulate: boolean,
   ) {}
 
   /** Number of compute workers. */
@@ -76,7 +80,7 @@ export class Wafer {
     const schedule = scheduleOf(plan, graph);
     const numReplicas = opts.computeWorkers || defaultComputeWorkers();
     const pool = await ReplicaPool.start({ graph, schedule, numReplicas, numRoutes: plan.routes.length });
-    return new Wafer(plan, graph, new SimClock(plan, opts), pool);
+    return new Wafer(plan, graph, new SimClock(plan, opts), pool, opts.simulate ?? true);
   }
 
   /**
@@ -84,8 +88,8 @@ export class Wafer {
    * @param step global step before the update (0-based).
    */
   async trainStep(batch: Batch, step: number): Promise<StepResult & { simulatedCycles: number }> {
-    const r = await this.pool.trainStep(batch, step);
-    const simulatedCycles = this.clock.advance(batchSize(batch), step, r.traffic);
+    const r = await this.pool.trainStep(batch, step, this.simulate);
+    const simulatedCycles = this.simulate ? this.clock.advance(batchSize(batch), step, r.traffic) : 0;
     return { ...r, simulatedCycles };
   }
 

@@ -3,9 +3,10 @@ import type { Command } from 'commander';
 import { register as registerCompile } from './compile.ts';
 import { register as registerPlace } from './place.ts';
 import { register as registerEstimator } from './estimator.ts';
+import { register as registerReport } from './report.ts';
 
 /** Adds one command to the program. */
 export type RegisterCommand = (program: Command) => void;
 
 /** Every command, in the order `csrun --help` lists them. */
-export const COMMANDS: RegisterCommand[] = [registerCompile, registerEstimator, registerPlace];
+export const COMMANDS: RegisterCommand[] = [registerCompile, registerEstimator, registerReport, registerPlace];

@@ -16,6 +16,7 @@ import { latestCheckpoint, readCheckpoint, readIndex, saveCheckpoint } from '../
 import { UserError } from '../../runtime/errors.ts';
 import type { Batch } from '../../runtime/executor.ts';
 import { Wafer } from '../../wafer-sim/wafer.ts';
+import { reportFor } from '../../host/commands/report.ts';
 import { readScalars } from '../helpers/events.ts';
 
 const FIXTURE = path.resolve(__dirname, '../fixtures/estimator-tiny');
@@ -83,6 +84,10 @@ describe('Estimator', () => {
     for (const r of util.routes) expect(r.bytes_per_sample).toBeCloseTo(r.planned_bytes_per_sample, 6);
     const trace = JSON.parse(fs.readFileSync(path.join(dir, 'sim', 'trace.json'), 'utf8'));
     expect(trace.traceEvents.filter((e: any) => e.ph === 'X')).toHaveLength(20 * util.kernels.length);
+    // csrun report: estimate and measurement side by side, per kernel.
+    const text = reportFor(dir, 'train');
+    for (const k of util.kernels) expect(text).toMatch(new RegExp(`^${k.name}\\s+\\S+\\s+${k.cycles_per_sample}\\s+${k.cycles_per_sample}\\s+${(100 * k.utilization).toFixed(1)}%\\s+${(100 * k.utilization).toFixed(1)}%`, 'm'));
+    expect(() => reportFor(dir, 'eval')).toThrow(/compile\/eval\/compile_report\.json not found: compile and run the model first \(csrun eval\)/);
   });
 
   it('checkpoints hold the live weights and optimizer slots by name and shape', async () => {
