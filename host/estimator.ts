@@ -234,7 +234,7 @@ export class Estimator {
       if (!first) throw new UserError(`${this.md.dataFile}: the training input pipeline yielded no batches`);
       const { graph, plan } = this.compile('train', first);
       writeRunFiles(this.md);
-      wafer = await Wafer.load(plan, graph, this.opts.machine, { computeWorkers: this.computeWorkers });
+      wafer = await Wafer.load(plan, graph, this.opts.machine, { computeWorkers: this.computeWorkers, computeShards: this.md.params.runconfig.compute_shards });
       if (ckpt && ckptFile) {
         await this.restore(wafer, ckptFile, ckpt, true);
         this.log(`Restored ${ckptFile} (global step ${start})`);
@@ -323,6 +323,7 @@ export class Estimator {
         input_wait_fraction: st.inputWaitFraction,
         input_workers: st.numWorkers,
         compute_workers: wafer.computeWorkers,
+        compute_shards: wafer.computeShards,
       };
       writeFileAtomic(path.join(this.modelDir, 'performance.json'), JSON.stringify(perf, null, 2) + '\n');
       this.writeSim(wafer);
@@ -356,7 +357,7 @@ export class Estimator {
     try {
       if (!first) throw new UserError(`${this.md.dataFile}: the evaluation input pipeline yielded no batches`);
       const { graph, plan } = this.compile('eval', first);
-      this.evalWafer ??= await Wafer.load(plan, graph, this.opts.machine, { computeWorkers: this.computeWorkers });
+      this.evalWafer ??= await Wafer.load(plan, graph, this.opts.machine, { computeWorkers: this.computeWorkers, computeShards: this.md.params.runconfig.compute_shards });
       const wafer = this.evalWafer;
       await this.restore(wafer, file, ckpt, false);
       let lossSum = 0;
@@ -456,7 +457,7 @@ export class Estimator {
     try {
       if (!first) throw new UserError(`${this.md.dataFile}: the prediction input pipeline yielded no batches`);
       const { graph, plan } = this.compile('infer', first);
-      wafer = await Wafer.load(plan, graph, this.opts.machine, { computeWorkers: this.computeWorkers });
+      wafer = await Wafer.load(plan, graph, this.opts.machine, { computeWorkers: this.computeWorkers, computeShards: this.md.params.runconfig.compute_shards });
       await this.restore(wafer, file, ckpt, false);
       let batch: Batch | undefined = first;
       for (let k = 0; opts.steps === undefined || k < opts.steps; k++) {

@@ -118,8 +118,11 @@ const runconfigSchema = z.strictObject({
   model_dir: z.string().optional(),
   /** Machine description: wse1, wse2, wse3 or a path to a YAML file. */
   machine: z.string().optional(),
-  /** Compute worker threads of the simulator (data-parallel replicas); 0 = one per spare core. */
+  /** Compute worker threads of the simulator; 0 = one per core. */
   compute_workers: nonNegInt.optional(),
+  /** Data-parallel shards each batch is cut into (a multiple of compute_workers); 0 = max(2, workers). For a
+   * given value, results are bit-identical whatever the number of workers. */
+  compute_shards: nonNegInt.optional(),
 });
 
 /** The schema of a whole params.yaml. */
@@ -159,6 +162,7 @@ export const RUNCONFIG_DEFAULTS = {
   model_dir: 'model_dir',
   machine: 'wse2',
   compute_workers: 0,
+  compute_shards: 0,
 } as const;
 
 /** Every key path the schema accepts, for "did you mean" hints. */

@@ -1,35 +1,39 @@
 /**
- * All-reduce (element-wise sum) across data-parallel replicas running in worker threads, over a
- * SharedArrayBuffer with an Atomics barrier. Every replica adds the contributions in replica order
- * (0, 1, …, N−1), so all replicas get bit-identical sums and the result does not depend on timing.
+ * All-reduce (element-wise sum) across the data-parallel shards of a batch. A batch is cut into S shards
+ * (`compute_shards`); each compute worker thread runs a contiguous range of them, one executor per shard,
+ * interleaved on its async all-reduce calls. Every sum adds the S contributions in shard order
+ * (((s₀ + s₁) + s₂) + …) in float32, in every worker, so the result is bit-identical for any number of
+ * workers that divides S and never depends on timing.
  *
- * Protocol of one call (every replica calls with arrays of equal length, in the same sequence):
- * write own slot → barrier → sum slots 0…N−1 → barrier (slots may be overwritten afterwards). Arrays larger
- * than a slot are reduced in slot-sized chunks. A replica that fails sets the abort flag; the others leave
- * their barrier wait with an error instead of hanging.
+ * Across workers the exchange goes through a SharedArrayBuffer with an Atomics barrier: each worker, once
+ * all its shards of a round have called, writes their slots → barrier → sums slots 0…S−1 → barrier (slots
+ * may be overwritten afterwards). Arrays larger than a slot go in slot-sized chunks. A worker that fails sets
+ * the abort flag; the others leave their barrier wait with an error instead of hanging.
  */
 
-/** Shared memory of one collective group; created by the main thread and sent to every replica. */
+/** Shared memory of one collective group; created by the main thread and sent to every worker. */
 export interface CollectiveBuffers {
   /** `[generation, arrivals, aborted]` */
   control: SharedArrayBuffer;
-  /** N slots of `slotFloats` float32 values. */
+  /** `numShards` slots of `slotFloats` float32 values. */
   data: SharedArrayBuffer;
-  numReplicas: number;
+  numShards: number;
+  numWorkers: number;
   slotFloats: number;
 }
 
-/** Allocates buffers for `numReplicas` replicas, `slotFloats` float32 values per slot. */
-export function createCollective(numReplicas: number, slotFloats = 1 << 20): CollectiveBuffers {
+/** Allocates buffers for `numShards` shards over `numWorkers` worker threads, `slotFloats` values per slot. */
+export function createCollective(numShards: number, numWorkers: number, slotFloats = 1 << 20): CollectiveBuffers {
   return {
     control: new SharedArrayBuffer(3 * 4),
-    data: new SharedArrayBuffer(numReplicas * slotFloats * 4),
-    numReplicas,
+    data: new SharedArrayBuffer(numShards * slotFloats * 4),
+    numShards,
+    numWorkers,
     slotFloats,
   };
 }
 
-/** Marks the group as failed: every replica waiting in a barrier throws. Callable from any thread. */
+/** Marks the group as failed: every worker waiting in a barrier throws. Callable from any thread. */
 export function abortCollective(buffers: CollectiveBuffers): void {
   const ctl = new Int32Array(buffers.control);
   Atomics.store(ctl, 2, 1);
@@ -37,45 +41,84 @@ export function abortCollective(buffers: CollectiveBuffers): void {
   Atomics.notify(ctl, 0);
 }
 
+interface Round {
+  parts: (Float32Array | undefined)[];
+  waiters: { resolve: (v: Float32Array) => void; reject: (e: Error) => void }[];
+  arrived: number;
+}
+
 /**
- * The all-reduce of replica `rank` (0-based) of the group.
- * @returns `allReduceSum(x)`: a new Float32Array with the element-wise sum of every replica's `x`.
- * @throws Error('collective aborted') when another replica failed.
+ * The all-reduce functions of the shards `firstShard … firstShard + localShards − 1` running in this worker.
+ * The k-th call of every shard forms round k; when all local shards of a round have called, the worker
+ * exchanges with the other workers and every local call resolves with its own copy of the sum.
+ * @returns one `allReduceSum(x)` per local shard.
+ * @throws (rejects) Error('collective aborted…') when another worker failed, or when the shards of a round
+ *   pass arrays of different lengths.
  */
-export function replicaAllReduce(buffers: CollectiveBuffers, rank: number): (x: Float32Array) => Promise<Float32Array> {
-  const { numReplicas: n, slotFloats } = buffers;
+export function shardAllReduce(buffers: CollectiveBuffers, firstShard: number, localShards: number): ((x: Float32Array) => Promise<Float32Array>)[] {
+  const { numShards: S, numWorkers: W, slotFloats } = buffers;
   const ctl = new Int32Array(buffers.control);
   const data = new Float32Array(buffers.data);
 
   const barrier = (): void => {
     const gen = Atomics.load(ctl, 0);
-    if (Atomics.load(ctl, 2)) throw new Error('collective aborted: another replica failed');
-    if (Atomics.add(ctl, 1, 1) === n - 1) {
+    if (Atomics.load(ctl, 2)) throw new Error('collective aborted: another compute worker failed');
+    if (Atomics.add(ctl, 1, 1) === W - 1) {
       Atomics.store(ctl, 1, 0);
       Atomics.add(ctl, 0, 1);
       Atomics.notify(ctl, 0);
       return;
     }
     while (Atomics.load(ctl, 0) === gen) Atomics.wait(ctl, 0, gen, 1000);
-    if (Atomics.load(ctl, 2)) throw new Error('collective aborted: another replica failed');
+    if (Atomics.load(ctl, 2)) throw new Error('collective aborted: another compute worker failed');
   };
 
-  return async (x: Float32Array): Promise<Float32Array> => {
-    if (n === 1) return Float32Array.from(x);
-    const out = new Float32Array(x.length);
-    for (let start = 0; start < x.length || start === 0; start += slotFloats) {
-      const len = Math.min(slotFloats, x.length - start);
-      data.set(x.subarray(start, start + len), rank * slotFloats);
+  /** Sums the round's local parts with every other worker's, in shard order. */
+  const exchange = (parts: Float32Array[]): Float32Array => {
+    const n = parts[0].length;
+    const out = new Float32Array(n);
+    if (W === 1) {
+      out.set(parts[0]);
+      for (let s = 1; s < S; s++) for (let i = 0; i < n; i++) out[i] += parts[s][i];
+      return out;
+    }
+    for (let start = 0; start === 0 || start < n; start += slotFloats) {
+      const len = Math.max(0, Math.min(slotFloats, n - start));
+      parts.forEach((p, j) => data.set(p.subarray(start, start + len), (firstShard + j) * slotFloats));
       barrier();
       const dst = out.subarray(start, start + len);
       dst.set(data.subarray(0, len));
-      for (let r = 1; r < n; r++) {
-        const src = data.subarray(r * slotFloats, r * slotFloats + len);
+      for (let s = 1; s < S; s++) {
+        const src = data.subarray(s * slotFloats, s * slotFloats + len);
         for (let i = 0; i < len; i++) dst[i] += src[i];
       }
       barrier();
-      if (x.length === 0) break;
+      if (n === 0) break;
     }
     return out;
   };
+
+  const rounds = new Map<number, Round>();
+  const calls = new Array<number>(localShards).fill(0);
+  return Array.from({ length: localShards }, (_, j) => (x: Float32Array) =>
+    new Promise<Float32Array>((resolve, reject) => {
+      const k = calls[j]++;
+      let round = rounds.get(k);
+      if (!round) rounds.set(k, (round = { parts: new Array(localShards), waiters: new Array(localShards), arrived: 0 }));
+      round.parts[j] = x.slice();
+      round.waiters[j] = { resolve, reject };
+      if (++round.arrived < localShards) return;
+      rounds.delete(k);
+      const parts = round.parts as Float32Array[];
+      try {
+        if (parts.some((p) => p.length !== parts[0].length)) {
+          throw new Error(`all-reduce round ${k}: shards passed arrays of lengths ${parts.map((p) => p.length).join(', ')}`);
+        }
+        const sum = exchange(parts);
+        round.waiters.forEach((w, i) => w.resolve(i === 0 ? sum : sum.slice()));
+      } catch (e) {
+        round.waiters.forEach((w) => w.reject(e as Error));
+      }
+    }),
+  );
 }

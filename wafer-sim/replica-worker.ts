@@ -1,51 +1,72 @@
 /**
- * A compute worker: one data-parallel replica of the wafer, in its own thread with its own wasm backend
- * (wasm runs single-threaded in Node, so one replica per core). It runs the placed kernels in schedule order
- * on its slice of every batch — forward kernel by kernel, backward in reverse, gradient all-reduce over the
- * replicas (wafer-sim/collective.ts), optimizer update — and counts the elements each route carries.
+ * A compute worker: one thread with its own wasm backend (wasm runs single-threaded in Node, so one worker
+ * per core) running a contiguous range of the batch's data-parallel shards, one executor per shard. Each
+ * shard runs the placed kernels in schedule order on its slice of every batch — forward kernel by kernel,
+ * backward in reverse, gradient all-reduce over all shards (wafer-sim/collective.ts), optimizer update —
+ * and counts the elements each route carries. Shards in one thread interleave at their all-reduce calls.
  *
  * Protocol: the pool posts `{ id, type, ... }` requests one at a time; the worker answers
  * `{ id, ok: true, result }` or `{ id, ok: false, error: { message, userError, stack } }`.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import type * as tfTypes from '@tensorflow/tfjs-core';
-import { Executor, type Batch, type NamedArray, type SliceInfo } from '../runtime/executor.ts';
+import * as tf from '@tensorflow/tfjs-core';
+import { Executor, type Batch, type EvalResult, type HostTensor, type NamedArray, type SliceInfo } from '../runtime/executor.ts';
 import { UserError } from '../runtime/errors.ts';
 import type { Graph } from '../runtime/graph.ts';
-import { replicaAllReduce, type CollectiveBuffers } from './collective.ts';
-import { emptyTraffic, type RouteTraffic, type Schedule } from './schedule.ts';
+import { shardAllReduce, type CollectiveBuffers } from './collective.ts';
+import { addTraffic, emptyTraffic, type RouteTraffic, type Schedule } from './schedule.ts';
 
 /** What the pool passes to each worker at start. */
 export interface ReplicaInit {
   graph: Graph;
   schedule: Schedule;
-  rank: number;
-  numReplicas: number;
+  /** Shards of this worker: `firstShard … firstShard + localShards − 1` of `collective.numShards`. */
+  firstShard: number;
+  localShards: number;
   collective: CollectiveBuffers;
   /** Number of routes in the plan (length of the traffic arrays). */
   numRoutes: number;
 }
 
-/** Requests a worker understands. */
+/** One shard's slice of a batch. */
+export interface ShardBatch {
+  batch: Batch;
+  slice: SliceInfo;
+}
+
+/** Requests a worker understands (`shards` aligned with the worker's local shards). */
 export type ReplicaRequest =
-  | { id: number; type: 'train'; batch: Batch; step: number; slice: SliceInfo; countTraffic: boolean }
-  | { id: number; type: 'eval'; batch: Batch; slice: SliceInfo }
-  | { id: number; type: 'predict'; batch: Batch }
+  | { id: number; type: 'train'; shards: ShardBatch[]; step: number; countTraffic: boolean }
+  | { id: number; type: 'eval'; shards: ShardBatch[] }
+  | { id: number; type: 'predict'; shards: ShardBatch[] }
   | { id: number; type: 'getState' }
   | { id: number; type: 'setState'; params?: NamedArray[]; slots?: NamedArray[] }
   | { id: number; type: 'memory' };
 
+/** Result of a training step of this worker's shards (losses are global, identical in every shard). */
+export interface ShardTrainResult {
+  loss: number;
+  dataLoss: number;
+  regularizationLoss: number;
+  learningRate: number;
+  traffic: RouteTraffic;
+}
+
 const init = workerData as ReplicaInit;
 
 /** Elements of a tensor (the clock converts them to bytes with the machine's word size). */
-function elements(t: tfTypes.Tensor | undefined): number {
+function elements(t: tf.Tensor | undefined): number {
   return t ? t.size : 0;
 }
 
 async function main(): Promise<void> {
-  const allReduceSum = replicaAllReduce(init.collective, init.rank);
-  const exec = await Executor.create(init.graph, { replica: { replicaIndex: init.rank, numReplicas: init.numReplicas, allReduceSum } });
-  const trainNodes = new Set(exec.trainNodes);
+  const numShards = init.collective.numShards;
+  const reducers = shardAllReduce(init.collective, init.firstShard, init.localShards);
+  const execs: Executor[] = [];
+  for (let j = 0; j < init.localShards; j++) {
+    execs.push(await Executor.create(init.graph, { replica: { replicaIndex: init.firstShard + j, numReplicas: numShards, allReduceSum: reducers[j] } }));
+  }
+  const trainNodes = new Set(execs[0].trainNodes);
   const { kernels, transfers } = init.schedule;
   const outgoing = new Map<string, typeof transfers>();
   const incoming = new Map<string, typeof transfers>();
@@ -55,9 +76,9 @@ async function main(): Promise<void> {
     incoming.set(t.to, [...(incoming.get(t.to) ?? []), t]);
   }
 
-  async function train(batch: Batch, step: number, slice: SliceInfo, countTraffic: boolean) {
+  async function train(exec: Executor, { batch, slice }: ShardBatch, step: number, countTraffic: boolean): Promise<ShardTrainResult> {
     const traffic: RouteTraffic = emptyTraffic(countTraffic ? init.numRoutes : 0);
-    const count = (route: number, t: tfTypes.Tensor | undefined, into: number[]) => {
+    const count = (route: number, t: tf.Tensor | undefined, into: number[]) => {
       if (countTraffic) into[route] += elements(t);
     };
     const state = await exec.begin(batch, 'train', step, slice);
@@ -85,21 +106,25 @@ async function main(): Promise<void> {
 
   async function handle(req: ReplicaRequest): Promise<unknown> {
     switch (req.type) {
-      case 'train':
-        return train(req.batch, req.step, req.slice, req.countTraffic);
+      case 'train': {
+        const rs = await Promise.all(execs.map((e, j) => train(e, req.shards[j], req.step, req.countTraffic)));
+        return { ...rs[0], traffic: rs.reduce((a, r) => addTraffic(a, r.traffic), emptyTraffic(req.countTraffic ? init.numRoutes : 0)) };
+      }
       case 'eval':
-        return exec.evalStep(req.batch, req.slice);
+        return (await Promise.all(execs.map((e, j) => e.evalStep(req.shards[j].batch, req.shards[j].slice))))[0] satisfies EvalResult;
       case 'predict':
-        return exec.predict(req.batch);
+        return Promise.all(execs.map((e, j) => e.predict(req.shards[j].batch))) satisfies Promise<Record<string, HostTensor>[]>;
       case 'getState':
-        return { params: exec.getParams(), slots: exec.getSlots() };
+        return { params: execs[0].getParams(), slots: execs[0].getSlots() };
       case 'setState':
-        if (req.params) exec.setParams(req.params);
-        if (req.slots) exec.setSlots(req.slots);
+        for (const e of execs) {
+          if (req.params) e.setParams(req.params);
+          if (req.slots) e.setSlots(req.slots);
+        }
         return null;
       case 'memory': {
-        const tf = await import('@tensorflow/tfjs-core');
-        return { numTensors: tf.memory().numTensors, numBytes: tf.memory().numBytes };
+        const heap = (tf.backend() as unknown as { wasm?: { HEAPU8: Uint8Array } }).wasm?.HEAPU8.length ?? 0;
+        return { numTensors: tf.memory().numTensors, numBytes: tf.memory().numBytes, wasmHeapBytes: heap };
       }
     }
   }

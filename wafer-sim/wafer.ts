@@ -11,7 +11,7 @@ import type { Batch, EvalResult, HostTensor, NamedArray } from '../runtime/execu
 import { UserError } from '../runtime/errors.ts';
 import type { Graph } from '../runtime/graph.ts';
 import { SimClock, type ClockOptions } from './clock.ts';
-import { defaultComputeWorkers, ReplicaPool, type StepResult } from './replicas.ts';
+import { ReplicaPool, type StepResult } from './replicas.ts';
 import type { Schedule } from './schedule.ts';
 
 /**
@@ -41,8 +41,10 @@ export function scheduleOf(plan: Plan, graph: Graph): Schedule {
 
 /** Options of {@link Wafer.load}. */
 export interface WaferOptions extends ClockOptions {
-  /** Compute worker threads (data-parallel replicas); 0 or absent: one per core. */
+  /** Compute worker threads; 0 or absent: one per core. */
   computeWorkers?: number;
+  /** Data-parallel shards of every batch (a multiple of the workers); 0 or absent: max(2, workers). */
+  computeShards?: number;
   /** Simulation bookkeeping (clock, per-kernel counters, route traffic, trace); default true. Off only to
    * measure its cost (bench/sim-overhead.ts): the numerics are the same either way. */
   simulate?: boolean;
@@ -61,9 +63,14 @@ export class Wafer {
     private readonly simulate: boolean,
   ) {}
 
-  /** Number of compute workers. */
+  /** Number of compute worker threads. */
   get computeWorkers(): number {
     return this.pool.size;
+  }
+
+  /** Number of data-parallel shards per batch. */
+  get computeShards(): number {
+    return this.pool.numShards;
   }
 
   /**
@@ -78,8 +85,7 @@ export class Wafer {
     }
     if (plan.mode !== graph.mode) throw new UserError(`the plan was compiled for mode '${plan.mode}', not '${graph.mode}'`);
     const schedule = scheduleOf(plan, graph);
-    const numReplicas = opts.computeWorkers || defaultComputeWorkers();
-    const pool = await ReplicaPool.start({ graph, schedule, numReplicas, numRoutes: plan.routes.length });
+    const pool = await ReplicaPool.start({ graph, schedule, numWorkers: opts.computeWorkers ?? 0, numShards: opts.computeShards ?? 0, numRoutes: plan.routes.length });
     return new Wafer(plan, graph, new SimClock(plan, opts), pool, opts.simulate ?? true);
   }
 
@@ -117,8 +123,8 @@ export class Wafer {
     return this.pool.setState(state);
   }
 
-  /** Live tensors per compute worker (leak checks). */
-  memory(): Promise<{ numTensors: number; numBytes: number }[]> {
+  /** Live tfjs tensors, their bytes and the wasm heap size of each compute worker (leak checks). */
+  memory(): Promise<{ numTensors: number; numBytes: number; wasmHeapBytes: number }[]> {
     return this.pool.memory();
   }
 
