@@ -59,17 +59,7 @@ import type { Mode } from '../runtime/graph.ts';
 import { linkBytesPerCycle, type Machine } from './machine.ts';
 
 /** One convolution of a conv-like kernel (conv: itself; dblock: 3; cblock: 4). Fields as {@link ConvSpec}. */
-export interface SubConv {
-  H: number;
-  W: number;
-  R: number;
-  S: number;
-  C: number;
-  K: number;
-  T: number;
-  U: number;
-  epilogueOps: number;
-}
+export type SubConv = Omit<ConvSpec, 'kind'>;
 
 /** What a kernel costs at given execution parameters. */
 export interface KernelCost {

@@ -466,6 +466,76 @@ export function datasetOptions(ds: Dataset<unknown>): DatasetOptions {
  * of `repeat`) starts a fresh iteration of the whole pipeline. Methods return new datasets; the receiver
  * is unchanged.
  */
+/**
+ * An iterator that keeps up to `depth` elements of `up` in flight ahead of the consumer (parallel map,
+ * prefetch): upstream calls are serialised, `transform` calls may overlap, order is preserved and an error
+ * is delivered when the failing element would have been consumed. `eager` starts reading before the first
+ * `next()` and refills the buffer as soon as an element is taken (prefetch); otherwise at most `depth` calls
+ * are in flight, the consumed one included (parallel map).
+ */
+function readAhead<T, U>(up: Iter<T>, depth: number, transform: (x: T) => U | Promise<U>, eager: boolean): Iter<U> {
+  let chain: Promise<unknown> = Promise.resolve();
+  let upDone = false;
+  let closed = false;
+  const queue: Promise<Result<U>>[] = [];
+  const fill = () => {
+    while (!upDone && !closed && queue.length < depth) {
+      const r = chain.then(() => (upDone || closed ? DONE : up.next()));
+      chain = r.then(
+        (x) => {
+          if (x.done) upDone = true;
+        },
+        () => {
+          upDone = true;
+        },
+      );
+      const p = r.then(async (x): Promise<Result<U>> => (x.done ? DONE : { done: false, value: await transform(x.value) }));
+      p.catch(() => {});
+      queue.push(p);
+    }
+  };
+  if (eager) fill();
+  return {
+    next: async () => {
+      fill();
+      const p = queue.shift();
+      if (!p) return DONE;
+      if (eager) {
+        // A buffer: refill at once, `depth` elements stay ready besides the one being consumed.
+        fill();
+        return p;
+      }
+      // Parallel calls: the element being consumed still counts against `depth` until it is done.
+      const r = await p;
+      fill();
+      return r;
+    },
+    skip: async (n) => {
+      let s = 0;
+      while (s < n && queue.length) {
+        const r = await queue.shift()!;
+        if (r.done) return s;
+        s++;
+      }
+      if (s < n && !upDone) {
+        const p = chain.then(() => up.skip(n - s));
+        chain = p.catch(() => {});
+        const m = await p;
+        if (m < n - s) upDone = true;
+        s += m;
+      }
+      if (eager) fill();
+      return s;
+    },
+    return: async () => {
+      closed = true;
+      queue.length = 0;
+      await chain;
+      await up.return();
+    },
+  };
+}
+
 export class Dataset<T> implements AsyncIterable<T> {
   /** @internal use the static constructors. */
   constructor(
@@ -624,59 +694,7 @@ export class Dataset<T> implements AsyncIterable<T> {
           return: () => up.return(),
         };
       }
-      // Parallel: upstream calls are serialised through `chain`; fn calls overlap.
-      let chain: Promise<unknown> = Promise.resolve();
-      let upDone = false;
-      const queue: Promise<Result<U>>[] = [];
-      const fill = () => {
-        while (!upDone && queue.length < k) {
-          const r = chain.then(() => (upDone ? DONE : up.next()));
-          chain = r.then(
-            (x) => {
-              if (x.done) upDone = true;
-            },
-            () => {
-              upDone = true;
-            },
-          );
-          const p = r.then(async (x): Promise<Result<U>> => (x.done ? DONE : { done: false, value: await fn(x.value) }));
-          p.catch(() => {});
-          queue.push(p);
-        }
-      };
-      const self: Iter<U> = {
-        next: async () => {
-          fill();
-          const p = queue.shift();
-          if (!p) return DONE;
-          const r = await p;
-          fill();
-          return r;
-        },
-        skip: async (n) => {
-          let s = 0;
-          while (s < n && queue.length) {
-            const r = await queue.shift()!;
-            if (r.done) return s;
-            s++;
-          }
-          if (s < n && !upDone) {
-            const p = chain.then(() => up.skip(n - s));
-            chain = p.catch(() => {});
-            const m = await p;
-            if (m < n - s) upDone = true;
-            s += m;
-          }
-          return s;
-        },
-        return: async () => {
-          upDone = true;
-          queue.length = 0;
-          await chain;
-          await up.return();
-        },
-      };
-      return self;
+      return readAhead(up, k, fn, false);
     });
   }
 
@@ -858,61 +876,7 @@ export class Dataset<T> implements AsyncIterable<T> {
    */
   prefetch(bufferSize: number): Dataset<T> {
     checkCount('prefetch', 'bufferSize', bufferSize, { min: 1 });
-    return this.derive<T>('prefetch', { bufferSize }, () => {
-      const up = this.factory();
-      let chain: Promise<unknown> = Promise.resolve();
-      let upDone = false;
-      let closed = false;
-      const queue: Promise<Result<T>>[] = [];
-      const fill = () => {
-        while (!upDone && !closed && queue.length < bufferSize) {
-          const p = chain.then(() => (upDone || closed ? DONE : up.next()));
-          chain = p.then(
-            (x) => {
-              if (x.done) upDone = true;
-            },
-            () => {
-              upDone = true;
-            },
-          );
-          p.catch(() => {});
-          queue.push(p);
-        }
-      };
-      fill();
-      return {
-        next: async () => {
-          fill();
-          const p = queue.shift();
-          if (!p) return DONE;
-          fill();
-          return p;
-        },
-        skip: async (n) => {
-          let s = 0;
-          while (s < n && queue.length) {
-            const r = await queue.shift()!;
-            if (r.done) return s;
-            s++;
-          }
-          if (s < n && !upDone) {
-            const p = chain.then(() => up.skip(n - s));
-            chain = p.catch(() => {});
-            const m = await p;
-            if (m < n - s) upDone = true;
-            s += m;
-          }
-          fill();
-          return s;
-        },
-        return: async () => {
-          closed = true;
-          queue.length = 0;
-          await chain;
-          await up.return();
-        },
-      };
-    });
+    return this.derive<T>('prefetch', { bufferSize }, () => readAhead(this.factory(), bufferSize, (x) => x, true));
   }
 
   /**

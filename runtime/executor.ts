@@ -26,6 +26,8 @@ import { learningRateAt } from './optimizers/schedule.ts';
 import { isZeroPenalty, penalty, penaltyGrad } from './optimizers/regularization.ts';
 import { applyUpdate, slotSuffixes } from './optimizers/update.ts';
 
+export { inThreadAllReduce } from './allreduce.ts';
+
 /** A host-side tensor: row-major data and its shape (batch first for batch tensors). */
 export interface HostTensor {
   data: Float32Array | Int32Array | Uint8Array | Float64Array | number[];
@@ -137,49 +139,6 @@ function sizeOfShape(shape: readonly number[]): number {
 
 function fmt(shape: readonly (number | null)[]): string {
   return `[${shape.map((d) => (d === null ? 'batch' : d)).join(', ')}]`;
-}
-
-/**
- * In-thread all-reduce for replicas that run as concurrent async tasks in one thread (tests, or a simulator
- * interleaving replicas): returns one `allReduceSum` per replica. The k-th call of every replica forms round
- * k; when all arrived, the arrays are added in replica order in float32 and each replica gets a copy.
- * @throws Error (rejects) if the replicas of a round pass arrays of different lengths.
- */
-export function inThreadAllReduce(numReplicas: number): ((x: Float32Array) => Promise<Float32Array>)[] {
-  if (!(Number.isInteger(numReplicas) && numReplicas >= 1)) throw new Error(`numReplicas must be a positive integer, got ${numReplicas}`);
-  interface Round {
-    parts: (Float32Array | undefined)[];
-    waiters: { resolve: (v: Float32Array) => void; reject: (e: Error) => void }[];
-    arrived: number;
-  }
-  const rounds = new Map<number, Round>();
-  const calls = new Array<number>(numReplicas).fill(0);
-  return Array.from({ length: numReplicas }, (_, r) => (x: Float32Array) =>
-    new Promise<Float32Array>((resolve, reject) => {
-      const k = calls[r]++;
-      let round = rounds.get(k);
-      if (!round) {
-        round = { parts: new Array(numReplicas), waiters: new Array(numReplicas), arrived: 0 };
-        rounds.set(k, round);
-      }
-      round.parts[r] = x.slice();
-      round.waiters[r] = { resolve, reject };
-      if (++round.arrived < numReplicas) return;
-      rounds.delete(k);
-      const n = round.parts[0]!.length;
-      if (round.parts.some((p) => p!.length !== n)) {
-        const err = new Error(`all-reduce round ${k}: replicas passed arrays of lengths ${round.parts.map((p) => p!.length).join(', ')}`);
-        round.waiters.forEach((w) => w.reject(err));
-        return;
-      }
-      const sum = new Float32Array(round.parts[0]!);
-      for (let i = 1; i < numReplicas; i++) {
-        const p = round.parts[i]!;
-        for (let j = 0; j < n; j++) sum[j] += p[j];
-      }
-      round.waiters.forEach((w) => w.resolve(sum.slice()));
-    }),
-  );
 }
 
 interface Plan {

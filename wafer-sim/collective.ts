@@ -10,6 +10,7 @@
  * may be overwritten afterwards). Arrays larger than a slot go in slot-sized chunks. A worker that fails sets
  * the abort flag; the others leave their barrier wait with an error instead of hanging.
  */
+import { roundCollective, sumInOrder } from '../runtime/allreduce.ts';
 
 /** Shared memory of one collective group; created by the main thread and sent to every worker. */
 export interface CollectiveBuffers {
@@ -41,19 +42,13 @@ export function abortCollective(buffers: CollectiveBuffers): void {
   Atomics.notify(ctl, 0);
 }
 
-interface Round {
-  parts: (Float32Array | undefined)[];
-  waiters: { resolve: (v: Float32Array) => void; reject: (e: Error) => void }[];
-  arrived: number;
-}
-
 /**
  * The all-reduce functions of the shards `firstShard … firstShard + localShards − 1` running in this worker.
  * The k-th call of every shard forms round k; when all local shards of a round have called, the worker
  * exchanges with the other workers and every local call resolves with its own copy of the sum.
  * @returns one `allReduceSum(x)` per local shard.
  * @throws (rejects) Error('collective aborted…') when another worker failed, or when the shards of a round
- *   pass arrays of different lengths.
+ *   pass arrays of different lengths (runtime/allreduce.ts gathers the rounds).
  */
 export function shardAllReduce(buffers: CollectiveBuffers, firstShard: number, localShards: number): ((x: Float32Array) => Promise<Float32Array>)[] {
   const { numShards: S, numWorkers: W, slotFloats } = buffers;
@@ -75,50 +70,19 @@ export function shardAllReduce(buffers: CollectiveBuffers, firstShard: number, l
 
   /** Sums the round's local parts with every other worker's, in shard order. */
   const exchange = (parts: Float32Array[]): Float32Array => {
+    if (W === 1) return sumInOrder(parts);
     const n = parts[0].length;
     const out = new Float32Array(n);
-    if (W === 1) {
-      out.set(parts[0]);
-      for (let s = 1; s < S; s++) for (let i = 0; i < n; i++) out[i] += parts[s][i];
-      return out;
-    }
     for (let start = 0; start === 0 || start < n; start += slotFloats) {
       const len = Math.max(0, Math.min(slotFloats, n - start));
       parts.forEach((p, j) => data.set(p.subarray(start, start + len), (firstShard + j) * slotFloats));
       barrier();
-      const dst = out.subarray(start, start + len);
-      dst.set(data.subarray(0, len));
-      for (let s = 1; s < S; s++) {
-        const src = data.subarray(s * slotFloats, s * slotFloats + len);
-        for (let i = 0; i < len; i++) dst[i] += src[i];
-      }
+      out.set(sumInOrder(Array.from({ length: S }, (_, s) => data.subarray(s * slotFloats, s * slotFloats + len))), start);
       barrier();
       if (n === 0) break;
     }
     return out;
   };
 
-  const rounds = new Map<number, Round>();
-  const calls = new Array<number>(localShards).fill(0);
-  return Array.from({ length: localShards }, (_, j) => (x: Float32Array) =>
-    new Promise<Float32Array>((resolve, reject) => {
-      const k = calls[j]++;
-      let round = rounds.get(k);
-      if (!round) rounds.set(k, (round = { parts: new Array(localShards), waiters: new Array(localShards), arrived: 0 }));
-      round.parts[j] = x.slice();
-      round.waiters[j] = { resolve, reject };
-      if (++round.arrived < localShards) return;
-      rounds.delete(k);
-      const parts = round.parts as Float32Array[];
-      try {
-        if (parts.some((p) => p.length !== parts[0].length)) {
-          throw new Error(`all-reduce round ${k}: shards passed arrays of lengths ${parts.map((p) => p.length).join(', ')}`);
-        }
-        const sum = exchange(parts);
-        round.waiters.forEach((w, i) => w.resolve(i === 0 ? sum : sum.slice()));
-      } catch (e) {
-        round.waiters.forEach((w) => w.reject(e as Error));
-      }
-    }),
-  );
+  return roundCollective(localShards, exchange);
 }

@@ -18,7 +18,7 @@ describe('params.yaml', () => {
     expect(p.optimizer).toEqual({ optimizer_type: 'adam', learning_rate: 0.001 });
     expect(p.runconfig.max_steps).toBe(1875);
     expect(p.runconfig.machine).toBe('wse2');
-    expect(p.eval_input.batch_size).toBe(500);
+    expect(p.eval_input.batch_size).toBe(100);
     expect(p.model).toEqual({ dropout_rate: 0.25 });
   });
 
