@@ -101,3 +101,25 @@ describe('csrun reports bad input in one line', () => {
     expect(r.stderr).toMatch(/unknown command 'trian'/);
   });
 });
+
+describe('csrun train and Ctrl-C', () => {
+  it('SIGINT saves a checkpoint at the current step and exits 0', async () => {
+    const dir = modelDir();
+    const out = path.join(path.dirname(dir), 'out');
+    const { spawn } = await import('node:child_process');
+    const p = spawn(process.execPath, [path.join(ROOT, 'bin/csrun.js'), 'train', dir, '--max-steps', '100000', '--model-dir', out], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    p.stdout.on('data', (d) => (stdout += d));
+    await new Promise<void>((resolve) => p.stdout.on('data', () => /Training from step/.test(stdout) && resolve()));
+    await new Promise((r) => setTimeout(r, 1500));
+    p.kill('SIGINT');
+    const code = await new Promise<number | null>((r) => p.on('close', r));
+    expect(code).toBe(0);
+    const m = /Interrupted at step (\d+): saved checkpoint (.*model\.ckpt-(\d+)\.safetensors)/.exec(stdout);
+    expect(m).not.toBeNull();
+    expect(Number(m![1])).toBeGreaterThan(0);
+    expect(m![1]).toBe(m![3]);
+    const index = JSON.parse(fs.readFileSync(path.join(out, 'checkpoint'), 'utf8'));
+    expect(index.model_checkpoint_path).toBe(`model.ckpt-${m![1]}.safetensors`);
+  });
+});
