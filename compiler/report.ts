@@ -188,7 +188,7 @@ export function placementSvg(plan: Plan): string {
   const { width: FW, height: FH } = plan.machine.fabric;
   const scale = 900 / Math.max(FW, FH);
   const pad = 20;
-  const legendH = 70;
+  const legendH = 80;
   const W = Math.ceil(FW * scale + 2 * pad);
   const H = Math.ceil(FH * scale + 2 * pad + legendH);
   const X = (x: number) => (pad + x * scale).toFixed(2);
@@ -236,9 +236,12 @@ export function placementSvg(plan: Plan): string {
   }
   o.push(`<text x="${pad}" y="${ly + 24}">utilization 0% → 100%</text>`);
   const e = plan.estimate;
-  const line = `${plan.machine.name} ${FW}×${FH}, ${plan.mode}: ${fmt(e.samplesPerS)} samples/s at batch ${plan.batchSize} (steady state ${fmt(e.steadyStateSamplesPerS)}: compute ${fmt(e.computeSamplesPerS)}, transmission ${fmt(e.transmissionSamplesPerS)}), active PEs ${pct(e.activePeFraction)}`;
-  o.push(`<text x="${pad + 200}" y="${ly + 9}">${esc(line)}</text>`);
-  o.push(`<text x="${pad + 200}" y="${ly + 24}">${esc(`x → right, y ↓; ${plan.kernels.length} kernels, ${plan.routes.length} routes`)}</text>`);
+  const lines = [
+    `${plan.machine.name} ${FW}×${FH}, ${plan.mode}: ${fmt(e.samplesPerS)} samples/s at batch ${plan.batchSize}, active PEs ${pct(e.activePeFraction)}`,
+    `steady state ${fmt(e.steadyStateSamplesPerS)} samples/s (compute ${fmt(e.computeSamplesPerS)}, transmission ${fmt(e.transmissionSamplesPerS)})`,
+    `x → right, y ↓; ${plan.kernels.length} kernels, ${plan.routes.length} routes`,
+  ];
+  lines.forEach((l, i) => o.push(`<text x="${pad + 200}" y="${ly + 9 + 15 * i}">${esc(l)}</text>`));
   o.push('</g>');
   o.push('</svg>');
   return o.join('\n') + '\n';
