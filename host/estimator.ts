@@ -23,7 +23,7 @@ import type { Plan } from '../compiler/ir.ts';
 import type { Machine } from '../compiler/machine.ts';
 import { latestCheckpoint, readCheckpoint, readIndex, saveCheckpoint, type Checkpoint, type StoredTensor } from '../runtime/checkpoint.ts';
 import { UserError } from '../runtime/errors.ts';
-import type { Batch, NamedArray } from '../runtime/executor.ts';
+import { batchRows, type Batch, type NamedArray } from '../runtime/executor.ts';
 import type { Graph, Mode } from '../runtime/graph.ts';
 import { Wafer } from '../wafer-sim/wafer.ts';
 import type { ModelDir } from './model-dir.ts';
@@ -72,10 +72,6 @@ function toBatch(b: unknown): Batch {
   return b as Batch;
 }
 
-function rows(batch: Batch): number {
-  const t = Object.values(batch.features)[0] ?? batch.labels;
-  return t ? t.shape[0] : 0;
-}
 
 /** Human rate: `1.23e+06` style beyond 10⁵. */
 function rate(x: number): string {
@@ -140,7 +136,7 @@ export class Estimator {
     const graph = traceModel(this.md, mode, signatureOf(first as never, this.md.dataFile));
     const dir = path.join(this.modelDir, 'compile', mode);
     const t0 = performance.now();
-    const r = compileToDir(graph, this.opts.machine, dir, { batchSize: rows(first) });
+    const r = compileToDir(graph, this.opts.machine, dir, { batchSize: batchRows(first) });
     const e = r.plan.estimate;
     this.log(
       r.cached
@@ -268,7 +264,7 @@ export class Estimator {
           batch = toBatch(r.value);
         }
         const r = await wafer.trainStep(batch, step);
-        const n = rows(batch);
+        const n = batchRows(batch);
         batch = undefined;
         if (!Number.isFinite(r.loss)) {
           throw new UserError(`loss is ${r.loss} at step ${step + 1}: training stopped; the latest checkpoint${lastCkpt ? ` ${path.basename(lastCkpt)}` : ''} is from before the divergence (lower the learning rate?)`);
@@ -372,7 +368,7 @@ export class Estimator {
           if (r.done) break;
           batch = toBatch(r.value);
         }
-        const b = rows(batch);
+        const b = batchRows(batch);
         const r = await wafer.evalStep(batch, ckpt.globalStep);
         batch = undefined;
         lossSum += r.loss * b;
@@ -467,7 +463,7 @@ export class Estimator {
           batch = toBatch(r.value);
         }
         const preds = await wafer.predict(batch, ckpt.globalStep);
-        const n = rows(batch);
+        const n = batchRows(batch);
         batch = undefined;
         const lines: string[] = [];
         for (let i = 0; i < n; i++) {

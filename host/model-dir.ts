@@ -11,6 +11,7 @@ import { dumpParams, validateParams, loadParams, type Params } from '../runtime/
 import { writeFileAtomic } from '../runtime/checkpoint.ts';
 import { traceModelFn, type InputSignature, type ModelFn } from '../runtime/api/estimator.ts';
 import { Model } from '../runtime/model.ts';
+import { batchRows } from '../runtime/batch.ts';
 import type { MetricOp } from '../runtime/api/metrics.ts';
 import type { Optimizer } from '../runtime/api/optimizers.ts';
 import type { SymbolicTensor } from '../runtime/symbolic.ts';
@@ -192,14 +193,6 @@ export async function firstBatch(md: ModelDir, mode: Mode): Promise<FirstBatch> 
   }
 }
 
-/**
- * Rows (samples) of a batch: the leading dimension of its first feature (or of its labels).
- * @returns 0 for a batch with neither.
- */
-export function batchRows(batch: FirstBatch): number {
-  const t = Object.values(batch.features ?? {})[0] ?? batch.labels;
-  return t && Array.isArray(t.shape) && t.shape.length > 0 ? t.shape[0] : 0;
-}
 
 /**
  * Loads a model directory and traces its graph for one mode: the entry point of `csrun compile`.

@@ -20,6 +20,9 @@ import {
   type TensorDType,
 } from './dataset.ts';
 import { elasticDLInputFn } from './elasticdl.ts';
+import { batchRows } from '../runtime/batch.ts';
+
+export { batchRows };
 import { displayPath, errorSummary, importUserModule } from './user-module.ts';
 
 export { displayPath, errorSummary };
@@ -201,10 +204,6 @@ export function checkBatchAgainstSpec(b: Batch, spec: BatchSpec, where: string, 
   cmp(b.labels, spec.labels, 'labels');
 }
 
-/** Batch size (rows) of a batch. */
-export function batchRows(b: Batch): number {
-  return Object.values(b.features)[0].shape[0];
-}
 
 /** True if `ds` is a csrun Dataset (also across module instances). */
 export function isDataset(ds: unknown): ds is Dataset<unknown> {

@@ -28,19 +28,8 @@ import { applyUpdate, slotSuffixes } from './optimizers/update.ts';
 
 export { inThreadAllReduce } from './allreduce.ts';
 
-/** A host-side tensor: row-major data and its shape (batch first for batch tensors). */
-export interface HostTensor {
-  data: Float32Array | Int32Array | Uint8Array | Float64Array | number[];
-  shape: number[];
-  /** Element type; defaults to the graph input's dtype. */
-  dtype?: DType;
-}
-
-/** One batch: features by key (as in `graph.inputs.features`) and labels (absent for prediction). */
-export interface Batch {
-  features: Record<string, HostTensor>;
-  labels?: HostTensor;
-}
+export { batchRows, type Batch, type HostTensor } from './batch.ts';
+import type { Batch, HostTensor } from './batch.ts';
 
 /** A named array (parameter or slot) for checkpoints. */
 export interface NamedArray {

@@ -8,7 +8,7 @@
  */
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
-import type { Batch, EvalResult, HostTensor, NamedArray, SliceInfo } from '../runtime/executor.ts';
+import { batchRows, type Batch, type EvalResult, type HostTensor, type NamedArray, type SliceInfo } from '../runtime/executor.ts';
 import { UserError } from '../runtime/errors.ts';
 import type { Graph } from '../runtime/graph.ts';
 import { abortCollective, createCollective } from './collective.ts';
@@ -77,11 +77,6 @@ function transferList(batch: Batch): ArrayBuffer[] {
   return ts.map((t) => (t.data as Float32Array).buffer as ArrayBuffer);
 }
 
-function batchSize(batch: Batch): number {
-  const first = Object.values(batch.features)[0] ?? batch.labels;
-  if (!first) throw new UserError('a batch has no features');
-  return first.shape[0];
-}
 
 interface Pending {
   resolve: (v: any) => void;
@@ -197,7 +192,7 @@ export class ReplicaPool {
 
   /** The batch cut into shards, grouped by worker. */
   private shards(batch: Batch): ShardBatch[][] {
-    const n = batchSize(batch);
+    const n = batchRows(batch);
     if (n < this.numShards) throw new UserError(`a batch of ${n} samples cannot be split into ${this.numShards} compute shards`);
     const all = splitBatch(n, this.numShards).map(({ offset, size }) => ({ batch: sliceBatch(batch, offset, size), slice: { sampleOffset: offset, globalBatch: n } }));
     const per = this.numShards / this.size;
@@ -229,7 +224,7 @@ export class ReplicaPool {
 
   /** Predictions for a batch, rows in batch order. A batch smaller than the shard count is padded by repeating rows. */
   async predict(batch: Batch): Promise<Record<string, HostTensor>> {
-    const n = batchSize(batch);
+    const n = batchRows(batch);
     const parts = this.shards(n >= this.numShards ? batch : padBatch(batch, this.numShards));
     const rs = (await this.all((r, i) => r.call<Record<string, HostTensor>[]>({ type: 'predict', shards: parts[i] }, ReplicaPool.transfer(parts[i])))).flat();
     const out: Record<string, HostTensor> = {};

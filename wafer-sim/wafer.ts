@@ -7,7 +7,7 @@
  */
 import type { Plan } from '../compiler/ir.ts';
 import type { Machine } from '../compiler/machine.ts';
-import type { Batch, EvalResult, HostTensor, NamedArray } from '../runtime/executor.ts';
+import { batchRows, type Batch, type EvalResult, type HostTensor, type NamedArray } from '../runtime/executor.ts';
 import { UserError } from '../runtime/errors.ts';
 import type { Graph } from '../runtime/graph.ts';
 import { SimClock, type ClockOptions } from './clock.ts';
@@ -95,21 +95,21 @@ export class Wafer {
    */
   async trainStep(batch: Batch, step: number): Promise<StepResult & { simulatedCycles: number }> {
     const r = await this.pool.trainStep(batch, step, this.simulate);
-    const simulatedCycles = this.simulate ? this.clock.advance(batchSize(batch), step, r.traffic) : 0;
+    const simulatedCycles = this.simulate ? this.clock.advance(batchRows(batch), step, r.traffic) : 0;
     return { ...r, simulatedCycles };
   }
 
   /** One evaluation batch (forward only): loss and metric (total, count) pairs; advances the clock. */
   async evalStep(batch: Batch, step: number): Promise<EvalResult> {
     const r = await this.pool.evalStep(batch);
-    this.clock.advance(batchSize(batch), step);
+    this.clock.advance(batchRows(batch), step);
     return r;
   }
 
   /** Predictions for a batch (rows in order); advances the clock. */
   async predict(batch: Batch, step: number): Promise<Record<string, HostTensor>> {
     const r = await this.pool.predict(batch);
-    this.clock.advance(batchSize(batch), step);
+    this.clock.advance(batchRows(batch), step);
     return r;
   }
 
@@ -134,7 +134,3 @@ export class Wafer {
   }
 }
 
-function batchSize(batch: Batch): number {
-  const t = Object.values(batch.features)[0] ?? batch.labels;
-  return t ? t.shape[0] : 0;
-}
