@@ -41,8 +41,11 @@ export interface CompileCommandOptions {
 
 const MODES = ['train', 'eval', 'infer'] as const;
 
-/** Cerebras and tf.estimator spellings of the modes. */
-function parseMode(m: string | undefined): Mode {
+/**
+ * The mode of a `--mode` option, accepting Cerebras and tf.estimator spellings (predict, inference → infer).
+ * @throws UserError for anything else.
+ */
+export function parseMode(m: string | undefined): Mode {
   const s = (m ?? 'train').toLowerCase();
   const alias: Record<string, Mode> = { train: 'train', eval: 'eval', infer: 'infer', predict: 'infer', inference: 'infer' };
   const mode = alias[s];

@@ -11,7 +11,9 @@ import type { Command } from 'commander';
 import { batchCycles, kernelBusyCycles } from '../../compiler/estimate.ts';
 import { formatTable } from '../../compiler/report.ts';
 import { UserError } from '../../runtime/errors.ts';
+import type { Mode } from '../../runtime/graph.ts';
 import { loadModelDir } from '../model-dir.ts';
+import { parseMode } from './compile.ts';
 
 function readJson(file: string, hint: string): any {
   if (!fs.existsSync(file)) throw new UserError(`${file} not found: ${hint}`);
@@ -29,7 +31,7 @@ const num = (x: number) => (Math.abs(x) >= 1e5 || (x !== 0 && Math.abs(x) < 0.01
  * The report text for a model_dir and mode.
  * @throws UserError when the compile report or the simulation results are missing.
  */
-export function reportFor(modelDir: string, mode: 'train' | 'eval' | 'infer'): string {
+export function reportFor(modelDir: string, mode: Mode): string {
   const run = mode === 'train' ? 'csrun train' : mode === 'eval' ? 'csrun eval' : 'csrun predict';
   const compiled = readJson(path.join(modelDir, 'compile', mode, 'compile_report.json'), `compile and run the model first (${run})`);
   const sim = readJson(path.join(modelDir, 'sim', mode === 'train' ? '' : mode, 'utilization.json'), `run the model on the simulated wafer first (${run})`);
@@ -70,8 +72,7 @@ export function register(program: Command): void {
     .option('--params <file>', 'params file (default MODEL_DIR/configs/params.yaml)')
     .option('--model-dir <dir>', 'output directory (overrides runconfig.model_dir)')
     .action(async (dir: string, o: { mode: string; params?: string; modelDir?: string }) => {
-      const mode = o.mode === 'predict' ? 'infer' : o.mode;
-      if (mode !== 'train' && mode !== 'eval' && mode !== 'infer') throw new UserError(`--mode '${o.mode}' is not one of train, eval, infer`);
+      const mode = parseMode(o.mode);
       const md = await loadModelDir(dir, { paramsFile: o.params, overrides: { runconfig: { model_dir: o.modelDir } } });
       process.stdout.write(reportFor(md.params.runconfig.model_dir, mode));
     });
