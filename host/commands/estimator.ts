@@ -4,7 +4,8 @@
  *
  * Common options: `--params FILE`, `--model-dir DIR` (relative to the working directory; runconfig.model_dir
  * in params.yaml is relative to MODEL_DIR), `--machine NAME|PATH`, `--max-steps N` (absolute), `--steps N`
- * (incremental), `--eval-steps N`, `--checkpoint-path FILE`, `--seed N`, `--compute-workers N`,
+ * (incremental), `--eval-steps N`, `--checkpoint-path FILE`, `--seed N`, `--compute-workers N` (threads; the
+ * batch is cut into `runconfig.compute_shards` shards shared among them),
  * `--input-workers N`. Command-line values override params.yaml; the effective params are written to
  * model_dir/params.yaml.
  */
@@ -65,7 +66,7 @@ function common(cmd: Command, what: string): Command {
     .option('--machine <name|path>', `machine: wse1, wse2, wse3 or a machine YAML (default: runconfig.machine or ${DEFAULT_MACHINE})`)
     .option('--checkpoint-path <file>', `checkpoint to ${what} (default: the latest in model_dir)`)
     .option('--seed <n>', 'runconfig.seed')
-    .option('--compute-workers <n>', 'compute worker threads (data-parallel replicas; 0 = one per core)')
+    .option('--compute-workers <n>', 'compute worker threads, each running a share of the batch (0 = one per core)')
     .option('--input-workers <n>', 'input worker threads of the support server');
 }
 
