@@ -67,7 +67,12 @@ async function main(): Promise<void> {
     execs.push(await Executor.create(init.graph, { replica: { replicaIndex: init.firstShard + j, numReplicas: numShards, allReduceSum: reducers[j] } }));
   }
   const trainNodes = new Set(execs[0].trainNodes);
-  const { kernels, transfers } = init.schedule;
+  const { transfers } = init.schedule;
+  // Each kernel's share of a training step, fixed for the run: nodes forward in graph order, backward reversed.
+  const kernels = init.schedule.kernels.map((k) => {
+    const forward = k.nodes.filter((i) => trainNodes.has(i));
+    return { name: k.name, forward, backward: [...forward].reverse() };
+  });
   const outgoing = new Map<string, typeof transfers>();
   const incoming = new Map<string, typeof transfers>();
   const hostTransfers = transfers.filter((t) => t.from === undefined);
@@ -85,13 +90,13 @@ async function main(): Promise<void> {
     try {
       for (const t of hostTransfers) count(t.route, state.values.get(t.tensor), traffic.forward);
       for (const k of kernels) {
-        await exec.forwardNodes(state, k.nodes.filter((i) => trainNodes.has(i)));
+        await exec.forwardNodes(state, k.forward);
         for (const t of outgoing.get(k.name) ?? []) count(t.route, state.values.get(t.tensor), traffic.forward);
       }
       exec.seedLoss(state);
       for (let j = kernels.length - 1; j >= 0; j--) {
         const k = kernels[j];
-        await exec.backwardNodes(state, k.nodes.filter((i) => trainNodes.has(i)).reverse());
+        await exec.backwardNodes(state, k.backward);
         for (const t of incoming.get(k.name) ?? []) if (t.backward) count(t.route, state.grads.get(t.tensor), traffic.backward);
       }
       await exec.reduceGradients(state);
