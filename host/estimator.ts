@@ -222,7 +222,7 @@ export class Estimator {
     const { server, first } = await this.startInput('train', start, this.opts.inputWorkers ?? savedWorkers);
     const inputWorkers = Math.max(1, server.stats().numWorkers);
     let wafer: Wafer | undefined;
-    const summary = new SummaryWriter(this.modelDir);
+    let summary: SummaryWriter | undefined;
     const offInterrupt = this.onInterrupt();
     let bars: cliProgress.MultiBar | undefined;
     let bar: cliProgress.SingleBar | undefined;
@@ -230,6 +230,7 @@ export class Estimator {
       if (!first) throw new UserError(`${this.md.dataFile}: the training input pipeline yielded no batches`);
       const { graph, plan } = this.compile('train', first);
       writeRunFiles(this.md);
+      const events = (summary = new SummaryWriter(this.modelDir));
       wafer = await Wafer.load(plan, graph, this.opts.machine, { computeWorkers: this.computeWorkers, computeShards: this.md.params.runconfig.compute_shards });
       if (ckpt && ckptFile) {
         await this.restore(wafer, ckptFile, ckpt, true);
@@ -280,13 +281,13 @@ export class Estimator {
         bar?.update(step, { loss: r.loss.toFixed(4), rate: rate((samples * 1000) / (performance.now() - t0)) });
         if (step % rc.save_summary_steps === 0 || step === target) {
           const secs = (performance.now() - sumWin.t) / 1000;
-          summary.scalars({ loss: r.loss, learning_rate: r.learningRate, 'global_step/sec': sumWin.samples / n / Math.max(secs, 1e-9), 'simulated_samples/sec': sumWin.samples / (sumWin.sim / hz) }, step);
+          events.scalars({ loss: r.loss, learning_rate: r.learningRate, 'global_step/sec': sumWin.samples / n / Math.max(secs, 1e-9), 'simulated_samples/sec': sumWin.samples / (sumWin.sim / hz) }, step);
           Object.assign(sumWin, { t: performance.now(), samples: 0, sim: 0 });
         }
         if (step % rc.log_step_count_steps === 0 || step === target) {
           const secs = (performance.now() - logWin.t) / 1000;
           log(`step ${step}: loss = ${r.loss.toFixed(5)} (${(logWin.samples / n / secs).toFixed(2)} steps/s, ${rate(logWin.samples / secs)} samples/s host, ${rate(logWin.samples / (logWin.sim / hz))} samples/s simulated)`);
-          summary.flush();
+          events.flush();
           Object.assign(logWin, { t: performance.now(), samples: 0, sim: 0 });
         }
         if (rc.save_checkpoints_steps > 0 && step % rc.save_checkpoints_steps === 0 && step < target) {
@@ -329,7 +330,7 @@ export class Estimator {
     } finally {
       bars?.stop();
       offInterrupt();
-      summary.close();
+      summary?.close();
       await server.close();
       await wafer?.close();
     }
