@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Graph, Mode } from '../runtime/graph.ts';
 import { UserError } from '../runtime/errors.ts';
-import { dumpParams, validateParams, loadParams, type Params } from '../runtime/params.ts';
+import { dumpParams, readParamsYaml, validateParams, type Params } from '../runtime/params.ts';
 import { writeFileAtomic } from '../runtime/checkpoint.ts';
 import { traceModelFn, type InputSignature, type ModelFn } from '../runtime/api/estimator.ts';
 import { Model } from '../runtime/model.ts';
@@ -15,7 +15,6 @@ import { batchRows } from '../runtime/batch.ts';
 import type { MetricOp } from '../runtime/api/metrics.ts';
 import type { Optimizer } from '../runtime/api/optimizers.ts';
 import type { SymbolicTensor } from '../runtime/symbolic.ts';
-import yaml from 'js-yaml';
 import { errorSummary, importUserModule } from './user-module.ts';
 import { SupportServer } from './support-server.ts';
 
@@ -111,8 +110,8 @@ export async function loadModelDir(dirArg: string, opts: { paramsFile?: string; 
   const paramsFile = path.resolve(opts.paramsFile ?? path.join(dir, 'configs', 'params.yaml'));
 
   // Validate the file first so that its errors name the file, then again with the overrides merged.
-  loadParams(paramsFile);
-  const raw = yaml.load(fs.readFileSync(paramsFile, 'utf8'));
+  const raw = readParamsYaml(paramsFile);
+  validateParams(raw, paramsFile);
   const cliModelDir = opts.overrides?.runconfig?.model_dir as string | undefined;
   const params = validateParams(mergeOverrides(raw, opts.overrides), `${paramsFile} (with command-line overrides)`);
   params.runconfig.model_dir = cliModelDir ? path.resolve(cliModelDir) : path.resolve(dir, params.runconfig.model_dir);

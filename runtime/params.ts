@@ -223,10 +223,10 @@ export function validateParams(raw: unknown, file: string): Params {
 }
 
 /**
- * Reads and validates a params.yaml file.
- * @throws UserError if the file is missing, is not valid YAML (line named), or fails {@link validateParams}.
+ * Reads a params.yaml file as an unvalidated YAML document.
+ * @throws UserError if the file is missing or is not valid YAML (line named).
  */
-export function loadParams(file: string): Params {
+export function readParamsYaml(file: string): unknown {
   let text: string;
   try {
     text = fs.readFileSync(file, 'utf8');
@@ -239,7 +239,15 @@ export function loadParams(file: string): Params {
   } catch (e: any) {
     throw new UserError(`${file}: not valid YAML: ${e.reason ?? e.message}${e.mark ? ` at line ${e.mark.line + 1}` : ''}`);
   }
-  return validateParams(raw, file);
+  return raw;
+}
+
+/**
+ * Reads and validates a params.yaml file.
+ * @throws UserError if the file is missing, is not valid YAML (line named), or fails {@link validateParams}.
+ */
+export function loadParams(file: string): Params {
+  return validateParams(readParamsYaml(file), file);
 }
 
 /** Writes params back as YAML (the effective params written to model_dir/params.yaml). */
