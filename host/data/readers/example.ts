@@ -16,8 +16,9 @@
  * little-endian IEEE-754 fixed32. The decoder accepts packed and unpacked repeated scalars and skips
  * unknown fields, as protobuf parsers must.
  */
-import { UserError } from '../../runtime/errors.ts';
-import { formatShape, shapeSize, type TensorData } from '../dataset.ts';
+import { UserError } from '../../../runtime/errors.ts';
+import type { TensorData } from '../../../runtime/batch.ts';
+import { formatShape, shapeSize } from '../tensor.ts';
 
 /** One feature of an Example: exactly one of the three lists. int64 values are JS numbers (exact to ±2⁵³). */
 export type Feature = { bytesList: Uint8Array[] } | { floatList: Float32Array | number[] } | { int64List: number[] };
