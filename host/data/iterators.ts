@@ -34,6 +34,19 @@ export async function skipByNext<T>(it: { next(): Promise<Result<T>> }, n: numbe
   return k;
 }
 
+/**
+ * Reads upstream elements into `into` until it holds `n`.
+ * @returns true if upstream ended first.
+ */
+async function pullInto<T>(up: Iter<T>, into: T[], n: number): Promise<boolean> {
+  while (into.length < n) {
+    const r = await up.next();
+    if (r.done) return true;
+    into.push(r.value);
+  }
+  return false;
+}
+
 /** Elements `at(0) … at(n−1)` of an indexable source (fromTensorSlices, range); skips in O(1). */
 export function indexIterator<T>(n: number, at: (i: number) => T): Iter<T> {
   let i = 0;
@@ -125,14 +138,7 @@ export function shuffleIterator<T>(up: Iter<T>, bufferSize: number, rng: Random)
     next: async () => {
       if (!filled) {
         filled = true;
-        while (buf.length < bufferSize) {
-          const r = await up.next();
-          if (r.done) {
-            upDone = true;
-            break;
-          }
-          buf.push(r.value);
-        }
+        upDone = await pullInto(up, buf, bufferSize);
       }
       if (buf.length === 0) return DONE;
       const j = rng.nextInt(buf.length);
@@ -165,14 +171,7 @@ export function batchIterator<T, B>(up: Iter<T>, batchSize: number, dropRemainde
     next: async () => {
       if (done) return DONE;
       const elems: T[] = [];
-      while (elems.length < batchSize) {
-        const r = await up.next();
-        if (r.done) {
-          done = true;
-          break;
-        }
-        elems.push(r.value);
-      }
+      done = await pullInto(up, elems, batchSize);
       if (elems.length === 0 || (dropRemainder && elems.length < batchSize)) return DONE;
       return { done: false, value: stack(elems) };
     },

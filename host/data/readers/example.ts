@@ -167,6 +167,21 @@ class ProtoReader {
     }
     this.fail('varint longer than 10 bytes');
   }
+  /**
+   * Skips to the next length-delimited field numbered `field` (other fields are skipped) and returns a
+   * reader over its bytes; undefined at the end of this message.
+   */
+  nextLengthDelimited(field: number): ProtoReader | undefined {
+    while (this.pos < this.end) {
+      const tag = this.uvarint();
+      if (tag >>> 3 === field && (tag & 7) === 2) {
+        const [s, e] = this.lengthDelimited();
+        return new ProtoReader(this.buf, s, e);
+      }
+      this.skip(tag & 7);
+    }
+    return undefined;
+  }
   lengthDelimited(): [number, number] {
     const n = this.uvarint();
     const s = this.pos;
@@ -216,13 +231,7 @@ function decodeFeature(r: ProtoReader, s: number, e: number): Feature | undefine
     const l = new ProtoReader(r.buf, ls, le);
     if (field === 1) {
       const vals: Uint8Array[] = [];
-      while (l.pos < l.end) {
-        const t = l.uvarint();
-        if (t >>> 3 === 1 && (t & 7) === 2) {
-          const [bs, be] = l.lengthDelimited();
-          vals.push(new Uint8Array(r.buf.subarray(bs, be)));
-        } else l.skip(t & 7);
-      }
+      for (let b; (b = l.nextLengthDelimited(1)); ) vals.push(new Uint8Array(r.buf.subarray(b.pos, b.end)));
       out = { bytesList: vals };
     } else if (field === 2) {
       // Packed runs and unpacked values may both occur (and repeat); concatenate them in order.
@@ -274,22 +283,9 @@ export function decodeExample(bytes: Uint8Array): ExampleFeatures {
   const r = new ProtoReader(bytes);
   const out: ExampleFeatures = {};
   const dec = new TextDecoder('utf-8', { fatal: false });
-  while (r.pos < r.end) {
-    const tag = r.uvarint();
-    if (tag >>> 3 !== 1 || (tag & 7) !== 2) {
-      r.skip(tag & 7);
-      continue;
-    }
-    const [fs, fe] = r.lengthDelimited();
-    const fr = new ProtoReader(bytes, fs, fe);
-    while (fr.pos < fr.end) {
-      const t = fr.uvarint();
-      if (t >>> 3 !== 1 || (t & 7) !== 2) {
-        fr.skip(t & 7);
-        continue;
-      }
-      const [es, ee] = fr.lengthDelimited();
-      const er = new ProtoReader(bytes, es, ee);
+  // Example { Features features = 1 }, Features { map<string, Feature> feature = 1 } (map entries: key = 1, value = 2).
+  for (let features; (features = r.nextLengthDelimited(1)); ) {
+    for (let er; (er = features.nextLengthDelimited(1)); ) {
       let key = '';
       let feature: Feature | undefined;
       while (er.pos < er.end) {
