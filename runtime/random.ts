@@ -17,8 +17,8 @@
  * Integers outside 32 bits are folded in 32-bit halves, so any safe integer is a valid key part.
  *
  * Sequential generator. {@link Random} is mulberry32 (T. Ettinger, 2017), seeded through
- * {@link mixSeeds} (MurmurHash3's fmix32 finaliser). Its streams are those of every earlier csrun
- * release, so shuffle orders stay reproducible across versions.
+ * {@link mixSeeds} (MurmurHash3's fmix32 finaliser). Its streams, and so every shuffle order, are pinned
+ * by test/host/data/dataset.test.ts: changing either function changes users' input orders.
  */
 
 /**

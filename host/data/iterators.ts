@@ -1,5 +1,5 @@
 /**
- * The iterators behind {@link Dataset}'s sources and transformations (as tfjs-data's lazy iterators):
+ * The iterators behind `Dataset`'s sources and transformations (as tfjs-data's lazy iterators):
  * each takes its upstream iterator(s) and the op's checked arguments, and implements the pipeline
  * protocol {@link Iter}, including a fast `skip(n)` wherever elements can be passed over without
  * materialising them. Argument checking and lineage live in dataset.ts; the read-ahead iterator of

@@ -1,5 +1,5 @@
 /**
- * Element structures of a {@link Dataset}: slicing a structure of tensors into elements
+ * Element structures of a `Dataset`: slicing a structure of tensors into elements
  * (`fromTensorSlices`) and stacking elements into a batch (`batch`).
  *
  * An element is a (nested) structure of plain objects, arrays (tuples) and leaves. Leaves are
@@ -21,7 +21,7 @@ export type Sliced<S> = S extends TensorData | TypedArray
       ? { [K in keyof S]: Sliced<S[K]> }
       : never;
 
-/** Type of a batch of elements of type T (see {@link Dataset.batch}). */
+/** Type of a batch of elements of type T (see `Dataset.batch`). */
 export type Batched<T> = T extends TensorData | TypedArray | number
   ? TensorData
   : T extends string
@@ -92,7 +92,7 @@ function compileSlicer(s: unknown, path: string, leaves: SlicedLeaf[]): (i: numb
 }
 
 /**
- * Stacks n elements of one structure into a batch (see {@link Dataset.batch}).
+ * Stacks n elements of one structure into a batch (see `Dataset.batch`).
  * @throws UserError naming the structure path and both shapes when elements differ in structure, shape or dtype.
  */
 export function stackElements(elems: readonly unknown[], path = ''): unknown {
