@@ -17,9 +17,11 @@ import path from 'node:path';
 import { UserError } from '../runtime/errors.ts';
 import type { Mode } from '../runtime/graph.ts';
 import type { Params } from '../runtime/params.ts';
-import { Dataset, describeValue, type Batch, type InputFn } from './dataset.ts';
-import { inputSection, resolveDataDir } from './readers/mnist.ts';
-import { TFRecordDataset, type CompressionType } from './readers/tfrecord.ts';
+import type { Batch } from '../runtime/batch.ts';
+import { Dataset } from './data/dataset.ts';
+import { inputSection, resolveDataDir, type InputFn } from './data/input.ts';
+import { TFRecordDataset, type CompressionType } from './data/readers/tfrecord.ts';
+import { describeValue } from './data/tensor.ts';
 
 /** ElasticDL's `Mode` constants (TRAINING, EVALUATION, PREDICTION) as csrun's mode strings. */
 export const ElasticDLMode = { TRAINING: 'train', EVALUATION: 'eval', PREDICTION: 'infer' } as const satisfies Record<string, Mode>;

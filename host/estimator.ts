@@ -23,7 +23,8 @@ import type { Plan } from '../compiler/ir.ts';
 import type { Machine } from '../compiler/machine.ts';
 import { latestCheckpoint, readCheckpoint, readIndex, saveCheckpoint, type Checkpoint, type StoredTensor } from '../runtime/checkpoint.ts';
 import { UserError } from '../runtime/errors.ts';
-import { batchRows, type Batch, type NamedArray } from '../runtime/executor.ts';
+import { batchRows, type Batch } from '../runtime/batch.ts';
+import type { NamedArray } from '../runtime/executor.ts';
 import type { Graph, Mode } from '../runtime/graph.ts';
 import { Wafer } from '../wafer-sim/wafer.ts';
 import type { ModelDir } from './model-dir.ts';
@@ -66,10 +67,6 @@ export interface EvalResults {
 interface Compiled {
   graph: Graph;
   plan: Plan;
-}
-
-function toBatch(b: unknown): Batch {
-  return b as Batch;
 }
 
 
@@ -121,7 +118,7 @@ export class Estimator {
     });
     try {
       const r = await server.next();
-      return { server, first: r.done ? undefined : toBatch(r.value) };
+      return { server, first: r.done ? undefined : r.value };
     } catch (e) {
       await server.close();
       throw e;
@@ -133,7 +130,7 @@ export class Estimator {
   private compile(mode: Mode, first: Batch): Compiled {
     const got = this.compiled.get(mode);
     if (got) return got;
-    const graph = traceModel(this.md, mode, signatureOf(first as never, this.md.dataFile));
+    const graph = traceModel(this.md, mode, signatureOf(first, this.md.dataFile));
     const dir = path.join(this.modelDir, 'compile', mode);
     const t0 = performance.now();
     const r = compileToDir(graph, this.opts.machine, dir, { batchSize: batchRows(first) });
@@ -262,7 +259,7 @@ export class Estimator {
             log(`Input pipeline ended at step ${step}.`);
             break;
           }
-          batch = toBatch(r.value);
+          batch = r.value;
         }
         const r = await wafer.trainStep(batch, step);
         const n = batchRows(batch);
@@ -367,7 +364,7 @@ export class Estimator {
         if (!batch) {
           const r = await server.next();
           if (r.done) break;
-          batch = toBatch(r.value);
+          batch = r.value;
         }
         const b = batchRows(batch);
         const r = await wafer.evalStep(batch, ckpt.globalStep);
@@ -461,7 +458,7 @@ export class Estimator {
         if (!batch) {
           const r = await server.next();
           if (r.done) break;
-          batch = toBatch(r.value);
+          batch = r.value;
         }
         const preds = await wafer.predict(batch, ckpt.globalStep);
         const n = batchRows(batch);

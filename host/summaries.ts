@@ -2,7 +2,7 @@
  * TensorBoard summaries: scalar events in `events.out.tfevents.*` files, as tf.summary / tf.estimator write
  * them, readable by TensorBoard and `tf.compat.v1.train.summary_iterator`.
  *
- * A file is a sequence of TFRecord records (framing and masked CRC-32C: host/readers/tfrecord.ts), each a
+ * A file is a sequence of TFRecord records (framing and masked CRC-32C: host/data/readers/tfrecord.ts), each a
  * serialised `tensorflow.Event` protocol buffer (tensorflow/core/util/event.proto): the first carries
  * `file_version = "brain.Event:2"`, the others `wall_time`, `step` and a `Summary` of `{ tag, simple_value }`
  * values (tensorflow/core/framework/summary.proto). Protobuf encoding: protobufjs.
@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import protobuf from 'protobufjs';
-import { encodeRecord } from './readers/tfrecord.ts';
+import { encodeRecord } from './data/readers/tfrecord.ts';
 
 // Only the fields we write, with their numbers from event.proto and summary.proto.
 const root = protobuf.Root.fromJSON({

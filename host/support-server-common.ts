@@ -8,17 +8,10 @@ import { fileURLToPath } from 'node:url';
 import { UserError } from '../runtime/errors.ts';
 import type { Mode } from '../runtime/graph.ts';
 import type { Params } from '../runtime/params.ts';
-import {
-  Dataset,
-  describeValue,
-  dtypeOfArray,
-  formatShape,
-  shapeSize,
-  type Batch,
-  type InputFn,
-  type TensorData,
-  type TensorDType,
-} from './dataset.ts';
+import type { Batch, TensorData, TensorDType } from '../runtime/batch.ts';
+import { Dataset } from './data/dataset.ts';
+import type { InputFn } from './data/input.ts';
+import { asTensorData, describeValue, formatShape } from './data/tensor.ts';
 import { elasticDLInputFn } from './elasticdl.ts';
 import { batchRows } from '../runtime/batch.ts';
 
@@ -67,26 +60,10 @@ export async function loadInputFn(dataModule: string, exportName = 'inputFn'): P
 // ---------------------------------------------------------------------------------------------------
 // Batches
 
-const DTYPES: readonly TensorDType[] = ['float32', 'int32', 'uint8'];
-
+/** A checked batch tensor (see `asTensorData`), which must also have a batch dimension. */
 function checkTensor(t: unknown, where: string): TensorData {
-  let x: TensorData;
-  if (ArrayBuffer.isView(t) && !(t instanceof DataView)) {
-    const dtype = dtypeOfArray(t);
-    if (!dtype) throw new UserError(`${where} is a ${t.constructor.name}; tensors must be Float32Array, Int32Array or Uint8Array`);
-    const v = t as ArrayBufferView & { length: number };
-    const a = (v instanceof Uint8ClampedArray ? new Uint8Array(v.buffer, v.byteOffset, v.length) : v) as Float32Array | Int32Array | Uint8Array;
-    x = { data: a, shape: [a.length], dtype };
-  } else if (typeof t === 'object' && t !== null && 'data' in t && 'shape' in t) {
-    x = t as TensorData;
-  } else throw new UserError(`${where} is ${describeValue(t)}; expected a tensor { data, shape, dtype }`);
-  if (!DTYPES.includes(x.dtype)) throw new UserError(`${where} has dtype '${String(x.dtype)}'; expected float32, int32 or uint8`);
-  if (dtypeOfArray(x.data) !== x.dtype) throw new UserError(`${where} says dtype ${x.dtype} but holds a ${x.data?.constructor?.name ?? typeof x.data}`);
-  if (!Array.isArray(x.shape) || !x.shape.every((d) => Number.isInteger(d) && d >= 0))
-    throw new UserError(`${where} has an invalid shape ${JSON.stringify(x.shape)}`);
+  const x = asTensorData(t, where);
   if (x.shape.length === 0) throw new UserError(`${where} is a scalar; every tensor of a batch needs the batch dimension first`);
-  if (x.data.length !== shapeSize(x.shape))
-    throw new UserError(`${where} has shape ${formatShape(x.shape)} (${shapeSize(x.shape)} values) but holds ${x.data.length} values`);
   return x;
 }
 

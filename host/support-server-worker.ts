@@ -11,7 +11,10 @@
  */
 import type { MessagePort } from 'node:worker_threads';
 import { UserError } from '../runtime/errors.ts';
-import { datasetOptions, describeValue, hasShard, setRandomSeed, type Dataset } from './dataset.ts';
+import type { Dataset } from './data/dataset.ts';
+import { datasetOptions, hasShard } from './data/options.ts';
+import { setRandomSeed } from './data/seed.ts';
+import { describeValue } from './data/tensor.ts';
 import {
   dataModulePath,
   displayPath,

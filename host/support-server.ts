@@ -44,8 +44,11 @@ import { Piscina } from 'piscina';
 import { UserError } from '../runtime/errors.ts';
 import type { Mode } from '../runtime/graph.ts';
 import type { Params } from '../runtime/params.ts';
-import { describeValue, setRandomSeed, type Batch, type Dataset } from './dataset.ts';
-import { inputSection } from './readers/mnist.ts';
+import type { Batch } from '../runtime/batch.ts';
+import type { Dataset } from './data/dataset.ts';
+import { inputSection } from './data/input.ts';
+import { setRandomSeed } from './data/seed.ts';
+import { describeValue } from './data/tensor.ts';
 import {
   batchRows,
   batchSpecOf,

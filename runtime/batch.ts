@@ -1,22 +1,43 @@
 /**
- * Batches as the executor and the wafer take them: host-side typed arrays with shapes, batch dimension
- * first. No dependencies, so that input workers can use it without loading tfjs.
+ * The one tensor and batch format of csrun, from the user's inputFn through the support server to the
+ * executor and the wafer: host-side typed arrays with shapes, batch dimension first. No dependencies
+ * (not even tfjs), so that input workers can import it cheaply; structured-clonable, and every tensor's
+ * buffer transferable between threads.
  */
-import type { DType } from './graph.ts';
 
-/** A host-side tensor: row-major data and its shape (batch first for batch tensors). */
-export interface HostTensor {
-  data: Float32Array | Int32Array | Uint8Array | Float64Array | number[];
+/** Element types of {@link TensorData}. The wafer computes in float32 and int32 (`DType` of graph.ts);
+ * uint8 tensors (raw pixels) are widened to the graph input's dtype when the executor uploads them. */
+export type TensorDType = 'float32' | 'int32' | 'uint8';
+
+/** The typed arrays that back {@link TensorData}. */
+export type TypedArray = Float32Array | Int32Array | Uint8Array;
+
+/**
+ * A dense tensor in row-major (C) order: `data.length === product(shape)`; `shape` `[]` is a scalar, and
+ * a batch tensor has its batch dimension first (`[batch, ...]`). `dtype` matches the array class
+ * (float32 ↔ Float32Array, int32 ↔ Int32Array, uint8 ↔ Uint8Array).
+ */
+export interface TensorData {
+  data: TypedArray;
   shape: number[];
-  /** Element type; defaults to the graph input's dtype. */
-  dtype?: DType;
+  dtype: TensorDType;
 }
 
-/** One batch: features by key (as in `graph.inputs.features`) and labels (absent for prediction). */
+/**
+ * One batch: features a dict of named tensors (keys as in `graph.inputs.features`), labels one tensor
+ * (absent in PREDICT), batch dimension first on every tensor (MNIST: `features.image` `[batch, 28, 28, 1]`
+ * float32 in [0, 1], `labels` `[batch]` int32).
+ */
 export interface Batch {
-  features: Record<string, HostTensor>;
-  labels?: HostTensor;
+  features: Record<string, TensorData>;
+  labels?: TensorData;
 }
+
+/**
+ * @deprecated the former name of {@link TensorData} on the runtime side; kept only while concurrent
+ * branches still spell it so. Use `TensorData`.
+ */
+export type HostTensor = TensorData;
 
 /**
  * Rows (samples) of a batch: the leading dimension of its first feature (of its labels if it has no
@@ -26,4 +47,3 @@ export function batchRows(batch: { features?: Record<string, { shape: readonly n
   const t = Object.values(batch.features ?? {})[0] ?? batch.labels;
   return t && t.shape.length > 0 ? t.shape[0] : 0;
 }
-

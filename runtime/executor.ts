@@ -28,7 +28,6 @@ import { applyUpdate, slotSuffixes } from './optimizers/update.ts';
 
 export { inThreadAllReduce } from './allreduce.ts';
 
-export { batchRows, type Batch, type HostTensor } from './batch.ts';
 import type { Batch, HostTensor } from './batch.ts';
 
 /** A named array (parameter or slot) for checkpoints. */

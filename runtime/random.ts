@@ -1,8 +1,11 @@
 /**
- * Counter-based (stateless) random numbers for initializers and dropout.
+ * Seeded random numbers, the one home of csrun's randomness: counter-based streams for the wafer
+ * (initializers, dropout) and a sequential generator for input pipelines (`Dataset.shuffle`, user
+ * augmentations). No dependencies, so input workers can import it without loading tfjs.
  *
- * Every random value is a pure function of a key and a counter, so results never depend on call order,
- * on how a batch is split across data-parallel replicas, or on where a run was resumed:
+ * Counter-based streams. Every random value is a pure function of a key and a counter, so results never
+ * depend on call order, on how a batch is split across data-parallel replicas, or on where a run was
+ * resumed:
  *
  *   key    = chain of {@link mixKey} over the identifying integers (seed, step, node, sample, …)
  *   bits_i = hash32(key ^ hash32(i))              (i = element counter inside the stream)
@@ -12,7 +15,25 @@
  * a bijection on 32-bit integers with near-ideal avalanche (bias ≈ 0.17 ‰). Hashing the counter before
  * mixing in the key keeps streams of different keys from being shifted copies of one sequence.
  * Integers outside 32 bits are folded in 32-bit halves, so any safe integer is a valid key part.
+ *
+ * Sequential generator. {@link Random} is mulberry32 (T. Ettinger, 2017), seeded through
+ * {@link mixSeeds} (MurmurHash3's fmix32 finaliser). Its streams, and so every shuffle order, are pinned
+ * by test/host/data/dataset.test.ts: changing either function changes users' input orders.
  */
+
+/**
+ * The xorshift-multiply finaliser family `x ^= x >>> 16; x *= m1; x ^= x >>> s; x *= m2; x ^= x >>> 16`
+ * (Wellons 2018 searches this family; MurmurHash3's fmix32 and lowbias32 are members).
+ * @returns an unsigned 32-bit integer.
+ */
+function xorshiftMultiply(x: number, m1: number, s: number, m2: number): number {
+  x ^= x >>> 16;
+  x = Math.imul(x, m1);
+  x ^= x >>> s;
+  x = Math.imul(x, m2);
+  x ^= x >>> 16;
+  return x >>> 0;
+}
 
 /** Golden-ratio increment used to separate key parts (⌊2³²/φ⌋). */
 const GOLDEN = 0x9e3779b9;
@@ -25,13 +46,7 @@ const TWO_PI = 2 * Math.PI;
  * @returns an unsigned 32-bit integer.
  */
 export function hash32(x: number): number {
-  x |= 0;
-  x ^= x >>> 16;
-  x = Math.imul(x, 0x7feb352d);
-  x ^= x >>> 15;
-  x = Math.imul(x, 0x846ca68b);
-  x ^= x >>> 16;
-  return x >>> 0;
+  return xorshiftMultiply(x | 0, 0x7feb352d, 15, 0x846ca68b);
 }
 
 /**
@@ -169,4 +184,58 @@ export function dropoutMask(
     }
   }
   return out;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Sequential generator (input pipelines)
+
+/** MurmurHash3's 32-bit finaliser fmix32 (A. Appleby, MurmurHash3, 2011). */
+function fmix32(h: number): number {
+  return xorshiftMultiply(h, 0x85ebca6b, 13, 0xc2b2ae35);
+}
+
+/**
+ * Mixes numbers (any finite values, truncated to integers; beyond 32 bits both halves count) into one
+ * 32-bit seed, e.g. `mixSeeds(seed, epoch)` for the shuffle order of an epoch. The same list always gives
+ * the same seed.
+ * @returns an unsigned 32-bit integer.
+ */
+export function mixSeeds(...xs: number[]): number {
+  let h = 0x9e3779b9;
+  for (const x of xs) {
+    const t = Math.trunc(x);
+    const lo = t >>> 0;
+    const hi = Math.floor(t / 4294967296) >>> 0;
+    h = fmix32((h ^ fmix32(lo + 0x6a09e667)) + 0x3c6ef372);
+    h = fmix32((h ^ fmix32(hi + 0xbb67ae85)) + 0xa54ff53a);
+  }
+  return h >>> 0;
+}
+
+/**
+ * A seeded sequential 32-bit PRNG (mulberry32, state seeded with `mixSeeds(seed)`): `nextUint32()` in
+ * [0, 2³²), `nextInt(n)` uniform in [0, n), `nextFloat()` in [0, 1). Used by `Dataset.shuffle`; public
+ * (`import { Random } from 'csrun'`) so that user `map` functions can draw reproducible augmentations.
+ */
+export class Random {
+  private state: number;
+  /** @param seed any finite number (see {@link mixSeeds}). */
+  constructor(seed: number) {
+    this.state = mixSeeds(seed) | 0;
+  }
+  /** A uniform 32-bit unsigned integer. */
+  nextUint32(): number {
+    const a = (this.state = (this.state + 0x6d2b79f5) | 0);
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return (t ^ (t >>> 14)) >>> 0;
+  }
+  /** A uniform integer in [0, n) for 1 ≤ n ≤ 2³². */
+  nextInt(n: number): number {
+    return Math.floor((this.nextUint32() / 4294967296) * n);
+  }
+  /** A uniform float in [0, 1) (32-bit resolution). */
+  nextFloat(): number {
+    return this.nextUint32() / 4294967296;
+  }
 }

@@ -10,7 +10,8 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs-core';
-import { Executor, type Batch, type EvalResult, type HostTensor, type NamedArray, type SliceInfo } from '../runtime/executor.ts';
+import type { Batch, HostTensor } from '../runtime/batch.ts';
+import { Executor, type EvalResult, type NamedArray, type SliceInfo } from '../runtime/executor.ts';
 import { UserError } from '../runtime/errors.ts';
 import type { Graph } from '../runtime/graph.ts';
 import { shardAllReduce, type CollectiveBuffers } from './collective.ts';

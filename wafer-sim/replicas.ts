@@ -8,7 +8,8 @@
  */
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { batchRows, type Batch, type EvalResult, type HostTensor, type NamedArray, type SliceInfo } from '../runtime/executor.ts';
+import { batchRows, type Batch, type HostTensor } from '../runtime/batch.ts';
+import type { EvalResult, NamedArray, SliceInfo } from '../runtime/executor.ts';
 import { UserError } from '../runtime/errors.ts';
 import type { Graph } from '../runtime/graph.ts';
 import { abortCollective, createCollective } from './collective.ts';
@@ -62,7 +63,7 @@ export function splitBatch(n: number, parts: number): { offset: number; size: nu
 function sliceTensor(t: HostTensor, offset: number, size: number): HostTensor {
   const per = t.shape.slice(1).reduce((a, b) => a * b, 1);
   const data = (t.data as Float32Array).slice(offset * per, (offset + size) * per);
-  return { data, shape: [size, ...t.shape.slice(1)], ...(t.dtype ? { dtype: t.dtype } : {}) };
+  return { data, shape: [size, ...t.shape.slice(1)], dtype: t.dtype };
 }
 
 /** Rows `[offset, offset + size)` of every tensor of a batch (copies, ready to transfer). */
@@ -271,7 +272,7 @@ function padBatch(batch: Batch, n: number): Batch {
     const rows = t.shape[0];
     const data = t.data instanceof Int32Array ? new Int32Array(n * per) : new Float32Array(n * per);
     for (let i = 0; i < n; i++) data.set((t.data as Float32Array).subarray((i % rows) * per, (i % rows + 1) * per), i * per);
-    return { data, shape: [n, ...t.shape.slice(1)], ...(t.dtype ? { dtype: t.dtype } : {}) };
+    return { data, shape: [n, ...t.shape.slice(1)], dtype: data instanceof Int32Array ? 'int32' : 'float32' };
   };
   const features: Record<string, HostTensor> = {};
   for (const [k, t] of Object.entries(batch.features)) features[k] = pad(t);

@@ -7,7 +7,8 @@
  */
 import type { Plan } from '../compiler/ir.ts';
 import type { Machine } from '../compiler/machine.ts';
-import { batchRows, type Batch, type EvalResult, type HostTensor, type NamedArray } from '../runtime/executor.ts';
+import { batchRows, type Batch, type HostTensor } from '../runtime/batch.ts';
+import type { EvalResult, NamedArray } from '../runtime/executor.ts';
 import { UserError } from '../runtime/errors.ts';
 import type { Graph } from '../runtime/graph.ts';
 import { SimClock, type ClockOptions } from './clock.ts';

@@ -10,7 +10,7 @@
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { loadMnist } from '../../host/readers/mnist.ts';
+import { loadMnist } from '../../host/data/readers/mnist.ts';
 import { conv2dFilterGrad, convGeometry } from '../../runtime/kernels/conv2d.ts';
 
 const { values } = parseArgs({ options: { steps: { type: 'string', default: '40' }, warmup: { type: 'string', default: '5' } } });

@@ -5,11 +5,12 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { UserError } from '../../runtime/errors.ts';
 import { validateParams } from '../../runtime/params.ts';
-import { Dataset, type Batch, type TensorData } from '../../host/dataset.ts';
+import type { Batch, TensorData } from '../../runtime/batch.ts';
+import { Dataset } from '../../host/data/dataset.ts';
 import { ElasticDLMode, elasticDLInputFn, findRecordFiles } from '../../host/elasticdl.ts';
-import { encodeExample, FixedLenFeature, parseSingleExample } from '../../host/readers/example.ts';
-import { writeTFRecordFile } from '../../host/readers/tfrecord.ts';
-import { loadMnist } from '../../host/readers/mnist.ts';
+import { encodeExample, FixedLenFeature, parseSingleExample } from '../../host/data/readers/example.ts';
+import { writeTFRecordFile } from '../../host/data/readers/tfrecord.ts';
+import { loadMnist } from '../../host/data/readers/mnist.ts';
 import { SupportServer } from '../../host/support-server.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');

@@ -7,9 +7,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { UserError } from '../../runtime/errors.ts';
 import { validateParams, type Params } from '../../runtime/params.ts';
 import type { Mode } from '../../runtime/graph.ts';
-import type { Batch } from '../../host/dataset.ts';
-import { loadMnist } from '../../host/readers/mnist.ts';
-import { encodeIdxUint8 } from '../../host/readers/idx.ts';
+import type { Batch } from '../../runtime/batch.ts';
+import { loadMnist } from '../../host/data/readers/mnist.ts';
+import { encodeIdxUint8 } from '../../host/data/readers/idx.ts';
 import { SupportServer, defaultNumWorkers, resumePlan, type SupportServerOptions } from '../../host/support-server.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -416,8 +416,8 @@ describe('errors: one clear UserError naming the file or worker, never a hang', 
   });
 
   it('TFRecord with a bad CRC read by an ElasticDL data module names the file', async () => {
-    const { encodeExample } = await import('../../host/readers/example.ts');
-    const { writeTFRecordFile } = await import('../../host/readers/tfrecord.ts');
+    const { encodeExample } = await import('../../host/data/readers/example.ts');
+    const { writeTFRecordFile } = await import('../../host/data/readers/tfrecord.ts');
     const dir = path.join(tmp, 'badcrc');
     fs.mkdirSync(dir);
     const file = path.join(dir, 'data.tfrecord');

@@ -4,7 +4,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { UserError } from '../../runtime/errors.ts';
-import { type Batch, computeMetric, Executor, inThreadAllReduce } from '../../runtime/executor.ts';
+import type { Batch } from '../../runtime/batch.ts';
+import { computeMetric, Executor, inThreadAllReduce } from '../../runtime/executor.ts';
 import type { Graph } from '../../runtime/graph.ts';
 import { fillUniform, streamKey } from '../../runtime/random.ts';
 import { cnnGraph, mlpGraph } from '../fixtures/numerics-graphs.ts';
@@ -215,15 +216,15 @@ describe('bad input', () => {
   it('a batch of the wrong shape names the feature, the expected and the actual shape', async () => {
     const graph = cnnGraph({ size: 8, f1: 2, f2: 3 });
     const exec = await Executor.create(graph);
-    const bad: Batch = { features: { image: { data: new Float32Array(4 * 64), shape: [4, 64] } }, labels: { data: new Int32Array(4), shape: [4] } };
+    const bad: Batch = { features: { image: { data: new Float32Array(4 * 64), shape: [4, 64], dtype: 'float32' } }, labels: { data: new Int32Array(4), shape: [4], dtype: 'int32' } };
     await expect(exec.trainStep(bad, 0)).rejects.toThrow(UserError);
     await expect(exec.trainStep(bad, 0)).rejects.toThrow("batch: feature 'image' has shape [4, 64], expected [batch, 8, 8, 1]");
-    const noLabels: Batch = { features: { image: { data: new Float32Array(4 * 64), shape: [4, 8, 8, 1] } } };
+    const noLabels: Batch = { features: { image: { data: new Float32Array(4 * 64), shape: [4, 8, 8, 1], dtype: 'float32' } } };
     await expect(exec.trainStep(noLabels, 0)).rejects.toThrow(/batch: labels is missing/);
-    const mismatch: Batch = { features: { image: { data: new Float32Array(4 * 64), shape: [4, 8, 8, 1] } }, labels: { data: new Int32Array(3), shape: [3] } };
+    const mismatch: Batch = { features: { image: { data: new Float32Array(4 * 64), shape: [4, 8, 8, 1], dtype: 'float32' } }, labels: { data: new Int32Array(3), shape: [3], dtype: 'int32' } };
     await expect(exec.trainStep(mismatch, 0)).rejects.toThrow(/labels has 3 samples, other inputs have 4/);
     const tensors = tf.memory().numTensors;
-    await expect(exec.trainStep({ ...mismatch, labels: { data: Int32Array.from([0, 1, 2, 11]), shape: [4] } }, 0)).rejects.toThrow(/label 11/);
+    await expect(exec.trainStep({ ...mismatch, labels: { data: Int32Array.from([0, 1, 2, 11]), shape: [4], dtype: 'int32' } }, 0)).rejects.toThrow(/label 11/);
     expect(tf.memory().numTensors).toBe(tensors);
     exec.dispose();
   });

@@ -8,7 +8,7 @@ import { loadMachine } from '../../compiler/machine.ts';
 import { compileGraph } from '../../compiler/pipeline.ts';
 import { loadModelDir, signatureOf, traceModel } from '../../host/model-dir.ts';
 import { SupportServer } from '../../host/support-server.ts';
-import type { Batch } from '../../runtime/executor.ts';
+import type { Batch } from '../../runtime/batch.ts';
 import { splitBatch } from '../../wafer-sim/replicas.ts';
 import { Wafer } from '../../wafer-sim/wafer.ts';
 

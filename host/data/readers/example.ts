@@ -16,8 +16,9 @@
  * little-endian IEEE-754 fixed32. The decoder accepts packed and unpacked repeated scalars and skips
  * unknown fields, as protobuf parsers must.
  */
-import { UserError } from '../../runtime/errors.ts';
-import { formatShape, shapeSize, type TensorData } from '../dataset.ts';
+import { UserError } from '../../../runtime/errors.ts';
+import type { TensorData } from '../../../runtime/batch.ts';
+import { formatShape, shapeSize } from '../tensor.ts';
 
 /** One feature of an Example: exactly one of the three lists. int64 values are JS numbers (exact to ±2⁵³). */
 export type Feature = { bytesList: Uint8Array[] } | { floatList: Float32Array | number[] } | { int64List: number[] };
@@ -166,6 +167,21 @@ class ProtoReader {
     }
     this.fail('varint longer than 10 bytes');
   }
+  /**
+   * Skips to the next length-delimited field numbered `field` (other fields are skipped) and returns a
+   * reader over its bytes; undefined at the end of this message.
+   */
+  nextLengthDelimited(field: number): ProtoReader | undefined {
+    while (this.pos < this.end) {
+      const tag = this.uvarint();
+      if (tag >>> 3 === field && (tag & 7) === 2) {
+        const [s, e] = this.lengthDelimited();
+        return new ProtoReader(this.buf, s, e);
+      }
+      this.skip(tag & 7);
+    }
+    return undefined;
+  }
   lengthDelimited(): [number, number] {
     const n = this.uvarint();
     const s = this.pos;
@@ -215,13 +231,7 @@ function decodeFeature(r: ProtoReader, s: number, e: number): Feature | undefine
     const l = new ProtoReader(r.buf, ls, le);
     if (field === 1) {
       const vals: Uint8Array[] = [];
-      while (l.pos < l.end) {
-        const t = l.uvarint();
-        if (t >>> 3 === 1 && (t & 7) === 2) {
-          const [bs, be] = l.lengthDelimited();
-          vals.push(new Uint8Array(r.buf.subarray(bs, be)));
-        } else l.skip(t & 7);
-      }
+      for (let b; (b = l.nextLengthDelimited(1)); ) vals.push(new Uint8Array(r.buf.subarray(b.pos, b.end)));
       out = { bytesList: vals };
     } else if (field === 2) {
       // Packed runs and unpacked values may both occur (and repeat); concatenate them in order.
@@ -273,22 +283,9 @@ export function decodeExample(bytes: Uint8Array): ExampleFeatures {
   const r = new ProtoReader(bytes);
   const out: ExampleFeatures = {};
   const dec = new TextDecoder('utf-8', { fatal: false });
-  while (r.pos < r.end) {
-    const tag = r.uvarint();
-    if (tag >>> 3 !== 1 || (tag & 7) !== 2) {
-      r.skip(tag & 7);
-      continue;
-    }
-    const [fs, fe] = r.lengthDelimited();
-    const fr = new ProtoReader(bytes, fs, fe);
-    while (fr.pos < fr.end) {
-      const t = fr.uvarint();
-      if (t >>> 3 !== 1 || (t & 7) !== 2) {
-        fr.skip(t & 7);
-        continue;
-      }
-      const [es, ee] = fr.lengthDelimited();
-      const er = new ProtoReader(bytes, es, ee);
+  // Example { Features features = 1 }, Features { map<string, Feature> feature = 1 } (map entries: key = 1, value = 2).
+  for (let features; (features = r.nextLengthDelimited(1)); ) {
+    for (let er; (er = features.nextLengthDelimited(1)); ) {
       let key = '';
       let feature: Feature | undefined;
       while (er.pos < er.end) {

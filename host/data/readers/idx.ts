@@ -14,8 +14,9 @@
  */
 import fs from 'node:fs';
 import zlib from 'node:zlib';
-import { UserError } from '../../runtime/errors.ts';
-import { formatShape, shapeSize, type TensorData } from '../dataset.ts';
+import { UserError } from '../../../runtime/errors.ts';
+import type { TensorData } from '../../../runtime/batch.ts';
+import { formatShape, shapeSize } from '../tensor.ts';
 
 /** IDX element types by type code, with their size in bytes. */
 const IDX_TYPES: Record<number, { name: string; bytes: number }> = {

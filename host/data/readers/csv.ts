@@ -8,8 +8,9 @@
  */
 import fs from 'node:fs';
 import { parse } from 'csv-parse';
-import { UserError } from '../../runtime/errors.ts';
-import { Dataset, type TensorData } from '../dataset.ts';
+import { UserError } from '../../../runtime/errors.ts';
+import type { TensorData } from '../../../runtime/batch.ts';
+import { Dataset } from '../dataset.ts';
 
 /** Type of a CSV column. */
 export type CsvColumnType = 'float32' | 'int32' | 'string';

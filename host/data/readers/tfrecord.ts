@@ -18,7 +18,7 @@ import fs from 'node:fs';
 import zlib from 'node:zlib';
 import type { Readable, Writable } from 'node:stream';
 import CRC32C from 'crc-32/crc32c';
-import { UserError } from '../../runtime/errors.ts';
+import { UserError } from '../../../runtime/errors.ts';
 import { Dataset } from '../dataset.ts';
 
 /** Whole-file compression of a TFRecord file (tf's `compression_type`): '' (none), 'GZIP' or 'ZLIB'. */

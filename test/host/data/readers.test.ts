@@ -3,10 +3,12 @@ import os from 'node:os';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
-import { UserError } from '../../runtime/errors.ts';
-import { Dataset, type TensorData } from '../../host/dataset.ts';
-import { decodeIdx, encodeIdxUint8, readIdx } from '../../host/readers/idx.ts';
-import { MNIST_DATA_DIR, loadMnist, resolveDataDir, writeMnistTFRecords } from '../../host/readers/mnist.ts';
+import type { TensorData } from '../../../runtime/batch.ts';
+import { UserError } from '../../../runtime/errors.ts';
+import { Dataset } from '../../../host/data/dataset.ts';
+import { resolveDataDir } from '../../../host/data/input.ts';
+import { decodeIdx, encodeIdxUint8, readIdx } from '../../../host/data/readers/idx.ts';
+import { MNIST_DATA_DIR, loadMnist, writeMnistTFRecords } from '../../../host/data/readers/mnist.ts';
 import {
   TFRecordDataset,
   TFRecordWriter,
@@ -16,10 +18,10 @@ import {
   maskedCrc32c,
   readTFRecords,
   writeTFRecordFile,
-} from '../../host/readers/tfrecord.ts';
-import { FixedLenFeature, decodeExample, decodeRaw, encodeExample, parseSingleExample } from '../../host/readers/example.ts';
-import { CsvDataset, readCsv } from '../../host/readers/csv.ts';
-import { validateParams } from '../../runtime/params.ts';
+} from '../../../host/data/readers/tfrecord.ts';
+import { FixedLenFeature, decodeExample, decodeRaw, encodeExample, parseSingleExample } from '../../../host/data/readers/example.ts';
+import { CsvDataset, readCsv } from '../../../host/data/readers/csv.ts';
+import { validateParams } from '../../../runtime/params.ts';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'csrun-readers-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));

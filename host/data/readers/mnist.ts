@@ -8,10 +8,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
-import { UserError } from '../../runtime/errors.ts';
-import type { Mode } from '../../runtime/graph.ts';
-import type { Params } from '../../runtime/params.ts';
-import type { TensorData } from '../dataset.ts';
+import { UserError } from '../../../runtime/errors.ts';
+import type { TensorData } from '../../../runtime/batch.ts';
 import { readIdx } from './idx.ts';
 import { encodeExample } from './example.ts';
 import { TFRecordWriter } from './tfrecord.ts';
@@ -92,29 +90,6 @@ export function loadMnist(dir: string = MNIST_DATA_DIR, split: MnistSplit = 'tra
     labels: { data: labels, shape: [count], dtype: 'int32' },
     files: { images: imagesFile, labels: labelsFile },
   };
-}
-
-/** The params section an input mode reads: `train_input` for 'train', `eval_input` for 'eval' and 'infer'. */
-export function inputSection(mode: Mode): 'train_input' | 'eval_input' {
-  return mode === 'train' ? 'train_input' : 'eval_input';
-}
-
-/**
- * Resolves `<section>.data_dir` of params for a mode: relative paths resolve against `modelDir` (the
- * directory of the data.ts file).
- * @returns the absolute directory, or `undefined` if data_dir is not set.
- * @throws UserError naming the key, the given value and the resolved path if the directory does not exist.
- */
-export function resolveDataDir(params: Params, mode: Mode, modelDir: string): string | undefined {
-  const section = inputSection(mode);
-  const given = params[section]?.data_dir;
-  if (given === undefined || given === '') return undefined;
-  const abs = path.resolve(modelDir, given);
-  if (!fs.existsSync(abs) || !fs.statSync(abs).isDirectory())
-    throw new UserError(
-      `${section}.data_dir: directory '${given}' does not exist` + (abs !== given ? ` (resolved against the model directory to ${abs})` : ''),
-    );
-  return abs;
 }
 
 // ---- MNIST as TFRecord files of tf.Example (ElasticDL-style record input) -----------------------------
