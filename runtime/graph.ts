@@ -233,13 +233,20 @@ export type ScheduleSegment =
 /** A learning rate: constant, one schedule, or consecutive segments (each but the last with `steps`). */
 export type LearningRate = number | ScheduleSegment | ScheduleSegment[];
 
-/** The optimizer and its hyper-parameters (tfjs-core / Keras names). */
-export type OptimizerSpec =
+/**
+ * The optimizer and its hyper-parameters (tfjs-core / Keras names). `globalClipnorm` (Keras `global_clipnorm`,
+ * params `optimizer.max_gradient_norm`): before the update, all gradients are scaled by
+ * `min(1, globalClipnorm / ‖g‖₂)` with ‖g‖₂ the global norm over every trainable parameter (tf.clip_by_global_norm,
+ * `optimizers/update.ts` `clipByGlobalNorm`); absent or 0: no clipping. AdamW `biasCorrection` (default true, as
+ * Keras; false is the Cerebras TF AdamW default) divides the moments by `1 − βᵗ`.
+ */
+export type OptimizerSpec = (
   | { name: 'sgd'; learningRate: LearningRate }
   | { name: 'momentum'; learningRate: LearningRate; momentum: number; useNesterov: boolean }
   | { name: 'adam'; learningRate: LearningRate; beta1: number; beta2: number; epsilon: number }
-  | { name: 'adamw'; learningRate: LearningRate; beta1: number; beta2: number; epsilon: number; weightDecay: number }
-  | { name: 'rmsprop'; learningRate: LearningRate; decay: number; momentum: number; epsilon: number; centered: boolean };
+  | { name: 'adamw'; learningRate: LearningRate; beta1: number; beta2: number; epsilon: number; weightDecay: number; biasCorrection?: boolean }
+  | { name: 'rmsprop'; learningRate: LearningRate; decay: number; momentum: number; epsilon: number; centered: boolean }
+) & { globalClipnorm?: number };
 
 /** The traced model for one mode. */
 export interface Graph {
