@@ -2,6 +2,7 @@
  * The public API of csrun: what model.ts and data.ts import `from 'csrun'`.
  */
 export * as layers from './runtime/layers/index.ts';
+export * as ops from './runtime/api/ops.ts';
 export * as losses from './runtime/api/losses.ts';
 export * as metrics from './runtime/api/metrics.ts';
 export * as optimizers from './runtime/api/optimizers.ts';

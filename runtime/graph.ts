@@ -95,10 +95,78 @@ export interface OpAttrs {
   /** `targetShape` excludes the batch dimension, as in Keras. */
   reshape: { targetShape: number[] };
   activation: { activation: Activation };
-  add: Record<string, never>;
+  /** Element-wise sum with broadcasting ({@link BinaryAttrs}); the Keras Add layer passes two or more inputs
+   * of one shape and no constants. */
+  add: BinaryAttrs;
+  /** `a − b` element-wise with broadcasting (tf.sub). */
+  sub: BinaryAttrs;
+  /** `a · b` element-wise with broadcasting (tf.mul). */
+  mul: BinaryAttrs;
+  /** `a / b` element-wise with broadcasting (tf.div). */
+  div: BinaryAttrs;
+  /** `condition ? x : y` element-wise with broadcasting (tf.where); inputs `[condition, x?, y?]`: the condition
+   * (float32 or int32, nonzero = true) then whichever of x and y are tensors; the others are the constants. */
+  where: { x?: number; y?: number };
+  /** `√x` element-wise. */
+  sqrt: Record<string, never>;
+  /** `1/√x` element-wise. */
+  rsqrt: Record<string, never>;
+  /** Softmax along `axis` (non-negative, ≥ 1: never the batch axis). */
+  softmax: { axis: number };
+  /** Σ over `axis` (sorted, non-negative). A reduction over the batch axis 0 yields this replica's partial sum
+   * (replicas' values add up to the full batch's), so it may only feed the loss linearly. */
+  sum: { axis: number[]; keepDims: boolean };
+  /** Mean over `axis` (sorted, non-negative). Over the batch axis 0 the sum is divided by the GLOBAL batch
+   * (as loss kernels do), so replicas' values add up to the full batch's mean. */
+  mean: { axis: number[]; keepDims: boolean };
+  /** Batched matrix product on the last two axes (tf.matMul): a `[batch, …, m, k]` (`[…, k, m]` with
+   * transposeA), b `[batch, …, k, n]` (`[…, n, k]` with transposeB) → `[batch, …, m, n]`; the leading axes
+   * broadcast (equal or 1). */
+  matMul: { transposeA: boolean; transposeB: boolean };
+  /** Axis permutation (tf.transpose); `perm` covers every axis and keeps the batch axis first (`perm[0] = 0`). */
+  transpose: { perm: number[] };
+  /** Sub-tensor (tf.slice): `begin` and `size` cover every axis; the batch axis is whole (`begin[0] = 0`,
+   * `size[0] = -1`), the other sizes are resolved (no −1). ops.split lowers to one slice per part. */
+  slice: { begin: number[]; size: number[] };
+  /** Gather along `axis` ≥ 1 (tf.gather). With `indices` (constant int list) every sample takes the same
+   * entries: output `x.shape[:axis] + [indices.length] + x.shape[axis+1:]`. Without, the second input holds
+   * int32 indices `[batch, …]` per sample (tf.gather with batchDims 1): output
+   * `x.shape[:axis] + indices.shape[1:] + x.shape[axis+1:]`. */
+  gather: { axis: number; indices?: number[] };
   concatenate: { axis: number };
   /** Input int32 indices `[batch, ...]` → `[batch, ..., outputDim]`. */
   embedding: { inputDim: number; outputDim: number };
+  /** Keras-NLP TokenAndPositionEmbedding: int32 token ids `[batch, seq]` (seq ≤ sequenceLength) →
+   * `token_embeddings[ids] + position_embeddings[:seq]`, `[batch, seq, embeddingDim]`. Params
+   * `[token_embedding/embeddings [vocabularySize, embeddingDim], position_embedding/embeddings
+   * [sequenceLength, embeddingDim]]`. */
+  tokenAndPositionEmbedding: { vocabularySize: number; sequenceLength: number; embeddingDim: number };
+  /**
+   * Keras MultiHeadAttention on rank-3 inputs: inputs `[query [batch, T, Dq], value [batch, S, Dv], key
+   * [batch, S, Dk], attentionMask [batch, T, S]?]` (key may be the value tensor itself; the mask is 1/nonzero
+   * where a query may attend). Output `[batch, T, outputDim]`. Per head h:
+   * `softmax((x_q W_q[h] + b_q[h]) (x_k W_k[h] + b_k[h])ᵀ / √keyDim, masked) (x_v W_v[h] + b_v[h])`, heads
+   * concatenated and projected by `W_o` `[numHeads, valueDim, outputDim]` + `b_o`. Params (Keras names and
+   * order): `query/kernel [Dq, numHeads, keyDim]`, `query/bias [numHeads, keyDim]`, `key/kernel`, `key/bias`,
+   * `value/kernel [Dv, numHeads, valueDim]`, `value/bias`, `attention_output/kernel`, `attention_output/bias
+   * [outputDim]` (biases only with useBias). Forward MACs per sample, with H = numHeads: projections
+   * `H·(T·Dq·keyDim + S·Dk·keyDim + S·Dv·valueDim + T·valueDim·outputDim)`, scores `H·T·S·keyDim`, context
+   * `H·T·S·valueDim`; softmax over `H·T·S` elements (T, S, D* from the input shapes).
+   */
+  multiHeadAttention: {
+    numHeads: number;
+    keyDim: number;
+    valueDim: number;
+    outputDim: number;
+    /** Dropout rate on the attention probabilities (training only). */
+    dropout: number;
+    useBias: boolean;
+    /** Query position t attends only to key positions s ≤ t (needs T = S). */
+    useCausalMask: boolean;
+    /** True when a fourth input (the attention mask) is present. */
+    hasAttentionMask: boolean;
+    training: boolean;
+  };
   /** inputs `[labels [batch] or [batch, 1] int32, logits [batch, classes]]`, output scalar mean loss. */
   sparseSoftmaxCrossEntropy: Record<string, never>;
   /** inputs `[labels [batch, classes] probabilities, logits [batch, classes]]`, output scalar mean loss. */
@@ -107,6 +175,17 @@ export interface OpAttrs {
   sigmoidCrossEntropy: Record<string, never>;
   /** inputs `[labels, predictions]` of equal shape, output scalar mean over all elements. */
   meanSquaredError: Record<string, never>;
+}
+
+/**
+ * Attributes of the element-wise binary ops (`add`, `sub`, `mul`, `div`). The node's inputs are the tensor
+ * operands in argument order; an operand given as a number is not an input but a constant here (`a`: the first
+ * argument, `b`: the second), e.g. `ops.sub(1, x)` has inputs `[x]` and `{ a: 1 }`. Tensor operands have the
+ * same rank and each axis equal or 1 (NumPy broadcasting with the batch axes aligned); constants are finite.
+ */
+export interface BinaryAttrs {
+  a?: number;
+  b?: number;
 }
 
 /** Every op name the IR knows. */
@@ -122,12 +201,12 @@ export interface GraphNode<K extends OpName = OpName> {
   op: K;
   /** Ids of input tensors, in the op's argument order. */
   inputs: string[];
-  /** Output tensors (one for every op today). */
+  /** Output tensors (one for every op today; ops.split lowers to one slice node per part). */
   outputs: TensorInfo[];
   attrs: OpAttrs[K];
   /** Names of the parameters this node reads, in the op's canonical order: conv2d/dense `[kernel, bias?]`,
    * batchNormalization `[gamma?, beta?, moving_mean, moving_variance]`, layerNormalization `[gamma?, beta?]`,
-   * embedding `[embeddings]`. */
+   * embedding `[embeddings]`, tokenAndPositionEmbedding `[token, position]`, multiHeadAttention (see its attrs). */
   params: string[];
 }
 
@@ -154,13 +233,20 @@ export type ScheduleSegment =
 /** A learning rate: constant, one schedule, or consecutive segments (each but the last with `steps`). */
 export type LearningRate = number | ScheduleSegment | ScheduleSegment[];
 
-/** The optimizer and its hyper-parameters (tfjs-core / Keras names). */
-export type OptimizerSpec =
+/**
+ * The optimizer and its hyper-parameters (tfjs-core / Keras names). `globalClipnorm` (Keras `global_clipnorm`,
+ * params `optimizer.max_gradient_norm`): before the update, all gradients are scaled by
+ * `min(1, globalClipnorm / ‖g‖₂)` with ‖g‖₂ the global norm over every trainable parameter (tf.clip_by_global_norm,
+ * `optimizers/update.ts` `clipByGlobalNorm`); absent or 0: no clipping. AdamW `biasCorrection` (default true, as
+ * Keras; false is the Cerebras TF AdamW default) divides the moments by `1 − βᵗ`.
+ */
+export type OptimizerSpec = (
   | { name: 'sgd'; learningRate: LearningRate }
   | { name: 'momentum'; learningRate: LearningRate; momentum: number; useNesterov: boolean }
   | { name: 'adam'; learningRate: LearningRate; beta1: number; beta2: number; epsilon: number }
-  | { name: 'adamw'; learningRate: LearningRate; beta1: number; beta2: number; epsilon: number; weightDecay: number }
-  | { name: 'rmsprop'; learningRate: LearningRate; decay: number; momentum: number; epsilon: number; centered: boolean };
+  | { name: 'adamw'; learningRate: LearningRate; beta1: number; beta2: number; epsilon: number; weightDecay: number; biasCorrection?: boolean }
+  | { name: 'rmsprop'; learningRate: LearningRate; decay: number; momentum: number; epsilon: number; centered: boolean }
+) & { globalClipnorm?: number };
 
 /** The traced model for one mode. */
 export interface Graph {

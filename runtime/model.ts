@@ -118,7 +118,7 @@ export class Model implements CallableLayer {
       const src = t.source as Extract<SymbolicTensor['source'], { kind: 'history' }>;
       const args = src.inputs.map((x) => bound.get(x)!);
       const training = src.options.training ?? options.training;
-      bound.set(t, src.layer.apply(args.length === 1 ? args[0] : args, { training }));
+      bound.set(t, src.layer.apply(args.length === 1 ? args[0] : args, { ...src.options, training }));
     }
     return bound.get(this.outputs!)!;
   }

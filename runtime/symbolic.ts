@@ -25,6 +25,8 @@ export type TensorSource =
 export interface CallOptions {
   /** Force training (true) or inference (false) behaviour of dropout / batch norm; default: mode is 'train'. */
   training?: boolean;
+  /** MultiHeadAttention (Keras `use_causal_mask`): query position t attends only to key positions ≤ t. */
+  useCausalMask?: boolean;
 }
 
 /** Anything that can be applied to symbolic tensors: a layer or a model. */

@@ -5,7 +5,18 @@
  */
 import type { OpAttrs } from '../graph.ts';
 import { Layer, type LayerSpec } from '../layers/base.ts';
-import type { SymbolicTensor } from '../symbolic.ts';
+import { formatShape, type SymbolicTensor } from '../symbolic.ts';
+
+/**
+ * True when `labels` are class ids for `scores` `[batch, …, classes]`: shape `[batch, …]` (the scores' leading
+ * axes) or `[batch, …, 1]`.
+ */
+export function isClassIdsFor(labels: SymbolicTensor, scores: SymbolicTensor): boolean {
+  if (scores.rank < 2) return false;
+  const lead = scores.shape.slice(0, -1);
+  const same = (a: readonly (number | null)[]) => a.length === lead.length && a.every((d, i) => d === lead[i]);
+  return same(labels.shape) || (labels.rank === scores.rank && labels.shape[labels.rank - 1] === 1 && same(labels.shape.slice(0, -1)));
+}
 
 type LossOp = 'sparseSoftmaxCrossEntropy' | 'softmaxCrossEntropy' | 'sigmoidCrossEntropy' | 'meanSquaredError';
 
@@ -21,9 +32,8 @@ class Loss<K extends LossOp> extends Layer {
   }
   protected spec([labels, logits]: SymbolicTensor[]): LayerSpec<K> {
     if (this.op === 'sparseSoftmaxCrossEntropy') {
-      if (logits.rank !== 2) this.fail(`expected logits of rank 2 [batch, classes], got shape ${logits}`);
-      const okShape = labels.rank === 1 || (labels.rank === 2 && labels.shape[1] === 1);
-      if (!okShape) this.fail(`expected labels [batch] or [batch, 1] of class ids, got shape ${labels}`);
+      if (logits.rank < 2) this.fail(`expected logits [batch, …, classes] of rank ≥ 2, got shape ${logits}`);
+      if (!isClassIdsFor(labels, logits)) this.fail(`expected labels ${formatShape(logits.shape.slice(0, -1))} or ${formatShape([...logits.shape.slice(0, -1), 1])} of class ids for logits ${logits}, got shape ${labels}`);
       if (labels.dtype !== 'int32') this.fail(`expected int32 class-id labels, got ${labels.dtype} ${labels}`);
     } else {
       if (labels.toString() !== logits.toString()) this.fail(`labels ${labels} and ${this.op === 'meanSquaredError' ? 'predictions' : 'logits'} ${logits} must have the same shape`);
@@ -35,9 +45,10 @@ class Loss<K extends LossOp> extends Layer {
 }
 
 /**
- * Softmax cross-entropy with integer class labels (tf.losses.sparse_softmax_cross_entropy).
- * @param labels int32 `[batch]` or `[batch, 1]` class ids.
- * @param logits `[batch, classes]` unnormalised scores.
+ * Softmax cross-entropy with integer class labels (tf.losses.sparse_softmax_cross_entropy), the mean over
+ * every position (e.g. every token of a language model).
+ * @param labels int32 `[batch, …]` or `[batch, …, 1]` class ids.
+ * @param logits `[batch, …, classes]` unnormalised scores.
  * @returns scalar mean loss.
  */
 export function sparseSoftmaxCrossEntropy(labels: SymbolicTensor, logits: SymbolicTensor): SymbolicTensor {

@@ -6,6 +6,7 @@
 import type { MetricSpec } from '../graph.ts';
 import { UserError } from '../errors.ts';
 import { SymbolicTensor, scopeOf } from '../symbolic.ts';
+import { isClassIdsFor as isClassIds } from './losses.ts';
 
 /** A metric of the traced graph. */
 export interface MetricOp {
@@ -20,29 +21,28 @@ function check(name: string, xs: unknown[]): SymbolicTensor[] {
   return ts;
 }
 
-function isClassIds(labels: SymbolicTensor, batchRows: SymbolicTensor): boolean {
-  return (labels.rank === 1 || (labels.rank === 2 && labels.shape[1] === 1)) && batchRows.rank === 2;
-}
 
 /**
- * Accuracy. With `[batch]`/`[batch, 1]` class ids and `[batch, classes]` predictions, the argmax of the
- * predictions is compared to the labels (Keras sparse_categorical_accuracy); with equal shapes, float
+ * Accuracy. With `[batch, …]`/`[batch, …, 1]` class ids and `[batch, …, classes]` predictions, the argmax of the
+ * predictions is compared to the labels at every position (Keras sparse_categorical_accuracy; e.g. next-token
+ * accuracy); with equal shapes, float
  * predictions are thresholded at 0.5 (binary accuracy) and int predictions compared for equality.
  * @throws UserError for other shape combinations.
  */
 export function accuracy(labels: SymbolicTensor, predictions: SymbolicTensor): MetricOp {
   const [l, p] = check('accuracy', [labels, predictions]);
   if (!(isClassIds(l, p) || l.toString() === p.toString())) {
-    throw new UserError(`metrics.accuracy: labels ${l} and predictions ${p} must have equal shapes, or be [batch] class ids and [batch, classes] scores`);
+    throw new UserError(`metrics.accuracy: labels ${l} and predictions ${p} must have equal shapes, or be [batch, …] class ids and [batch, …, classes] scores`);
   }
   return { kind: 'metric', spec: { op: 'accuracy', inputs: [l.id, p.id] } };
 }
 
-/** Top-k accuracy of `[batch, classes]` scores against `[batch]` class ids (Keras sparse_top_k_categorical_accuracy). */
+/** Top-k accuracy of `[batch, …, classes]` scores against `[batch, …]` class ids (Keras sparse_top_k_categorical_accuracy). */
 export function topKAccuracy(labels: SymbolicTensor, predictions: SymbolicTensor, k = 5): MetricOp {
   const [l, p] = check('topKAccuracy', [labels, predictions]);
-  if (!isClassIds(l, p)) throw new UserError(`metrics.topKAccuracy: expects [batch] class ids and [batch, classes] scores, got ${l} and ${p}`);
-  if (!Number.isInteger(k) || k < 1 || k > (p.shape[1] as number)) throw new UserError(`metrics.topKAccuracy: k must be in [1, ${p.shape[1]}], got ${k}`);
+  if (!isClassIds(l, p)) throw new UserError(`metrics.topKAccuracy: expects [batch, …] class ids and [batch, …, classes] scores, got ${l} and ${p}`);
+  const classes = p.shape[p.rank - 1] as number;
+  if (!Number.isInteger(k) || k < 1 || k > classes) throw new UserError(`metrics.topKAccuracy: k must be in [1, ${classes}], got ${k}`);
   return { kind: 'metric', spec: { op: 'topKAccuracy', inputs: [l.id, p.id], k } };
 }
 

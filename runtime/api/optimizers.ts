@@ -54,14 +54,28 @@ const unit = (x: number) => x >= 0 && x < 1;
 const pos = (x: number) => x > 0;
 const nonneg = (x: number) => x >= 0;
 
+/** Arguments every optimizer takes. */
+export interface OptimizerArgs {
+  /** Keras `global_clipnorm`: clip the global L2 norm of all gradients to this value before each update. */
+  globalClipnorm?: number;
+}
+
+/** The `globalClipnorm` part of a spec (absent when not clipping). @throws UserError for a negative value. */
+function clip(name: string, args: OptimizerArgs | undefined): { globalClipnorm?: number } {
+  const c = args?.globalClipnorm;
+  if (c === undefined || c === 0) return {};
+  return { globalClipnorm: num(name, 'globalClipnorm', c, 0, pos, 'positive') };
+}
+
 /** Plain gradient descent: `w -= lr · g` (tf.train.sgd). */
-export function sgd(args: { learningRate: LearningRate }): Optimizer {
-  return new Optimizer({ name: 'sgd', learningRate: lr('sgd', args?.learningRate) });
+export function sgd(args: { learningRate: LearningRate } & OptimizerArgs): Optimizer {
+  return new Optimizer({ name: 'sgd', learningRate: lr('sgd', args?.learningRate), ...clip('sgd', args) });
 }
 
 /** Momentum SGD (tf.train.momentum): `v = m·v + g; w -= lr·v` (Nesterov: `w -= lr·(g + m·v)`). Default momentum 0.9. */
-export function momentum(args: { learningRate: LearningRate; momentum?: number; useNesterov?: boolean }): Optimizer {
+export function momentum(args: { learningRate: LearningRate; momentum?: number; useNesterov?: boolean } & OptimizerArgs): Optimizer {
   return new Optimizer({
+    ...clip('momentum', args),
     name: 'momentum',
     learningRate: lr('momentum', args?.learningRate),
     momentum: num('momentum', 'momentum', args.momentum, 0.9, unit, 'in [0, 1)'),
@@ -70,8 +84,9 @@ export function momentum(args: { learningRate: LearningRate; momentum?: number; 
 }
 
 /** Adam (tf.train.adam); defaults learningRate 0.001, beta1 0.9, beta2 0.999, epsilon 1e-7 (tfjs/Keras). */
-export function adam(args: { learningRate?: LearningRate; beta1?: number; beta2?: number; epsilon?: number } = {}): Optimizer {
+export function adam(args: { learningRate?: LearningRate; beta1?: number; beta2?: number; epsilon?: number } & OptimizerArgs = {}): Optimizer {
   return new Optimizer({
+    ...clip('adam', args),
     name: 'adam',
     learningRate: lr('adam', args.learningRate, 0.001),
     beta1: num('adam', 'beta1', args.beta1, 0.9, unit, 'in [0, 1)'),
@@ -80,9 +95,12 @@ export function adam(args: { learningRate?: LearningRate; beta1?: number; beta2?
   });
 }
 
-/** AdamW: Adam with decoupled weight decay `w -= lr·weightDecay·w` (Keras AdamW; default weightDecay 0.004). */
-export function adamw(args: { learningRate?: LearningRate; beta1?: number; beta2?: number; epsilon?: number; weightDecay?: number } = {}): Optimizer {
+/** AdamW: Adam with decoupled weight decay `w -= lr·weightDecay·w` (Keras AdamW; default weightDecay 0.004).
+ * `biasCorrection: false` uses the moments undivided by `1 − βᵗ` (the Cerebras TF AdamW default; Keras: true). */
+export function adamw(args: { learningRate?: LearningRate; beta1?: number; beta2?: number; epsilon?: number; weightDecay?: number; biasCorrection?: boolean } & OptimizerArgs = {}): Optimizer {
   return new Optimizer({
+    ...clip('adamw', args),
+    ...(args.biasCorrection === false ? { biasCorrection: false } : {}),
     name: 'adamw',
     learningRate: lr('adamw', args.learningRate, 0.001),
     beta1: num('adamw', 'beta1', args.beta1, 0.9, unit, 'in [0, 1)'),
@@ -93,8 +111,9 @@ export function adamw(args: { learningRate?: LearningRate; beta1?: number; beta2
 }
 
 /** RMSProp (tf.train.rmsprop); defaults learningRate 0.001, decay (Keras rho) 0.9, momentum 0, epsilon 1e-7. */
-export function rmsprop(args: { learningRate?: LearningRate; decay?: number; momentum?: number; epsilon?: number; centered?: boolean } = {}): Optimizer {
+export function rmsprop(args: { learningRate?: LearningRate; decay?: number; momentum?: number; epsilon?: number; centered?: boolean } & OptimizerArgs = {}): Optimizer {
   return new Optimizer({
+    ...clip('rmsprop', args),
     name: 'rmsprop',
     learningRate: lr('rmsprop', args.learningRate, 0.001),
     decay: num('rmsprop', 'decay', args.decay, 0.9, unit, 'in [0, 1)'),
@@ -106,7 +125,9 @@ export function rmsprop(args: { learningRate?: LearningRate; decay?: number; mom
 
 /**
  * The optimizer described by a params.yaml `optimizer` section (Cerebras keys: optimizer_type,
- * learning_rate, beta1, beta2, epsilon, momentum, use_nesterov, weight_decay_rate, rho, centered).
+ * learning_rate, beta1, beta2, epsilon, momentum, use_nesterov, weight_decay_rate, rho, centered,
+ * use_bias_correction, max_gradient_norm → globalClipnorm). Loss-scaling keys have no effect (float32, see
+ * `../params.ts`).
  * @throws UserError if optimizer_type or learning_rate is missing.
  */
 export function fromParams(p: OptimizerParams): Optimizer {
@@ -114,16 +135,17 @@ export function fromParams(p: OptimizerParams): Optimizer {
   if (!type) throw new UserError('params optimizer.optimizer_type is required (sgd, momentum, adam, adamw or rmsprop)');
   const learningRate = p.learning_rate as LearningRate | undefined;
   if (learningRate === undefined) throw new UserError('params optimizer.learning_rate is required');
+  const globalClipnorm = p.max_gradient_norm;
   switch (type) {
     case 'sgd':
-      return sgd({ learningRate });
+      return sgd({ learningRate, globalClipnorm });
     case 'momentum':
-      return momentum({ learningRate, momentum: p.momentum, useNesterov: p.use_nesterov });
+      return momentum({ learningRate, momentum: p.momentum, useNesterov: p.use_nesterov, globalClipnorm });
     case 'adam':
-      return adam({ learningRate, beta1: p.beta1, beta2: p.beta2, epsilon: p.epsilon });
+      return adam({ learningRate, beta1: p.beta1, beta2: p.beta2, epsilon: p.epsilon, globalClipnorm });
     case 'adamw':
-      return adamw({ learningRate, beta1: p.beta1, beta2: p.beta2, epsilon: p.epsilon, weightDecay: p.weight_decay_rate });
+      return adamw({ learningRate, beta1: p.beta1, beta2: p.beta2, epsilon: p.epsilon, weightDecay: p.weight_decay_rate, biasCorrection: p.use_bias_correction, globalClipnorm });
     case 'rmsprop':
-      return rmsprop({ learningRate, decay: p.rho, momentum: p.momentum, epsilon: p.epsilon, centered: p.centered });
+      return rmsprop({ learningRate, decay: p.rho, momentum: p.momentum, epsilon: p.epsilon, centered: p.centered, globalClipnorm });
   }
 }

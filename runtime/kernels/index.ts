@@ -9,17 +9,32 @@ import { batchNormalizationKernel } from './batchNormalization.ts';
 import { concatenateKernel } from './concatenate.ts';
 import { conv2dKernel } from './conv2d.ts';
 import { denseKernel } from './dense.ts';
+import { divKernel } from './div.ts';
 import { dropoutKernel } from './dropout.ts';
 import { embeddingKernel } from './embedding.ts';
 import { flattenKernel } from './flatten.ts';
+import { gatherKernel } from './gather.ts';
 import { globalAveragePooling2dKernel } from './globalAveragePooling2d.ts';
 import { layerNormalizationKernel } from './layerNormalization.ts';
+import { matMulKernel } from './matMul.ts';
 import { maxPooling2dKernel } from './maxPooling2d.ts';
+import { meanKernel } from './mean.ts';
 import { meanSquaredErrorKernel } from './meanSquaredError.ts';
+import { mulKernel } from './mul.ts';
+import { multiHeadAttentionKernel } from './multiHeadAttention.ts';
 import { reshapeKernel } from './reshape.ts';
+import { rsqrtKernel } from './rsqrt.ts';
 import { sigmoidCrossEntropyKernel } from './sigmoidCrossEntropy.ts';
+import { sliceKernel } from './slice.ts';
+import { softmaxKernel } from './softmax.ts';
 import { softmaxCrossEntropyKernel } from './softmaxCrossEntropy.ts';
 import { sparseSoftmaxCrossEntropyKernel } from './sparseSoftmaxCrossEntropy.ts';
+import { sqrtKernel } from './sqrt.ts';
+import { subKernel } from './sub.ts';
+import { sumKernel } from './sum.ts';
+import { tokenAndPositionEmbeddingKernel } from './tokenAndPositionEmbedding.ts';
+import { transposeKernel } from './transpose.ts';
+import { whereKernel } from './where.ts';
 import type { OpKernel } from './types.ts';
 import { KernelError } from './util.ts';
 
@@ -42,8 +57,23 @@ export const KERNELS: { readonly [K in OpName]: OpKernel<K> } = {
   reshape: reshapeKernel,
   activation: activationKernel,
   add: addKernel,
+  sub: subKernel,
+  mul: mulKernel,
+  div: divKernel,
+  where: whereKernel,
+  sqrt: sqrtKernel,
+  rsqrt: rsqrtKernel,
+  softmax: softmaxKernel,
+  sum: sumKernel,
+  mean: meanKernel,
+  matMul: matMulKernel,
+  transpose: transposeKernel,
+  slice: sliceKernel,
+  gather: gatherKernel,
   concatenate: concatenateKernel,
   embedding: embeddingKernel,
+  tokenAndPositionEmbedding: tokenAndPositionEmbeddingKernel,
+  multiHeadAttention: multiHeadAttentionKernel,
   sparseSoftmaxCrossEntropy: sparseSoftmaxCrossEntropyKernel,
   softmaxCrossEntropy: softmaxCrossEntropyKernel,
   sigmoidCrossEntropy: sigmoidCrossEntropyKernel,

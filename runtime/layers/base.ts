@@ -61,9 +61,10 @@ export abstract class Layer implements CallableLayer {
    * Checks the inputs and describes the call.
    * @param inputs  input tensors (shapes with `null` batch dim).
    * @param training resolved training flag of this call.
+   * @param options  the call's options (layer-specific ones such as `useCausalMask`).
    * @throws UserError naming the layer, the expected and the actual shape.
    */
-  protected abstract spec(inputs: SymbolicTensor[], training: boolean): LayerSpec;
+  protected abstract spec(inputs: SymbolicTensor[], training: boolean, options: CallOptions): LayerSpec;
 
   /** The layer's name for messages before a trace assigned one. */
   protected displayName(): string {
@@ -105,13 +106,13 @@ export abstract class Layer implements CallableLayer {
     if (this.arity === 'many' && xs.length < 2) this.fail(`takes a list of at least two inputs, got ${xs.length}`);
     const traced = xs.filter((x) => x.source.kind === 'traced');
     if (traced.length === 0) {
-      const s = this.spec(xs, options.training ?? false);
+      const s = this.spec(xs, options.training ?? false, options);
       return new SymbolicTensor(s.out.shape, s.out.dtype, { kind: 'history', layer: this, inputs: xs, options });
     }
     if (traced.length !== xs.length) this.fail('mixes tensors of modelFn with free tensors from layers.input()');
     const scope = (traced[0].source as { scope: TraceScope }).scope;
     const name = scope.layerName(this, this.baseName, this.args.name);
-    const spec = this.withName(name, () => this.spec(xs, options.training ?? scope.training));
+    const spec = this.withName(name, () => this.spec(xs, options.training ?? scope.training, options));
     let params = scope.layerParams(this);
     if (params.length === 0) {
       params = spec.weights.map((w) => scope.addParam(this, w.weight, w.shape, resolveInitializer(w.init, this.label()), { trainable: w.trainable, regularizer: w.regularizer }));

@@ -10,5 +10,6 @@ export {
   dropout, flatten, reshape, activation, add, concatenate, Dropout, Flatten, Reshape, Activation, Add, Concatenate,
   type DropoutArgs, type ReshapeArgs, type ActivationArgs, type ConcatenateArgs,
 } from './core.ts';
-export { embedding, Embedding, type EmbeddingArgs } from './embedding.ts';
+export { embedding, Embedding, tokenAndPositionEmbedding, TokenAndPositionEmbedding, type EmbeddingArgs, type TokenAndPositionEmbeddingArgs } from './embedding.ts';
+export { multiHeadAttention, MultiHeadAttention, type MultiHeadAttentionArgs, type MultiHeadAttentionCallOptions } from './attention.ts';
 export { Layer, type LayerArgs } from './base.ts';

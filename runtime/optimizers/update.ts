@@ -46,7 +46,8 @@ export interface UpdateResult {
  *   w ← w + (−lr)·(m/(1−β₁ᵗ)) / (√(v/(1−β₂ᵗ)) + ε)   (tfjs keeps β^t as a float32 running product; here
  *   it is computed from t in double precision, which differs by < 1e-6 relative for t ≤ 10⁴ and makes a resumed
  *   run identical to an uninterrupted one)
- * - adamw: first w ← w − lr·λ·w (Keras `Optimizer._apply_weight_decay`, λ = weightDecay), then adam
+ * - adamw: first w ← w − lr·λ·w (Keras `Optimizer._apply_weight_decay`, λ = weightDecay), then adam; without
+ *   bias correction (`biasCorrection: false`, the Cerebras TF AdamW default) m and v are used undivided
  * - rmsprop (`rmsprop_optimizer.ts`): ms ← ρ·ms + (1−ρ)g²; plain: mom ← μ·mom + lr·g/√(ms + ε);
  *   centered: mg ← ρ·mg + (1−ρ)g, mom ← μ·mom + lr·g/√(ms − (mg² + ε)); w ← w − mom
  *
@@ -78,8 +79,9 @@ export function applyUpdate(spec: OptimizerSpec, value: tf.Tensor, grad: tf.Tens
         if (spec.name === 'adamw' && spec.weightDecay !== 0) w = tf.sub(w, tf.mul(w, lr * spec.weightDecay));
         const { beta1, beta2, epsilon } = spec;
         const t = step + 1;
-        const oneMinusAcc1 = tf.sub(1, tf.scalar(Math.pow(beta1, t)));
-        const oneMinusAcc2 = tf.sub(1, tf.scalar(Math.pow(beta2, t)));
+        const corrected = spec.name === 'adam' || spec.biasCorrection !== false;
+        const oneMinusAcc1 = tf.sub(1, tf.scalar(corrected ? Math.pow(beta1, t) : 0));
+        const oneMinusAcc2 = tf.sub(1, tf.scalar(corrected ? Math.pow(beta2, t) : 0));
         const m = tf.add(tf.mul(slots[0], beta1), tf.mul(grad, 1 - beta1));
         const v = tf.add(tf.mul(slots[1], beta2), tf.mul(tf.square(grad), 1 - beta2));
         const mHat = tf.div(m, oneMinusAcc1);
@@ -103,4 +105,26 @@ export function applyUpdate(spec: OptimizerSpec, value: tf.Tensor, grad: tf.Tens
         throw new Error(`unknown optimizer '${(spec as { name: string }).name}'`);
     }
   });
+}
+
+/**
+ * Global-norm clipping (tf.clip_by_global_norm; Keras `global_clipnorm`): with n = √(Σ_params Σ g²), every
+ * gradient is multiplied by `maxNorm / max(n, maxNorm)`. Apply it to the gradients of ALL trainable parameters
+ * of a step (after the cross-replica reduction and the regularisation terms), before any {@link applyUpdate}.
+ * Does not dispose its inputs; returns new tensors (or the inputs themselves when no scaling is needed).
+ * @param grads   gradients of every trainable parameter (any shapes).
+ * @param maxNorm the clip norm; ≤ 0 disables clipping.
+ * @returns the clipped gradients (same order) and the global norm before clipping.
+ */
+export function clipByGlobalNorm(grads: readonly tf.Tensor[], maxNorm: number): { grads: tf.Tensor[]; globalNorm: number } {
+  let sq = 0;
+  for (const g of grads) {
+    const s = tf.tidy(() => tf.sum(tf.square(g)));
+    sq += s.dataSync()[0];
+    s.dispose();
+  }
+  const globalNorm = Math.sqrt(sq);
+  if (!(maxNorm > 0) || globalNorm <= maxNorm) return { grads: grads.slice(), globalNorm };
+  const scale = maxNorm / globalNorm;
+  return { grads: grads.map((g) => tf.mul(g, scale)), globalNorm };
 }
