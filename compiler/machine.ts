@@ -35,6 +35,11 @@ export interface Machine {
   hopLatencyCycles: number;
   /** Placement objective weight: cycles per PE of L1 wire distance. */
   wirePenalty: number;
+  /** Host I/O bandwidth of the system, bytes per second in each direction (samples enter and leave through
+   * the wafer edge at this rate; docs/design.md §10, §11: CS-2 system I/O 1.2 Tb/s = 12 × 100 GbE). Optional
+   * in the YAML (`io_bytes_per_s`) because only the simulator needs it: wafer-sim refuses a machine without it
+   * with a UserError naming the file and the key. */
+  ioBytesPerS?: number;
   /** Absolute path of the YAML the machine was read from (absent for machines built in code). */
   source?: string;
 }
@@ -50,6 +55,7 @@ const machineSchema = z.strictObject({
   link_bits_per_cycle: z.number().int().positive(),
   hop_latency_cycles: z.number().nonnegative(),
   wire_penalty: z.number().nonnegative(),
+  io_bytes_per_s: z.number().positive().optional(),
 });
 
 /** Names of the machines shipped in `configs/`. */
@@ -111,6 +117,7 @@ export function parseMachine(text: string, file: string): Machine {
     linkBitsPerCycle: d.link_bits_per_cycle,
     hopLatencyCycles: d.hop_latency_cycles,
     wirePenalty: d.wire_penalty,
+    ...(d.io_bytes_per_s === undefined ? {} : { ioBytesPerS: d.io_bytes_per_s }),
     source: path.isAbsolute(file) ? file : undefined,
   };
 }
@@ -156,6 +163,7 @@ export function customMachine(over: Partial<Machine> & { name?: string } = {}): 
     linkBitsPerCycle: 32,
     hopLatencyCycles: 1,
     wirePenalty: 1,
+    ioBytesPerS: 150e9,
   };
   return { ...base, ...over, fabric: { ...(over.fabric ?? base.fabric) } };
 }
