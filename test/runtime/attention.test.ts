@@ -4,7 +4,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { layers, losses, ops, optimizers, traceModelFn, validateParams, type ModelFn } from '../../index.ts';
-import { type Batch, Executor, inThreadAllReduce } from '../../runtime/executor.ts';
+import { Executor, inThreadAllReduce } from '../../runtime/executor.ts';
+import type { Batch, TensorData } from '../../runtime/batch.ts';
 import type { OpAttrs } from '../../runtime/graph.ts';
 import { UserError } from '../../runtime/errors.ts';
 import { dropoutMask } from '../../runtime/random.ts';
@@ -223,15 +224,15 @@ describe('a traced transformer block (layers and ops) in the executor', () => {
       const len = T - (b % 3); // padding at the end of some sequences
       for (let t = 0; t < T; t++) for (let s = 0; s <= t; s++) if (s < len) mask[(b * T + t) * T + s] = 1;
     }
-    return { features: { ids: { data: ids, shape: [B, T] }, mask: { data: mask, shape: [B, T, T] } }, labels: { data: labels, shape: [B, T] } };
+    return { features: { ids: { data: ids, shape: [B, T], dtype: 'int32' }, mask: { data: mask, shape: [B, T, T], dtype: 'float32' } }, labels: { data: labels, shape: [B, T], dtype: 'int32' } };
   }
 
   function slice(b: Batch, from: number, to: number): Batch {
-    const cut = (h: HostTensor) => {
+    const cut = (h: TensorData): TensorData => {
       const per = h.shape.slice(1).reduce((x, y) => x * y, 1);
-      return { data: h.data.slice(from * per, to * per), shape: [to - from, ...h.shape.slice(1)] };
+      return { data: h.data.slice(from * per, to * per), shape: [to - from, ...h.shape.slice(1)], dtype: h.dtype };
     };
-    return { features: Object.fromEntries(Object.entries(b.features).map(([k, h]) => [k, cut(h as HostTensor)])), labels: cut(b.labels as HostTensor) };
+    return { features: Object.fromEntries(Object.entries(b.features).map(([k, h]) => [k, cut(h)])), labels: cut(b.labels!) };
   }
 
   const signature = { features: { ids: { shape: [T], dtype: 'int32' as const }, mask: { shape: [T, T], dtype: 'float32' as const } }, labels: { shape: [T], dtype: 'int32' as const } };
