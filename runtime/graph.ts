@@ -161,8 +161,11 @@ export interface OpAttrs {
     /** Dropout rate on the attention probabilities (training only). */
     dropout: number;
     useBias: boolean;
-    /** Query position t attends only to key positions s ≤ t (needs T = S). */
+    /** Query position t attends only to key positions s ≤ t (Keras: t ≥ s for any T, S). */
     useCausalMask: boolean;
+    /** GPT-J rotary position embedding (`rotary_dim`) on the first `rotaryDim` dimensions of each query and key
+     * head, positions 0…L−1; 0: none. Even, ≤ keyDim. */
+    rotaryDim: number;
     /** True when a fourth input (the attention mask) is present. */
     hasAttentionMask: boolean;
     training: boolean;

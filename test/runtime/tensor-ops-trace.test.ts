@@ -162,7 +162,9 @@ describe('transformer layers', () => {
     expect(countParams(g)).toBe(3 * (6 * 6 + 6) + 6 * 6 + 6);
     const n = g.nodes[0];
     expect(n.inputs).toEqual(['features/x', 'features/x', 'features/x']);
-    expect(n.attrs).toEqual({ numHeads: 2, keyDim: 3, valueDim: 3, outputDim: 6, dropout: 0, useBias: true, useCausalMask: false, hasAttentionMask: false, training: false });
+    expect(n.attrs).toEqual({ numHeads: 2, keyDim: 3, valueDim: 3, outputDim: 6, dropout: 0, useBias: true, useCausalMask: false, rotaryDim: 0, hasAttentionMask: false, training: false });
+    expect(traceBody(({ x }) => layers.multiHeadAttention({ numHeads: 2, keyDim: 4, rotaryDim: 2 }).apply([x, x])).nodes[0].attrs).toMatchObject({ rotaryDim: 2 });
+    expect(() => layers.multiHeadAttention({ numHeads: 2, keyDim: 4, rotaryDim: 3 })).toThrow(/rotaryDim must be an even integer in \[0, keyDim = 4\], got 3/);
   });
   it('MultiHeadAttention: valueDim, outputShape, no bias, an attention mask; bad masks and arguments', () => {
     const g = traceBody(({ x, mask }) => layers.multiHeadAttention({ numHeads: 3, keyDim: 2, valueDim: 5, outputShape: 7, useBias: false, dropout: 0.1 }).apply([x, x], { attentionMask: mask }), 'train');
