@@ -136,6 +136,10 @@ export interface OpAttrs {
   concatenate: { axis: number };
   /** Input int32 indices `[batch, ...]` → `[batch, ..., outputDim]`. */
   embedding: { inputDim: number; outputDim: number };
+  /** Keras-NLP ReversibleEmbedding with `reverse=True` (tied input/output embeddings): x `[batch, …, outputDim]`
+   * → logits `x · Eᵀ`, `[batch, …, inputDim]`, with E `[inputDim, outputDim]` the embedding's table (params
+   * `[embeddings]`, shared with the embedding node). */
+  reverseEmbedding: { inputDim: number; outputDim: number };
   /** Keras-NLP TokenAndPositionEmbedding: int32 token ids `[batch, seq]` (seq ≤ sequenceLength) →
    * `token_embeddings[ids] + position_embeddings[:seq]`, `[batch, seq, embeddingDim]`. Params
    * `[token_embedding/embeddings [vocabularySize, embeddingDim], position_embedding/embeddings

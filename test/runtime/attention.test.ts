@@ -295,3 +295,57 @@ describe('a traced transformer block (layers and ops) in the executor', () => {
     [one, ...two].forEach((e) => e.dispose());
   });
 });
+
+describe('tied input and output embeddings (reverse calls)', () => {
+  it('reverseEmbedding kernel: x · Eᵀ and its gradients', async () => {
+    const x = host([2, 3, 4], 1);
+    const e = host([7, 4], 2);
+    const run = await runKernel(node('reverseEmbedding', { inputDim: 7, outputDim: 4 }, 1, ['e']), [x], [e]);
+    const ref = await reference((xt, et) => tf.reshape(tf.matMul(tf.reshape(xt, [6, 4]), et, false, true), [2, 3, 7]), [x, e], [0, 1], run.dy[0]);
+    expectClose(run.outputs[0], ref.value, TOL, 'forward');
+    expectClose(run.dInputs[0], ref.grads[0], TOL, 'input gradient');
+    expectClose(run.dParams[0], ref.grads[1], TOL, 'table gradient');
+  });
+
+  it('TokenAndPositionEmbedding reversed shares the token table; its gradient sums both uses', async () => {
+    const [T, V, D, B] = [5, 9, 6, 3];
+    const fn: ModelFn = (f, labels, mode) => {
+      const emb = layers.tokenAndPositionEmbedding({ vocabularySize: V, sequenceLength: T, embeddingDim: D });
+      const h = layers.dense({ units: D, activation: 'tanh' }).apply(emb.apply(f.ids));
+      const logits = emb.apply(h, { reverse: true });
+      const loss = losses.sparseSoftmaxCrossEntropy(labels!, logits);
+      return { mode, loss, trainOp: optimizers.sgd({ learningRate: 0.1 }).minimize(loss) };
+    };
+    const signature = { features: { ids: { shape: [T], dtype: 'int32' as const } }, labels: { shape: [T], dtype: 'int32' as const } };
+    const graph = traceModelFn(fn, { mode: 'train', params: validateParams({}, 'test.yaml'), signature });
+    expect(graph.params.map((p) => p.name)).toEqual(['token_and_position_embedding/token_embedding/embeddings', 'token_and_position_embedding/position_embedding/embeddings', 'dense/kernel', 'dense/bias']);
+    const rev = graph.nodes.find((n) => n.op === 'reverseEmbedding')!;
+    expect(rev.name).toBe('token_and_position_embedding_call1');
+    expect(rev.params).toEqual(['token_and_position_embedding/token_embedding/embeddings']);
+    expect(rev.outputs[0].shape).toEqual([null, T, V]);
+    const ids = Int32Array.from({ length: B * T }, (_, i) => (i * 4 + 1) % V);
+    const labels = Int32Array.from({ length: B * T }, (_, i) => (i * 2 + 3) % V);
+    const batch: Batch = { features: { ids: { data: ids, shape: [B, T] } }, labels: { data: labels, shape: [B, T] } };
+    const exec = await Executor.create(graph);
+    const state = await exec.begin(batch, 'train', 0);
+    await exec.forwardNodes(state, exec.trainNodes);
+    exec.seedLoss(state);
+    await exec.backwardNodes(state, [...exec.trainNodes].reverse());
+    await exec.reduceGradients(state);
+    const mine = graph.params.map((p) => (state.paramGrads.get(p.name)!.dataSync() as Float32Array).slice());
+    const loss = state.dataLoss!;
+    exec.finish(state);
+    const values = exec.getParams();
+    const f = (idt: tf.Tensor, lab: tf.Tensor, tok: tf.Tensor, pos: tf.Tensor, k: tf.Tensor, b: tf.Tensor) => {
+      const e = tf.add(tf.reshape(tf.gather(tok, tf.reshape(idt, [-1])), [B * T, D]), tf.tile(pos, [B, 1]));
+      const h = tf.tanh(tf.add(tf.matMul(e, k), b));
+      const logits = tf.matMul(h, tok, false, true);
+      const logp = tf.sub(logits, tf.logSumExp(logits, -1, true));
+      return tf.div(tf.neg(tf.sum(tf.mul(logp, tf.oneHot(tf.reshape(lab, [-1]), V)))), B * T);
+    };
+    const ref = await reference(f, [batch.features.ids as HostTensor, batch.labels as HostTensor, ...values.map((v) => ({ data: v.data, shape: v.shape }))], [2, 3, 4, 5], new Float32Array([1]));
+    expect(loss).toBeCloseTo(ref.value[0], 5);
+    graph.params.forEach((p, i) => expectClose(mine[i], ref.grads[i], TOL, `gradient of ${p.name}`));
+    exec.dispose();
+  });
+});
