@@ -136,6 +136,10 @@ export interface OpAttrs {
   concatenate: { axis: number };
   /** Input int32 indices `[batch, ...]` → `[batch, ..., outputDim]`. */
   embedding: { inputDim: number; outputDim: number };
+  /** Keras-NLP ReversibleEmbedding with `reverse=True` (tied input/output embeddings): x `[batch, …, outputDim]`
+   * → logits `x · Eᵀ`, `[batch, …, inputDim]`, with E `[inputDim, outputDim]` the embedding's table (params
+   * `[embeddings]`, shared with the embedding node). */
+  reverseEmbedding: { inputDim: number; outputDim: number };
   /** Keras-NLP TokenAndPositionEmbedding: int32 token ids `[batch, seq]` (seq ≤ sequenceLength) →
    * `token_embeddings[ids] + position_embeddings[:seq]`, `[batch, seq, embeddingDim]`. Params
    * `[token_embedding/embeddings [vocabularySize, embeddingDim], position_embedding/embeddings
@@ -161,8 +165,11 @@ export interface OpAttrs {
     /** Dropout rate on the attention probabilities (training only). */
     dropout: number;
     useBias: boolean;
-    /** Query position t attends only to key positions s ≤ t (needs T = S). */
+    /** Query position t attends only to key positions s ≤ t (Keras: t ≥ s for any T, S). */
     useCausalMask: boolean;
+    /** GPT-J rotary position embedding (`rotary_dim`) on the first `rotaryDim` dimensions of each query and key
+     * head, positions 0…L−1; 0: none. Even, ≤ keyDim. */
+    rotaryDim: number;
     /** True when a fourth input (the attention mask) is present. */
     hasAttentionMask: boolean;
     training: boolean;

@@ -34,6 +34,7 @@ export const LAYER_CLASS: Record<OpName, string> = {
   gather: 'Gather',
   concatenate: 'Concatenate',
   embedding: 'Embedding',
+  reverseEmbedding: 'ReversibleEmbedding',
   tokenAndPositionEmbedding: 'TokenAndPositionEmbedding',
   multiHeadAttention: 'MultiHeadAttention',
   sparseSoftmaxCrossEntropy: 'SparseSoftmaxCrossEntropy',

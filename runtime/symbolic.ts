@@ -27,6 +27,9 @@ export interface CallOptions {
   training?: boolean;
   /** MultiHeadAttention (Keras `use_causal_mask`): query position t attends only to key positions ≤ t. */
   useCausalMask?: boolean;
+  /** Embedding and TokenAndPositionEmbedding (Keras-NLP ReversibleEmbedding `reverse=True`): map vectors
+   * `[batch, …, outputDim]` to logits `[batch, …, inputDim]` with the transposed token table (tied weights). */
+  reverse?: boolean;
 }
 
 /** Anything that can be applied to symbolic tensors: a layer or a model. */

@@ -4,7 +4,7 @@
  *
  * Forward runs one `FusedConv2D` (XNNPACK) with bias and, when tfjs can fuse it, the activation, with explicit
  * padding (see the forward for a wasm 'same' padding bug).
- * Gradients, all built from the fast wasm `Conv2D` kernel (see `../../shared/notes/tfjs-wasm.md`):
+ * Gradients, all built from the fast wasm `Conv2D` kernel (see docs/design.md §12):
  *  - filter: `Conv2DBackpropFilter` is missing on wasm; {@link conv2dFilterGrad} computes it as a
  *    convolution of the transposed input with the transposed output gradient;
  *  - input: the wasm `Conv2DBackpropInput` is naive loops (~10× slower); {@link conv2dInputGrad} convolves

@@ -4,7 +4,7 @@
  *
  * Forward is one `_FusedMatMul` (bias and, where tfjs can fuse it, the activation). Backward:
  * `dW = xᵀ · dz`, `db = Σ_rows dz`, `dx = dz · Wᵀ`, with explicit transposes followed by plain matMuls (wasm
- * runs transposed products in a scalar loop ~10× slower — `../../shared/notes/tfjs-wasm.md`); the row sum is
+ * runs transposed products in a scalar loop ~10× slower — docs/design.md §12); the row sum is
  * a `[1, rows] · [rows, units]` product, much faster on wasm than `Sum` over axis 0.
  */
 import * as tf from '@tensorflow/tfjs-core';

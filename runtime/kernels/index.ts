@@ -23,6 +23,7 @@ import { meanSquaredErrorKernel } from './meanSquaredError.ts';
 import { mulKernel } from './mul.ts';
 import { multiHeadAttentionKernel } from './multiHeadAttention.ts';
 import { reshapeKernel } from './reshape.ts';
+import { reverseEmbeddingKernel } from './reverseEmbedding.ts';
 import { rsqrtKernel } from './rsqrt.ts';
 import { sigmoidCrossEntropyKernel } from './sigmoidCrossEntropy.ts';
 import { sliceKernel } from './slice.ts';
@@ -72,6 +73,7 @@ export const KERNELS: { readonly [K in OpName]: OpKernel<K> } = {
   gather: gatherKernel,
   concatenate: concatenateKernel,
   embedding: embeddingKernel,
+  reverseEmbedding: reverseEmbeddingKernel,
   tokenAndPositionEmbedding: tokenAndPositionEmbeddingKernel,
   multiHeadAttention: multiHeadAttentionKernel,
   sparseSoftmaxCrossEntropy: sparseSoftmaxCrossEntropyKernel,

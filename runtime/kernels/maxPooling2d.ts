@@ -5,7 +5,7 @@
  * Backward routes each output gradient to the FIRST maximum of its window in row-major order — TF's and
  * tfjs-cpu's tie-breaking, which matters because ReLU outputs make ties (several zeros) common. The wasm
  * `MaxPoolGrad` (and `MaxPoolWithArgmax`) cannot be used: they start the running max at FLT_MIN, so windows
- * whose values are all ≤ 0 route their gradient wrongly (`../../shared/notes/tfjs-wasm.md`).
+ * whose values are all ≤ 0 route their gradient wrongly (docs/design.md §12).
  *
  * Non-overlapping windows (stride = pool size, the usual case) use only fast ops: on the window grid,
  * `ismax = 1 − step(up(y) − x)` marks maxima, `v = ismax · rank` weights them by reverse row-major position

@@ -2,11 +2,15 @@
  * multiHeadAttention (Keras MultiHeadAttention, rank-3 inputs; attrs and params in `OpAttrs.multiHeadAttention`
  * of `../graph.ts`). With H heads, for query `[B, T, Dq]`, value `[B, S, Dv]`, key `[B, S, Dk]`:
  *
- *   Q = (x_q W_q + b_q) / √keyDim,  K = x_k W_k + b_k,  V = x_v W_v + b_v        (per head: `[B·H, ·, e]`)
+ *   Q = rope(x_q W_q + b_q) / √keyDim,  K = rope(x_k W_k + b_k),  V = x_v W_v + b_v  (per head: `[B·H, ·, e]`)
  *   A = Q Kᵀ `[B·H, T, S]`;  A' = A·m + (−1e9)·(1 − m)  (m: causal ∧ attention mask, Keras Softmax masking)
  *   P = softmax(A') over S;  P' = dropout(P);  C = P' V;  y = concat_h(C) W_o + b_o  `[B, T, outputDim]`
  *
- * as Keras computes it (query scaled after its projection, then the dot product). Backward, in reverse:
+ * as Keras computes it (query scaled after its projection, then the dot product). `rope` is the identity unless
+ * `rotaryDim` > 0: GPT-J's rotary embedding (`apply_rotary_position_embedding` with `rotate_every_two`) on the
+ * first rotaryDim dimensions of each head, `rope(x) = x·C + (x R)·S` with C/S the cos/sin of `t·10000^(−2j/r)`
+ * repeated over each pair (1/0 beyond rotaryDim) and R the pair rotation `(x₀, x₁) → (−x₁, x₀)`, a 2-D product
+ * (wasm's strided slices are slow); its backward is `dx = dy·C + (dy·S) Rᵀ`. Backward, in reverse:
  * `dC = dy W_oᵀ`, `dP' = dC Vᵀ`, `dV = P'ᵀ dC`, `dP = dP'·mask_drop`, `dA = softmax'(dP)·m`, `dQ = dA K / √keyDim`,
  * `dK = dAᵀ Q`, and each projection's `dW = xᵀ dz`, `db = Σ_rows dz`, `dx = dz Wᵀ`. Every product is a plain
  * (untransposed) matMul after explicit transposes (`matMul.ts`: `batchMatMul`); the dropout mask is keyed by the
@@ -77,6 +81,48 @@ function combinedMask(a: OpAttrs['multiHeadAttention'], maskInput: tf.Tensor | u
   });
 }
 
+/** GPT-J rotary tables for positions 0…l−1 on heads of size e, rotating the first r dimensions (see the module
+ * comment): C, S `[l, e]`, R and Rᵀ `[e, e]`. */
+interface Rope {
+  c: tf.Tensor2D;
+  s: tf.Tensor2D;
+  r: tf.Tensor2D;
+  rT: tf.Tensor2D;
+}
+function ropeTables(l: number, e: number, r: number): Rope {
+  const c = new Float32Array(l * e).fill(1);
+  const s = new Float32Array(l * e);
+  for (let t = 0; t < l; t++) {
+    for (let j = 0; j < r / 2; j++) {
+      const angle = t * Math.pow(10000, -(2 * j) / r);
+      c[t * e + 2 * j] = c[t * e + 2 * j + 1] = Math.cos(angle);
+      s[t * e + 2 * j] = s[t * e + 2 * j + 1] = Math.sin(angle);
+    }
+  }
+  const rot = new Float32Array(e * e);
+  const rotT = new Float32Array(e * e);
+  for (let i = 0; i < r / 2; i++) {
+    // out[2i] = −x[2i+1], out[2i+1] = x[2i]: R[2i+1, 2i] = −1, R[2i, 2i+1] = 1
+    rot[(2 * i + 1) * e + 2 * i] = -1;
+    rot[2 * i * e + 2 * i + 1] = 1;
+    rotT[2 * i * e + 2 * i + 1] = -1;
+    rotT[(2 * i + 1) * e + 2 * i] = 1;
+  }
+  return { c: tf.tensor2d(c, [l, e]), s: tf.tensor2d(s, [l, e]), r: tf.tensor2d(rot, [e, e]), rT: tf.tensor2d(rotT, [e, e]) };
+}
+
+/** `x·C + (x R)·S` for heads `[n, l, e]` (forward with R, backward with Rᵀ). */
+function applyRope(x: tf.Tensor3D, cs: tf.Tensor2D, sn: tf.Tensor2D, rot: tf.Tensor2D): tf.Tensor3D {
+  const [n, l, e] = x.shape;
+  const xr = tf.reshape(tf.matMul(tf.reshape(x, [n * l, e]) as tf.Tensor2D, rot), [n, l, e]);
+  return tf.add(tf.mul(x, cs), tf.mul(xr, sn)) as tf.Tensor3D;
+}
+function ropeBackward(dy: tf.Tensor3D, rope: Rope): tf.Tensor3D {
+  const [n, l, e] = dy.shape;
+  const back = tf.reshape(tf.matMul(tf.reshape(tf.mul(dy, rope.s), [n * l, e]) as tf.Tensor2D, rope.rT), [n, l, e]);
+  return tf.add(tf.mul(dy, rope.c), back) as tf.Tensor3D;
+}
+
 interface MhaMeta {
   b: number;
   t: number;
@@ -114,12 +160,18 @@ export const multiHeadAttentionKernel: OpKernel<'multiHeadAttention'> = {
     expectShape(node, params[ix.wo], 'output kernel', [h, ev, dout]);
     const scale = 1 / Math.sqrt(ek);
     const drop = a.training && ctx.training && a.dropout > 0;
+    if (a.rotaryDim) {
+      if (a.rotaryDim % 2 !== 0 || a.rotaryDim > ek) throw new KernelError(node, `rotaryDim ${a.rotaryDim} must be even and at most keyDim ${ek}`);
+      if (s !== t) throw new KernelError(node, `rotary embeddings need query and key of one length, got ${t} and ${s}`);
+    }
     return tidy(() => {
+      const rope = a.rotaryDim ? ropeTables(t, ek, a.rotaryDim) : null;
+      const rot = (x: tf.Tensor3D) => (rope ? applyRope(x, rope.c, rope.s, rope.r) : x);
       const q2 = tf.reshape(q, [b * t, dq]) as tf.Tensor2D;
       const k2 = tf.reshape(k, [b * s, dk]) as tf.Tensor2D;
       const v2 = tf.reshape(v, [b * s, dv]) as tf.Tensor2D;
-      const Q = tf.mul(toHeads(project(q2, params[ix.wq], p(ix.bq)), b, t, h, ek), scale) as tf.Tensor3D;
-      const K = toHeads(project(k2, params[ix.wk], p(ix.bk)), b, s, h, ek);
+      const Q = tf.mul(rot(toHeads(project(q2, params[ix.wq], p(ix.bq)), b, t, h, ek)), scale) as tf.Tensor3D;
+      const K = rot(toHeads(project(k2, params[ix.wk], p(ix.bk)), b, s, h, ek));
       const V = toHeads(project(v2, params[ix.wv], p(ix.bv)), b, s, h, ev);
       let scores: tf.Tensor = batchMatMul(Q, transposeLast(K) as tf.Tensor3D);
       const m = combinedMask(a, maskIn, t, s);
@@ -168,8 +220,10 @@ export const multiHeadAttentionKernel: OpKernel<'multiHeadAttention'> = {
       if (dmask) dP = tf.mul(dP, dmask);
       let dA = softmaxBackward(dP, P, 2);
       if (m) dA = tf.reshape(tf.mul(tf.reshape(dA, [b, h, t, s]), m), [b * h, t, s]);
-      const dQ = tf.mul(batchMatMul(dA as tf.Tensor3D, K), scale);
-      const dK = batchMatMul(transposeLast(dA) as tf.Tensor3D, Q);
+      const rope = a.rotaryDim ? ropeTables(t, ek, a.rotaryDim) : null;
+      const unrot = (d: tf.Tensor3D) => (rope ? ropeBackward(d, rope) : d);
+      const dQ = unrot(tf.mul(batchMatMul(dA as tf.Tensor3D, K), scale) as tf.Tensor3D);
+      const dK = unrot(batchMatMul(transposeLast(dA) as tf.Tensor3D, Q));
       const dInputs: (tf.Tensor | null)[] = [null, null, null, ...(a.hasAttentionMask ? [null] : [])];
       const heads: [number, tf.Tensor, tf.Tensor2D, number, number, number, number, number][] = [
         // input index, head gradient, saved input, W, b, length, head size, input width

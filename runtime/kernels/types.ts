@@ -2,7 +2,7 @@
  * The kernel interface: explicit forward, input-gradient and weight-gradient code for one op of the Graph IR
  * (`OpAttrs` in `../graph.ts`), written with tfjs-core ops and run on the wasm backend. Whole-graph
  * autodiff (`tf.grad`) is never used: the tfjs-core Node bundle registers no gradients, and several wasm
- * gradient kernels are missing or wrong (`../../shared/notes/tfjs-wasm.md`).
+ * gradient kernels are missing or wrong (docs/design.md §12).
  *
  * Data parallelism. A batch may be split over replicas (one wasm backend per worker thread). A kernel sees
  * only its replica's slice `[localBatch, …]` and gets from {@link KernelContext} the slice's place in the

@@ -23,6 +23,9 @@ export interface MultiHeadAttentionArgs extends LayerArgs {
   /** Default zeros. */
   biasInitializer?: InitializerArg;
   kernelRegularizer?: RegularizerArg | null;
+  /** Not in Keras: GPT-J rotary position embeddings (modelzoo `rotary_dim`) on the first rotaryDim dimensions of
+   * each query and key head (even, ≤ keyDim; query and key of one length). Default 0: none. */
+  rotaryDim?: number;
 }
 
 /** Options of a MultiHeadAttention call (Keras 3 `attention_mask`, `use_causal_mask`, `training`). */
@@ -51,6 +54,8 @@ export class MultiHeadAttention extends Layer {
     const d = args.dropout ?? 0;
     if (!(typeof d === 'number' && d >= 0 && d < 1)) this.fail(`dropout must be in [0, 1), got ${JSON.stringify(args.dropout)}`);
     this.outputDim();
+    const r = args.rotaryDim ?? 0;
+    if (!(Number.isInteger(r) && r >= 0 && r % 2 === 0 && r <= args.keyDim)) this.fail(`rotaryDim must be an even integer in [0, keyDim = ${args.keyDim}], got ${JSON.stringify(args.rotaryDim)}`);
   }
 
   /** The outputShape argument as a number, or undefined (query's last dimension). */
@@ -89,6 +94,8 @@ export class MultiHeadAttention extends Layer {
     const [s, dv] = this.staticDims(v);
     const [sk, dk] = this.staticDims(k);
     if (sk !== s) this.fail(`key ${k} and value ${v} must have the same sequence length`);
+    const rotaryDim = this.args.rotaryDim ?? 0;
+    if (rotaryDim && s !== t) this.fail(`rotary embeddings need query ${q} and key ${k} of the same length`);
     if (mask && (mask.rank !== 3 || mask.shape[1] !== t || mask.shape[2] !== s)) this.fail(`attentionMask ${mask} must be [batch, ${t}, ${s}] (query length, key length)`);
     const h = this.args.numHeads;
     const ek = this.args.keyDim;
@@ -106,7 +113,7 @@ export class MultiHeadAttention extends Layer {
       op: 'multiHeadAttention',
       attrs: {
         numHeads: h, keyDim: ek, valueDim: ev, outputDim: out, dropout: this.args.dropout ?? 0, useBias,
-        useCausalMask: options.useCausalMask ?? false, hasAttentionMask: !!mask, training,
+        useCausalMask: options.useCausalMask ?? false, rotaryDim, hasAttentionMask: !!mask, training,
       },
       out: { shape: [q.shape[0], t, out], dtype: 'float32' },
       weights: [...proj('query', [dq, h, ek], [h, ek]), ...proj('key', [dk, h, ek], [h, ek]), ...proj('value', [dv, h, ev], [h, ev]), ...proj('attention_output', [h, ev, out], [out])],

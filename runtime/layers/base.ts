@@ -32,6 +32,9 @@ export interface LayerSpec<K extends OpName = OpName> {
   attrs: OpAttrs[K];
   out: { shape: Shape; dtype: DType };
   weights: WeightDecl[];
+  /** The weights this call's node reads, by weight name (default: all of {@link weights}); a reverse embedding
+   * call reads only the token table of a layer that owns two. */
+  reads?: string[];
 }
 
 /** Keras initializer names (camelCase or snake_case), or `{ name, config }` from `initializers.*`. */
@@ -121,7 +124,8 @@ export abstract class Layer implements CallableLayer {
       const have = params.map((p, i) => `${p}[${scope.params.find((q) => q.name === p)!.shape}]`).join(', ');
       if (want !== have) this.fail(`called again on inputs of another shape ${xs.map((x) => x.toString()).join(', ')}: needs weights ${want}, has ${have}`);
     }
-    return scope.addNode(this, spec.op, xs, spec.attrs, params, spec.out);
+    const reads = spec.reads ? params.filter((p) => spec.reads!.includes(p.slice(name.length + 1))) : params;
+    return scope.addNode(this, spec.op, xs, spec.attrs, reads, spec.out);
   }
 
   /** The name the running trace gave this layer (set while {@link spec} runs). */

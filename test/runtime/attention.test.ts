@@ -15,6 +15,26 @@ const TOL = 1e-4;
 
 type MhaAttrs = OpAttrs['multiHeadAttention'];
 
+/**
+ * GPT-J `apply_rotary_position_embedding` (modelzoo attention_utils.py) on heads `[B, H, L, e]`, written as
+ * there: rotate_every_two on the first r dims (x[..., ::2], x[..., 1::2] → stack(−x2, x1)), sin/cos of
+ * t·10000^(−2j/r) repeated twice; the other dims pass.
+ */
+function rope(x: tf.Tensor, r: number): tf.Tensor {
+  if (!r) return x;
+  const [b, h, l, e] = x.shape as [number, number, number, number];
+  const xr = tf.slice(x, [0, 0, 0, 0], [-1, -1, -1, r]);
+  const evens = Array.from({ length: r / 2 }, (_, i) => 2 * i);
+  const x1 = tf.gather(xr, evens, 3);
+  const x2 = tf.gather(xr, evens.map((i) => i + 1), 3);
+  const rotated = tf.reshape(tf.stack([tf.neg(x2), x1], -1), [b, h, l, r]);
+  const invFreq = tf.div(1, tf.pow(10000, tf.div(tf.range(0, r, 2), r)));
+  const ang = tf.matMul(tf.reshape(tf.range(0, l), [l, 1]), tf.reshape(invFreq, [1, r / 2]));
+  const twice = (t: tf.Tensor) => tf.reshape(tf.stack([t, t], -1), [1, 1, l, r]);
+  const out = tf.add(tf.mul(xr, twice(tf.cos(ang))), tf.mul(rotated, twice(tf.sin(ang))));
+  return r === e ? out : tf.concat([out, tf.slice(x, [0, 0, 0, r], [-1, -1, -1, e - r])], 3);
+}
+
 /** Keras MultiHeadAttention written with tfjs ops (einsums as reshapes and matMuls). */
 function mhaReference(a: MhaAttrs, dropMask: Float32Array | null) {
   return (q: tf.Tensor, v: tf.Tensor, k: tf.Tensor, ...rest: tf.Tensor[]): tf.Tensor => {
@@ -31,8 +51,8 @@ function mhaReference(a: MhaAttrs, dropMask: Float32Array | null) {
       if (bias) z = tf.add(z, bias);
       return tf.transpose(z, [0, 2, 1, 3]);
     };
-    const Q = tf.mul(proj(q, wq!, bq, a.keyDim), 1 / Math.sqrt(a.keyDim));
-    const K = proj(k, wk!, bk, a.keyDim);
+    const Q = tf.mul(rope(proj(q, wq!, bq, a.keyDim), a.rotaryDim), 1 / Math.sqrt(a.keyDim));
+    const K = rope(proj(k, wk!, bk, a.keyDim), a.rotaryDim);
     const V = proj(v, wv!, bv, a.valueDim);
     let scores = tf.matMul(tf.reshape(Q, [b * h, t, a.keyDim]), tf.reshape(K, [b * h, s, a.keyDim]), false, true);
     scores = tf.reshape(scores, [b, h, t, s]);
@@ -65,12 +85,14 @@ interface MhaCase {
   mask?: HostTensor;
 }
 
-const base: MhaAttrs = { numHeads: 2, keyDim: 3, valueDim: 3, outputDim: 4, dropout: 0, useBias: true, useCausalMask: false, hasAttentionMask: false, training: true };
+const base: MhaAttrs = { numHeads: 2, keyDim: 3, valueDim: 3, outputDim: 4, dropout: 0, useBias: true, useCausalMask: false, rotaryDim: 0, hasAttentionMask: false, training: true };
 
 const cases: MhaCase[] = [
   { name: 'self-attention shapes, bias', b: 2, t: 5, s: 5, dq: 4, dv: 4, dk: 4, attrs: base },
   { name: 'cross-attention T ≠ S, Dq ≠ Dv ≠ Dk, valueDim ≠ keyDim, no bias', b: 2, t: 3, s: 6, dq: 5, dv: 7, dk: 2, attrs: { ...base, numHeads: 3, keyDim: 2, valueDim: 4, outputDim: 6, useBias: false } },
   { name: 'causal mask', b: 2, t: 6, s: 6, dq: 4, dv: 4, dk: 4, attrs: { ...base, useCausalMask: true } },
+  { name: 'rotary embedding on 4 of 6 head dimensions (GPT-J rotary_dim), causal', b: 2, t: 5, s: 5, dq: 4, dv: 4, dk: 4, attrs: { ...base, keyDim: 6, valueDim: 2, useCausalMask: true, rotaryDim: 4 } },
+  { name: 'rotary embedding on the whole head', b: 1, t: 4, s: 4, dq: 3, dv: 3, dk: 3, attrs: { ...base, keyDim: 4, rotaryDim: 4 } },
   {
     name: 'attention mask (padding) combined with the causal mask',
     b: 2, t: 4, s: 4, dq: 4, dv: 4, dk: 4,
@@ -97,11 +119,11 @@ async function checkMha(c: MhaCase, ctx = kctx(c.b), dropMask: Float32Array | nu
   const wrt = all.map((_, i) => i).filter((i) => i < 3 || i >= inputs.length);
   const ref = await reference(mhaReference(c.attrs, dropMask), all, wrt, run.dy[0]);
   expectClose(run.outputs[0], ref.value, TOL, `${c.name}: forward`);
-  const keyBias = c.attrs.useBias ? inputs.length + 3 : -1;
+  // without rotary embeddings, softmax ignores the key bias (a constant along its axis): its gradient is zero
+  const keyBias = c.attrs.useBias && !c.attrs.rotaryDim ? inputs.length + 3 : -1;
   wrt.forEach((j, i) => {
     const got = j < inputs.length ? run.dInputs[j] : run.dParams[j - inputs.length];
     const what = `${c.name}: gradient of ${j < inputs.length ? `input ${j}` : `param ${j - inputs.length}`}`;
-    // softmax ignores a constant added along its axis, so the key bias gradient is zero up to rounding
     if (j === keyBias) for (const g of [got!, ref.grads[i]]) expect(Math.max(...Array.from(g, Math.abs)), what).toBeLessThan(1e-5);
     else expectClose(got, ref.grads[i], TOL, what);
   });
@@ -272,5 +294,59 @@ describe('a traced transformer block (layers and ops) in the executor', () => {
     expect(split.loss).toBeCloseTo(mine.loss, 5);
     for (const [nm, i] of compared) expectClose(split.grads[i], mine.grads[i], 1e-5, `2 replicas: gradient of ${nm}`);
     [one, ...two].forEach((e) => e.dispose());
+  });
+});
+
+describe('tied input and output embeddings (reverse calls)', () => {
+  it('reverseEmbedding kernel: x · Eᵀ and its gradients', async () => {
+    const x = host([2, 3, 4], 1);
+    const e = host([7, 4], 2);
+    const run = await runKernel(node('reverseEmbedding', { inputDim: 7, outputDim: 4 }, 1, ['e']), [x], [e]);
+    const ref = await reference((xt, et) => tf.reshape(tf.matMul(tf.reshape(xt, [6, 4]), et, false, true), [2, 3, 7]), [x, e], [0, 1], run.dy[0]);
+    expectClose(run.outputs[0], ref.value, TOL, 'forward');
+    expectClose(run.dInputs[0], ref.grads[0], TOL, 'input gradient');
+    expectClose(run.dParams[0], ref.grads[1], TOL, 'table gradient');
+  });
+
+  it('TokenAndPositionEmbedding reversed shares the token table; its gradient sums both uses', async () => {
+    const [T, V, D, B] = [5, 9, 6, 3];
+    const fn: ModelFn = (f, labels, mode) => {
+      const emb = layers.tokenAndPositionEmbedding({ vocabularySize: V, sequenceLength: T, embeddingDim: D });
+      const h = layers.dense({ units: D, activation: 'tanh' }).apply(emb.apply(f.ids));
+      const logits = emb.apply(h, { reverse: true });
+      const loss = losses.sparseSoftmaxCrossEntropy(labels!, logits);
+      return { mode, loss, trainOp: optimizers.sgd({ learningRate: 0.1 }).minimize(loss) };
+    };
+    const signature = { features: { ids: { shape: [T], dtype: 'int32' as const } }, labels: { shape: [T], dtype: 'int32' as const } };
+    const graph = traceModelFn(fn, { mode: 'train', params: validateParams({}, 'test.yaml'), signature });
+    expect(graph.params.map((p) => p.name)).toEqual(['token_and_position_embedding/token_embedding/embeddings', 'token_and_position_embedding/position_embedding/embeddings', 'dense/kernel', 'dense/bias']);
+    const rev = graph.nodes.find((n) => n.op === 'reverseEmbedding')!;
+    expect(rev.name).toBe('token_and_position_embedding_call1');
+    expect(rev.params).toEqual(['token_and_position_embedding/token_embedding/embeddings']);
+    expect(rev.outputs[0].shape).toEqual([null, T, V]);
+    const ids = Int32Array.from({ length: B * T }, (_, i) => (i * 4 + 1) % V);
+    const labels = Int32Array.from({ length: B * T }, (_, i) => (i * 2 + 3) % V);
+    const batch: Batch = { features: { ids: { data: ids, shape: [B, T] } }, labels: { data: labels, shape: [B, T] } };
+    const exec = await Executor.create(graph);
+    const state = await exec.begin(batch, 'train', 0);
+    await exec.forwardNodes(state, exec.trainNodes);
+    exec.seedLoss(state);
+    await exec.backwardNodes(state, [...exec.trainNodes].reverse());
+    await exec.reduceGradients(state);
+    const mine = graph.params.map((p) => (state.paramGrads.get(p.name)!.dataSync() as Float32Array).slice());
+    const loss = state.dataLoss!;
+    exec.finish(state);
+    const values = exec.getParams();
+    const f = (idt: tf.Tensor, lab: tf.Tensor, tok: tf.Tensor, pos: tf.Tensor, k: tf.Tensor, b: tf.Tensor) => {
+      const e = tf.add(tf.reshape(tf.gather(tok, tf.reshape(idt, [-1])), [B * T, D]), tf.tile(pos, [B, 1]));
+      const h = tf.tanh(tf.add(tf.matMul(e, k), b));
+      const logits = tf.matMul(h, tok, false, true);
+      const logp = tf.sub(logits, tf.logSumExp(logits, -1, true));
+      return tf.div(tf.neg(tf.sum(tf.mul(logp, tf.oneHot(tf.reshape(lab, [-1]), V)))), B * T);
+    };
+    const ref = await reference(f, [batch.features.ids as HostTensor, batch.labels as HostTensor, ...values.map((v) => ({ data: v.data, shape: v.shape }))], [2, 3, 4, 5], new Float32Array([1]));
+    expect(loss).toBeCloseTo(ref.value[0], 5);
+    graph.params.forEach((p, i) => expectClose(mine[i], ref.grads[i], TOL, `gradient of ${p.name}`));
+    exec.dispose();
   });
 });

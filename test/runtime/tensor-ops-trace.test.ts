@@ -162,7 +162,9 @@ describe('transformer layers', () => {
     expect(countParams(g)).toBe(3 * (6 * 6 + 6) + 6 * 6 + 6);
     const n = g.nodes[0];
     expect(n.inputs).toEqual(['features/x', 'features/x', 'features/x']);
-    expect(n.attrs).toEqual({ numHeads: 2, keyDim: 3, valueDim: 3, outputDim: 6, dropout: 0, useBias: true, useCausalMask: false, hasAttentionMask: false, training: false });
+    expect(n.attrs).toEqual({ numHeads: 2, keyDim: 3, valueDim: 3, outputDim: 6, dropout: 0, useBias: true, useCausalMask: false, rotaryDim: 0, hasAttentionMask: false, training: false });
+    expect(traceBody(({ x }) => layers.multiHeadAttention({ numHeads: 2, keyDim: 4, rotaryDim: 2 }).apply([x, x])).nodes[0].attrs).toMatchObject({ rotaryDim: 2 });
+    expect(() => layers.multiHeadAttention({ numHeads: 2, keyDim: 4, rotaryDim: 3 })).toThrow(/rotaryDim must be an even integer in \[0, keyDim = 4\], got 3/);
   });
   it('MultiHeadAttention: valueDim, outputShape, no bias, an attention mask; bad masks and arguments', () => {
     const g = traceBody(({ x, mask }) => layers.multiHeadAttention({ numHeads: 3, keyDim: 2, valueDim: 5, outputShape: 7, useBias: false, dropout: 0.1 }).apply([x, x], { attentionMask: mask }), 'train');
@@ -199,6 +201,24 @@ describe('transformer layers', () => {
     expect(g.nodes.slice(0, 5).map((n) => n.outputs[0].shape)).toEqual([[null, 5, 4], [null, 5, 4], [null, 5, 8], [null, 5, 8], [null, 5, 3]]);
     expect(g.params.find((p) => p.name === 'dense/kernel')!.shape).toEqual([4, 8]);
   });
+  it('GPT-2 small built from these layers has 124,439,808 parameters with tied embeddings', () => {
+    const fn: ModelFn = (f, labels, mode) => {
+      const emb = layers.tokenAndPositionEmbedding({ vocabularySize: 50257, sequenceLength: 1024, embeddingDim: 768 });
+      let h = emb.apply(f.ids);
+      for (let i = 0; i < 12; i++) {
+        const a = layers.layerNormalization({ epsilon: 1e-5 }).apply(h);
+        h = ops.add(h, layers.multiHeadAttention({ numHeads: 12, keyDim: 64 }).apply([a, a], { useCausalMask: true }));
+        const b = layers.layerNormalization({ epsilon: 1e-5 }).apply(h);
+        h = ops.add(h, layers.dense({ units: 768 }).apply(layers.dense({ units: 3072, activation: 'gelu' }).apply(b)));
+      }
+      const logits = emb.apply(layers.layerNormalization({ epsilon: 1e-5 }).apply(h), { reverse: true });
+      const loss = losses.sparseSoftmaxCrossEntropy(labels!, logits);
+      return { mode, loss, trainOp: optimizers.adamw().minimize(loss) };
+    };
+    const g = traceModelFn(fn, { mode: 'train', params, signature: { features: { ids: { shape: [1024], dtype: 'int32' } }, labels: { shape: [1024], dtype: 'int32' } } });
+    expect(countParams(g)).toBe(124_439_808);
+  });
+
   it('per-token losses and metrics on [batch, time, classes] logits', () => {
     const fn: ModelFn = (f, labels, mode) => {
       const logits = layers.dense({ units: 5 }).apply(f.x);
