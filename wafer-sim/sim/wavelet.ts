@@ -33,7 +33,8 @@ export const WAVELET_MAX_SIDE = 64;
 
 /** The wavelet transport of one batch (module doc). */
 export class WaveletTransport implements Transport {
-  /** Router-port updates (a port considered in a cycle) and wavelets moved so far. */
+  /** Router-port updates (an active port, one with a wavelet waiting for it, evaluated in a cycle) and
+   * wavelets moved so far. */
   portUpdates = 0;
   wavelets = 0;
   private cycle = 0;
@@ -53,6 +54,18 @@ export class WaveletTransport implements Transport {
   private readonly portStart: Int32Array;
   private readonly portList: Int32Array;
   private readonly rr: Int32Array;
+  /** Per channel: its sending port's index. */
+  private readonly chPort: Int32Array;
+  /** Per port: channels with a wavelet available to them (their parent queue is not empty, or their source
+   * transfer has wavelets left); ports with any are the active list, the only ones a cycle evaluates. */
+  private readonly pend: Int32Array;
+  private readonly active: Int32Array;
+  private readonly activePos: Int32Array;
+  private nActive = 0;
+  /** Per port: the last cycle it was evaluated (a port is evaluated at most once per cycle). */
+  private readonly seen: Float64Array;
+  /** Per stream: its entry channels. */
+  private readonly sources: number[][];
   // dynamic
   private readonly sentS: Int32Array;
   private readonly sentK: Int32Array;
@@ -157,6 +170,15 @@ export class WaveletTransport implements Transport {
     const fillp = ps.slice(0, ports.length);
     port.forEach((p, ch) => (this.portList[fillp[pIndex.get(p)!]++] = ch));
     this.rr = new Int32Array(ports.length);
+    this.chPort = Int32Array.from(port, (p) => pIndex.get(p)!);
+    this.pend = new Int32Array(ports.length);
+    this.active = new Int32Array(ports.length);
+    this.activePos = new Int32Array(ports.length).fill(-1);
+    this.seen = new Float64Array(ports.length).fill(-1);
+    this.sources = net.streams.map(() => []);
+    parent.forEach((p, ch) => {
+      if (p < 0) this.sources[stream[ch]].push(ch);
+    });
     [this.sentS, this.sentK, this.qHead, this.qLen, this.headRem] = [0, 0, 0, 0, 0].map(() => new Int32Array(C));
     this.qReady = new Float64Array(C * this.Q);
     this.qS = new Int32Array(C * this.Q);
@@ -174,6 +196,7 @@ export class WaveletTransport implements Transport {
   start(k: number, s: number, now: number): void {
     if (this.work === 0) this.cycle = Math.max(this.cycle, Math.ceil(now));
     this.started[k] = s + 1;
+    for (const ch of this.sources[k]) if (this.sentS[ch] === s) this.addPend(this.chPort[ch]);
     const st = this.net.streams[k];
     if (this.srcCount[k] === 0) this.sink.injected(k, s, now);
     for (const r of st.routes) if (!st.lanes.some((l) => l.route === r)) this.sink.delivered(k, r, s, now);
@@ -188,14 +211,45 @@ export class WaveletTransport implements Transport {
     return -1;
   }
 
+  private addPend(pi: number): void {
+    if (this.pend[pi]++ === 0) {
+      this.activePos[pi] = this.nActive;
+      this.active[this.nActive++] = pi;
+    }
+  }
+
+  private subPend(pi: number): void {
+    if (--this.pend[pi] === 0) {
+      const i = this.activePos[pi];
+      const last = this.active[--this.nActive];
+      this.active[i] = last;
+      this.activePos[last] = i;
+      this.activePos[pi] = -1;
+    }
+  }
+
+  /** Channel p's queue became empty (−1) or not empty (+1): its children gain or lose an available wavelet. */
+  private children(p: number, delta: 1 | -1): void {
+    for (let i = this.childStart[p]; i < this.childStart[p + 1]; i++) {
+      const pi = this.chPort[this.childList[i]];
+      if (delta > 0) this.addPend(pi);
+      else this.subPend(pi);
+    }
+  }
+
   /** Simulates cycle t (= `nextTime()`). */
   advance(t: number): void {
     const { Q, B } = { Q: this.Q, B: this.batchSize };
-    const { portStart, portList, rr, chStream, chN, chParent, chRampOut, chMaxChildN, sentS, sentK, qHead, qLen, qReady, qS, qK, headRem, started } = this;
-    const nPorts = rr.length;
+    const { portStart, portList, rr, chStream, chN, chParent, chRampOut, chMaxChildN, sentS, sentK, qHead, qLen, qReady, qS, qK, headRem, started, active, seen } = this;
     const L = this.hopLatencyCycles;
-    this.portUpdates += nPorts;
-    for (let pi = 0; pi < nPorts; pi++) {
+    // backwards over the active ports: a port removed during the sweep is replaced by one already swept
+    // (or added this cycle, whose wavelets are not ready before t + L), and `seen` stops repeats
+    for (let ai = this.nActive - 1; ai >= 0; ai--) {
+      if (ai >= this.nActive) continue;
+      const pi = active[ai];
+      if (seen[pi] === t) continue;
+      seen[pi] = t;
+      this.portUpdates++;
       const a = portStart[pi];
       const m = portStart[pi + 1] - a;
       const r0 = rr[pi];
@@ -224,12 +278,15 @@ export class WaveletTransport implements Transport {
         } else sentK[ch] = k + 1;
         if (p < 0) {
           this.work--;
-          if (k + 1 === chN[ch] && --this.srcLeft[chStream[ch] * B + s] === 0) this.sink.injected(chStream[ch], s, t + 1);
+          if (k + 1 === chN[ch]) {
+            if (started[chStream[ch]] <= s + 1) this.subPend(pi);
+            if (--this.srcLeft[chStream[ch] * B + s] === 0) this.sink.injected(chStream[ch], s, t + 1);
+          }
         } else if (--headRem[p] === 0) {
           qHead[p] = qHead[p] + 1 === Q ? 0 : qHead[p] + 1;
-          qLen[p]--;
           this.work--;
-          if (qLen[p] > 0) headRem[p] = this.needing(p, qK[p * Q + qHead[p]]);
+          if (--qLen[p] > 0) headRem[p] = this.needing(p, qK[p * Q + qHead[p]]);
+          else this.children(p, -1);
         }
         if (chRampOut[ch]) this.deliver(ch, s, k, t);
         else if (keep) {
@@ -237,7 +294,10 @@ export class WaveletTransport implements Transport {
           qReady[e] = t + L;
           qS[e] = s;
           qK[e] = k;
-          if (qLen[ch]++ === 0) headRem[ch] = this.needing(ch, k);
+          if (qLen[ch]++ === 0) {
+            headRem[ch] = this.needing(ch, k);
+            this.children(ch, 1);
+          }
           this.work++;
         }
         break;
