@@ -23,8 +23,7 @@
  * - `transfer: 'whole'` is the analytic limit: a transfer is one message of zero duration that arrives
  *   `route.hops · hopLatencyCycles` (anchor to anchor) later, sharing nothing.
  */
-import type { Transport, TransportSink } from './core.ts';
-import { EventQueue } from './core.ts';
+import { EventQueue, type Transport, type TransportSink } from './events.ts';
 import type { Network } from './network.ts';
 
 /** A port constraint: flows and their shares `n_up / A_u`. */
@@ -86,11 +85,12 @@ export class FlowTransport implements Transport {
     const ur: number[] = [];
     const len: number[] = [];
     const lat: number[] = [];
-    const unitOf = new Map<string, number>();
+    // a route has one forward and at most one backward stream: its flow in each, by route index
+    const unitOf = [new Int32Array(routeHops.length), new Int32Array(routeHops.length)];
     this.streamUnits = net.streams.map((s) =>
       s.routes.map((r, i) => {
         const n = s.lanes.reduce((m, l) => (l.route === r ? Math.max(m, l.wavelets) : m), 0);
-        unitOf.set(`${s.id}:${r}`, us.length);
+        unitOf[s.kind === 'forward' ? 0 : 1][r] = us.length;
         us.push(s.id);
         ur.push(r);
         len.push(n);
@@ -109,20 +109,31 @@ export class FlowTransport implements Transport {
     this.limitTime = net.streams.map(() => new Map());
     if (transfer === 'whole') return;
     // constraints: ports shared by flows whose shares can exceed one port's capacity
-    const seen = new Map<string, Constraint>();
+    // deduplicated by a hash of the (flow, wavelets) pairs, confirmed entry by entry
+    const seen = new Map<number, Constraint[]>();
+    const cons: Constraint[] = [];
     const sh = net.shared;
     for (let i = 0; i < sh.ports.length; i++) {
-      const units: number[] = [];
-      const share: number[] = [];
-      let sig = '';
-      for (let j = sh.start[i]; j < sh.start[i + 1]; j++) {
-        const u = unitOf.get(`${sh.streams[j]}:${sh.owners[j]}`)!;
-        units.push(u);
-        share.push(sh.counts[j] / len[u]);
-        sig += `${u}:${sh.counts[j]},`;
+      const a = sh.start[i];
+      const b = sh.start[i + 1];
+      const unit = (j: number) => unitOf[net.streams[sh.streams[j]].kind === 'forward' ? 0 : 1][sh.owners[j]];
+      let sum = 0;
+      let hash = 0x811c9dc5;
+      for (let j = a; j < b; j++) {
+        const u = unit(j);
+        sum += sh.counts[j] / len[u];
+        hash = Math.imul(hash ^ u, 16777619);
+        hash = Math.imul(hash ^ sh.counts[j], 16777619);
       }
-      if (share.reduce((a, b) => a + b, 0) <= 1 + 1e-12 || seen.has(sig)) continue;
-      seen.set(sig, { port: sh.ports[i], units: Int32Array.from(units), share: Float64Array.from(share) });
+      if (sum <= 1 + 1e-12) continue;
+      const same = (c: Constraint) => c.units.length === b - a && c.units.every((u, j) => u === unit(a + j) && c.share[j] === sh.counts[a + j] / len[u]);
+      const bucket = seen.get(hash) ?? [];
+      if (bucket.some(same)) continue;
+      const units = Int32Array.from({ length: b - a }, (_, j) => unit(a + j));
+      const c = { port: sh.ports[i], units, share: Float64Array.from(units, (u, j) => sh.counts[a + j] / len[u]) };
+      bucket.push(c);
+      seen.set(hash, bucket);
+      cons.push(c);
     }
     // connected groups of flows (union-find)
     const parent = Int32Array.from({ length: U }, (_, i) => i);
@@ -130,7 +141,6 @@ export class FlowTransport implements Transport {
       while (parent[i] !== i) i = parent[i] = parent[parent[i]];
       return i;
     };
-    const cons = [...seen.values()];
     for (const c of cons) for (const u of c.units) parent[find(u)] = find(c.units[0]);
     const ids = new Map<number, number>();
     for (const c of cons) {

@@ -16,7 +16,8 @@
  * Units: cycles (rates in samples/s at `machine.clockHz`), bytes, words (`machine.wordBytes`), µs in the trace.
  */
 import type { PassKind } from '../../compiler/pass-graph.ts';
-import { PipelineSim, Rec, VIA, Via } from './core.ts';
+import type { PipelineSim } from './core.ts';
+import { Rec, VIA, Via } from './events.ts';
 import { PORTS_PER_PE, portLabel, portName, portTraffic, WAVELET_BYTES, type PortDir } from './network.ts';
 
 /** What bounds the simulated rate. */
