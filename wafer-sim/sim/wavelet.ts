@@ -4,7 +4,8 @@
  *
  * ## Rules (units: wavelets = 32 bits, cycles)
  * - Every PE has a router with 5 ports (N, E, S, W and the ramp to and from its PE); network.ts names the
- *   one-way ports. Each port sends at most one wavelet per cycle (links of 32 bits per cycle).
+ *   one-way ports (the ramp as separate forward and gradient ports: the lanes' end PEs stand for different
+ *   PE copies). Each port sends at most one wavelet per cycle (links of 32 bits per cycle).
  * - Each stream is a color. A port's receiving end keeps one queue per color of {@link QUEUE_DEPTH}
  *   wavelets; a wavelet may cross a port only if the color's queue behind it has room (credit-based flow
  *   control). Crossing a port takes `hopLatencyCycles` (the wavelet can move on that many cycles later);
@@ -22,6 +23,9 @@
  *   delivered its last wavelet.
  * With no contention a lane of n wavelets and h fabric hops delivers at `n + (h + 1) · hopLatencyCycles`
  * after its start, as the flow engine assumes.
+ *
+ * A cycle evaluates only the ports with a started transfer through them (the active list); idle stretches
+ * (no transfer in flight) are skipped to the pipeline's next event.
  */
 import type { Transport, TransportSink } from './events.ts';
 import type { Network } from './network.ts';
