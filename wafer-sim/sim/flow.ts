@@ -3,30 +3,33 @@
  * flow of wavelets whose rate is recomputed whenever a flow starts or ends.
  *
  * ## Rules (units: wavelets = 32 bits, cycles)
- * - A transfer of stream k (network.ts) moves `A_k` wavelets on its busiest lane; its lanes move in
- *   lockstep at `ρ_k` wavelets per cycle on the busiest lane (a lane with fewer wavelets proportionally
- *   slower), so all lanes finish injecting together, after `A_k / ρ` cycles at constant rate. A lane runs on
- *   ports of `c = linkBitsPerCycle / 32` wavelets per cycle, so `ρ_k ≤ c`.
- * - A port shared by several streams carries at most `c`: `Σ_k (n_kp / A_k) · ρ_k ≤ c` over the active
- *   streams, `n_kp` being stream k's wavelets per sample on port p (multicast rule of network.ts). Rates are
- *   **max-min fair** in ρ (progressive filling: raise every unfrozen stream's rate together, freeze those on
- *   the first port to saturate, repeat): what round-robin arbitration of one wavelet per port per cycle
- *   gives streams that share a port (wavelet.ts). Ports with identical (stream, share) sets form one
- *   constraint; a constraint whose shares sum to ≤ 1 can never bind and is dropped; rates are recomputed
- *   only within the connected group of streams that share constraints with a starting or ending flow.
+ * - A flow is one route's share of one transfer: the route's lanes move in lockstep at ρ wavelets per
+ *   cycle on its busiest lane (a lane with fewer wavelets proportionally slower), so it has left the source
+ *   after `A_u / ρ` cycles at constant rate, `A_u` being its busiest lane's wavelets. The routes of a
+ *   multicast stream are separate flows (as the wavelet engine's copy tree lets a route with short,
+ *   uncontended lanes finish before a sibling); the transfer has left the source when all of them have.
+ *   A lane runs on ports of `c = linkBitsPerCycle / 32` wavelets per cycle, so `ρ ≤ c`.
+ * - A port used by several streams carries at most `c`: `Σ_u (n_up / A_u) · ρ_u ≤ c` over the active flows,
+ *   `n_up` being flow u's wavelets per sample on port p, the port's load averaged over the flow. A port a
+ *   stream's routes share counts once for the stream, for the route with the most wavelets there (the
+ *   multicast rule of network.ts). Rates are **max-min fair** in ρ (progressive filling: raise every
+ *   unfrozen flow's rate together, freeze those on the first port to saturate, repeat): what round-robin
+ *   arbitration of one wavelet per port per cycle gives flows that share a port (wavelet.ts). Ports with
+ *   identical (flow, share) sets form one constraint; a constraint whose shares sum to ≤ 1 can never bind and
+ *   is dropped; rates are recomputed only within the connected group of flows that share constraints with a
+ *   starting or ending flow.
  * - The last wavelet reaches route r's destination `(h_r + 1) · hopLatencyCycles` after it left the source,
  *   h_r being the most fabric hops of r's lanes (the `+ 1`: the entry port, ramp-in or west-edge entry).
  * - `transfer: 'whole'` is the analytic limit: a transfer is one message of zero duration that arrives
  *   `route.hops · hopLatencyCycles` (anchor to anchor) later, sharing nothing.
  */
-import type { Transport, TransportSink } from './core.ts';
-import { EventQueue } from './core.ts';
+import { EventQueue, type Transport, type TransportSink } from './events.ts';
 import type { Network } from './network.ts';
 
-/** A port constraint: streams and their shares `n_kp / A_k`. */
+/** A port constraint: flows and their shares `n_up / A_u`. */
 interface Constraint {
   port: number;
-  streams: Int32Array;
+  units: Int32Array;
   share: Float64Array;
 }
 
@@ -35,24 +38,33 @@ export class FlowTransport implements Transport {
   private readonly q = new EventQueue();
   private now = 0;
   private readonly cap: number;
-  private readonly latency: number[][];
+  // flows ("units"): one per (stream, route of the stream)
+  private readonly unitStream: Int32Array;
+  private readonly unitRoute: Int32Array;
+  /** Wavelets on the route's busiest lane, and the delay from leaving the source to arrival. */
+  private readonly unitLen: Float64Array;
+  private readonly unitLat: Float64Array;
+  private readonly streamUnits: number[][];
+  /** Per stream: flows of the current transfer still leaving the source, and its sample. */
+  private readonly left: Int32Array;
+  private readonly sample: Int32Array;
   private readonly comp: Int32Array;
   private readonly compCons: Constraint[][] = [];
-  private readonly compStreams: number[][] = [];
+  private readonly compUnits: number[][] = [];
   private readonly dirty = new Set<number>();
   private readonly active: Uint8Array;
-  private readonly sample: Int32Array;
-  private readonly rem: Float64Array;
+  /** Wavelets sent on the flow's busiest lane at `last`. */
+  private readonly pos: Float64Array;
   private readonly rate: Float64Array;
   private readonly last: Float64Array;
   private readonly ver: Int32Array;
+  private readonly frozen: Uint8Array;
+  /** An end event at the current rate is queued for the flow. */
+  private readonly scheduled: Uint8Array;
   private readonly limit: Int32Array;
   private readonly limitSince: Float64Array;
-  /** Per stream: cycles each port limited its rate. */
+  /** Per stream: cycles each port limited one of its flows. */
   private readonly limitTime: Map<number, number>[];
-  private readonly frozen: Uint8Array;
-  /** An end event at the current rate is queued for the stream's transfer. */
-  private readonly scheduled: Uint8Array;
 
   /**
    * @param net the plan's streams.
@@ -68,74 +80,104 @@ export class FlowTransport implements Transport {
     private readonly transfer: 'chunked' | 'whole',
     private readonly sink: TransportSink,
   ) {
-    const S = net.streams.length;
     this.cap = linkBitsPerCycle / 32;
-    this.latency = net.streams.map((s) =>
-      s.routes.map((r, i) => (transfer === 'whole' ? routeHops[r] : s.lanes.some((l) => l.route === r) ? s.maxLaneHops[i] + 1 : 0) * hopLatencyCycles),
+    const us: number[] = [];
+    const ur: number[] = [];
+    const len: number[] = [];
+    const lat: number[] = [];
+    // a route has one forward and at most one backward stream: its flow in each, by route index
+    const unitOf = [new Int32Array(routeHops.length), new Int32Array(routeHops.length)];
+    this.streamUnits = net.streams.map((s) =>
+      s.routes.map((r, i) => {
+        const n = s.lanes.reduce((m, l) => (l.route === r ? Math.max(m, l.wavelets) : m), 0);
+        unitOf[s.kind === 'forward' ? 0 : 1][r] = us.length;
+        us.push(s.id);
+        ur.push(r);
+        len.push(n);
+        lat.push((transfer === 'whole' ? routeHops[r] : n > 0 ? s.maxLaneHops[i] + 1 : 0) * hopLatencyCycles);
+        return us.length - 1;
+      }),
     );
-    [this.active, this.frozen, this.scheduled] = [new Uint8Array(S), new Uint8Array(S), new Uint8Array(S)];
-    [this.sample, this.ver, this.limit] = [new Int32Array(S), new Int32Array(S), new Int32Array(S).fill(-1)];
-    [this.rem, this.rate, this.last] = [new Float64Array(S), new Float64Array(S), new Float64Array(S)];
-    this.comp = new Int32Array(S).fill(-1);
-    this.limitSince = new Float64Array(S);
+    const U = us.length;
+    [this.unitStream, this.unitRoute] = [Int32Array.from(us), Int32Array.from(ur)];
+    [this.unitLen, this.unitLat] = [Float64Array.from(len), Float64Array.from(lat)];
+    const S = net.streams.length;
+    [this.left, this.sample] = [new Int32Array(S), new Int32Array(S)];
+    [this.active, this.frozen, this.scheduled] = [new Uint8Array(U), new Uint8Array(U), new Uint8Array(U)];
+    [this.ver, this.limit, this.comp] = [new Int32Array(U), new Int32Array(U).fill(-1), new Int32Array(U).fill(-1)];
+    [this.pos, this.rate, this.last, this.limitSince] = [new Float64Array(U), new Float64Array(U), new Float64Array(U), new Float64Array(U)];
     this.limitTime = net.streams.map(() => new Map());
     if (transfer === 'whole') return;
-    // constraints: ports shared by streams whose shares can exceed one port's capacity
-    const seen = new Map<string, Constraint>();
+    // constraints: ports shared by flows whose shares can exceed one port's capacity
+    // deduplicated by a hash of the (flow, wavelets) pairs, confirmed entry by entry
+    const seen = new Map<number, Constraint[]>();
+    const cons: Constraint[] = [];
     const sh = net.shared;
     for (let i = 0; i < sh.ports.length; i++) {
       const a = sh.start[i];
       const b = sh.start[i + 1];
+      const unit = (j: number) => unitOf[net.streams[sh.streams[j]].kind === 'forward' ? 0 : 1][sh.owners[j]];
       let sum = 0;
-      for (let j = a; j < b; j++) sum += sh.counts[j] / net.streams[sh.streams[j]].wavelets;
+      let hash = 0x811c9dc5;
+      for (let j = a; j < b; j++) {
+        const u = unit(j);
+        sum += sh.counts[j] / len[u];
+        hash = Math.imul(hash ^ u, 16777619);
+        hash = Math.imul(hash ^ sh.counts[j], 16777619);
+      }
       if (sum <= 1 + 1e-12) continue;
-      let sig = '';
-      for (let j = a; j < b; j++) sig += `${sh.streams[j]}:${sh.counts[j]},`;
-      if (seen.has(sig)) continue;
-      const streams = sh.streams.slice(a, b);
-      seen.set(sig, { port: sh.ports[i], streams, share: Float64Array.from(streams, (k, j) => sh.counts[a + j] / net.streams[k].wavelets) });
+      const same = (c: Constraint) => c.units.length === b - a && c.units.every((u, j) => u === unit(a + j) && c.share[j] === sh.counts[a + j] / len[u]);
+      const bucket = seen.get(hash) ?? [];
+      if (bucket.some(same)) continue;
+      const units = Int32Array.from({ length: b - a }, (_, j) => unit(a + j));
+      const c = { port: sh.ports[i], units, share: Float64Array.from(units, (u, j) => sh.counts[a + j] / len[u]) };
+      bucket.push(c);
+      seen.set(hash, bucket);
+      cons.push(c);
     }
-    // connected groups of streams (union-find)
-    const parent = Int32Array.from({ length: S }, (_, i) => i);
+    // connected groups of flows (union-find)
+    const parent = Int32Array.from({ length: U }, (_, i) => i);
     const find = (i: number): number => {
       while (parent[i] !== i) i = parent[i] = parent[parent[i]];
       return i;
     };
-    const cons = [...seen.values()];
-    for (const c of cons) for (const k of c.streams) parent[find(k)] = find(c.streams[0]);
+    for (const c of cons) for (const u of c.units) parent[find(u)] = find(c.units[0]);
     const ids = new Map<number, number>();
     for (const c of cons) {
-      const root = find(c.streams[0]);
+      const root = find(c.units[0]);
       let g = ids.get(root);
       if (g === undefined) {
         ids.set(root, (g = this.compCons.length));
         this.compCons.push([]);
-        this.compStreams.push([]);
+        this.compUnits.push([]);
       }
       this.compCons[g].push(c);
     }
-    for (let k = 0; k < S; k++) {
-      const g = ids.get(find(k));
+    for (let u = 0; u < U; u++) {
+      const g = ids.get(find(u));
       if (g === undefined) continue;
-      this.comp[k] = g;
-      this.compStreams[g].push(k);
+      this.comp[u] = g;
+      this.compUnits[g].push(u);
     }
   }
 
   start(k: number, s: number, now: number): void {
     this.now = now;
-    const A = this.net.streams[k].wavelets;
     this.sample[k] = s;
-    if (this.transfer === 'whole' || A === 0) {
-      this.finish(k, s, now);
-      return;
+    const units = this.streamUnits[k];
+    this.left[k] = units.length;
+    for (const u of units) {
+      if (this.transfer === 'whole' || this.unitLen[u] === 0) {
+        this.done(u, k, s);
+        continue;
+      }
+      this.active[u] = 1;
+      this.scheduled[u] = 0;
+      this.pos[u] = 0;
+      this.last[u] = now;
+      if (this.comp[u] >= 0) this.dirty.add(this.comp[u]);
+      else this.setRate(u, this.cap, -1);
     }
-    this.active[k] = 1;
-    this.scheduled[k] = 0;
-    this.rem[k] = A;
-    this.last[k] = now;
-    if (this.comp[k] >= 0) this.dirty.add(this.comp[k]);
-    else this.setRate(k, this.cap, -1);
   }
 
   nextTime(): number {
@@ -149,7 +191,7 @@ export class FlowTransport implements Transport {
     while (this.q.peek() <= t) this.q.pop()();
   }
 
-  /** The port that limited the stream for the most cycles (−1: none did). */
+  /** The port that limited the stream's flows for the most cycles (−1: none did). */
   limitingPort(k: number): number {
     let best = -1;
     let most = 0;
@@ -157,46 +199,48 @@ export class FlowTransport implements Transport {
     return best;
   }
 
-  /** Charges the time since the last change to the stream's limiting port, then sets a new one. */
-  private setLimit(k: number, port: number): void {
-    const p = this.limit[k];
-    if (p >= 0) this.limitTime[k].set(p, (this.limitTime[k].get(p) ?? 0) + this.now - this.limitSince[k]);
-    this.limit[k] = port;
-    this.limitSince[k] = this.now;
+  /** Charges the time since the last change to the flow's limiting port, then sets a new one. */
+  private setLimit(u: number, port: number): void {
+    const p = this.limit[u];
+    const m = this.limitTime[this.unitStream[u]];
+    if (p >= 0) m.set(p, (m.get(p) ?? 0) + this.now - this.limitSince[u]);
+    this.limit[u] = port;
+    this.limitSince[u] = this.now;
   }
 
-  private finish(k: number, s: number, t: number): void {
-    this.sink.injected(k, s, t);
-    const st = this.net.streams[k];
-    st.routes.forEach((r, i) => this.sink.delivered(k, r, s, t + this.latency[k][i]));
+  /** Flow u of stream k's transfer s has left the source: it arrives after its latency. */
+  private done(u: number, k: number, s: number): void {
+    this.sink.delivered(k, this.unitRoute[u], s, this.now + this.unitLat[u]);
+    if (--this.left[k] === 0) this.sink.injected(k, s, this.now);
   }
 
-  private setRate(k: number, rate: number, port: number): void {
-    this.rate[k] = rate;
-    this.scheduled[k] = 1;
-    this.setLimit(k, port);
-    const v = ++this.ver[k];
+  /** Sets the flow's rate and queues the end of its injection at that rate. */
+  private setRate(u: number, rate: number, port: number): void {
+    this.rate[u] = rate;
+    this.scheduled[u] = 1;
+    this.setLimit(u, port);
+    const v = ++this.ver[u];
+    const k = this.unitStream[u];
     const s = this.sample[k];
-    this.q.push(this.now + this.rem[k] / rate, () => {
-      if (this.ver[k] !== v || !this.active[k]) return;
-      this.active[k] = 0;
-      this.rem[k] = 0;
-      this.setLimit(k, -1);
-      if (this.comp[k] >= 0) this.dirty.add(this.comp[k]);
-      this.finish(k, s, this.now);
+    this.q.push(this.last[u] + (this.unitLen[u] - this.pos[u]) / rate, () => {
+      if (this.ver[u] !== v || !this.active[u]) return;
+      this.active[u] = 0;
+      this.setLimit(u, -1);
+      if (this.comp[u] >= 0) this.dirty.add(this.comp[u]);
+      this.done(u, k, s);
     });
   }
 
-  /** Max-min fair rates by progressive filling within one group of streams. */
+  /** Max-min fair rates by progressive filling within one group of flows. */
   private recompute(g: number): void {
     const now = this.now;
     const act: number[] = [];
-    for (const k of this.compStreams[g]) {
-      if (!this.active[k]) continue;
-      this.rem[k] = Math.max(0, this.rem[k] - this.rate[k] * (now - this.last[k]));
-      this.last[k] = now;
-      this.frozen[k] = 0;
-      act.push(k);
+    for (const u of this.compUnits[g]) {
+      if (!this.active[u]) continue;
+      this.pos[u] += this.rate[u] * (now - this.last[u]);
+      this.last[u] = now;
+      this.frozen[u] = 0;
+      act.push(u);
     }
     if (!act.length) return;
     const cons = this.compCons[g];
@@ -208,10 +252,10 @@ export class FlowTransport implements Transport {
       for (const c of cons) {
         let used = 0;
         let w = 0;
-        for (let i = 0; i < c.streams.length; i++) {
-          const k = c.streams[i];
-          if (!this.active[k]) continue;
-          if (this.frozen[k]) used += c.share[i] * newRate.get(k)![0];
+        for (let i = 0; i < c.units.length; i++) {
+          const u = c.units[i];
+          if (!this.active[u]) continue;
+          if (this.frozen[u]) used += c.share[i] * newRate.get(u)![0];
           else w += c.share[i];
         }
         if (w === 0) continue;
@@ -221,20 +265,20 @@ export class FlowTransport implements Transport {
           bestCons = [c];
         } else if (lvl <= best * (1 + 1e-12) && bestCons.length) bestCons.push(c);
       }
-      const freeze = (k: number, port: number) => {
-        if (this.frozen[k]) return;
-        this.frozen[k] = 1;
-        newRate.set(k, [best, port]);
+      const freeze = (u: number, port: number) => {
+        if (this.frozen[u]) return;
+        this.frozen[u] = 1;
+        newRate.set(u, [best, port]);
         left--;
       };
       if (bestCons.length) {
-        for (const c of bestCons) for (const k of c.streams) if (this.active[k]) freeze(k, c.port);
-      } else for (const k of act) freeze(k, -1);
+        for (const c of bestCons) for (const u of c.units) if (this.active[u]) freeze(u, c.port);
+      } else for (const u of act) freeze(u, -1);
     }
-    for (const k of act) {
-      const [r, port] = newRate.get(k)!;
-      if (!this.scheduled[k] || r !== this.rate[k]) this.setRate(k, r, port);
-      else if (port !== this.limit[k]) this.setLimit(k, port);
+    for (const u of act) {
+      const [r, port] = newRate.get(u)!;
+      if (!this.scheduled[u] || r !== this.rate[u]) this.setRate(u, r, port);
+      else if (port !== this.limit[u]) this.setLimit(u, port);
     }
   }
 }

@@ -14,13 +14,14 @@
  */
 import { passGraph } from '../../compiler/pass-graph.ts';
 import { UserError } from '../../runtime/errors.ts';
-import { PipelineSim, type SimPlan } from './core.ts';
+import { PipelineSim } from './core.ts';
+import type { SimPlan } from './events.ts';
 import { FlowTransport } from './flow.ts';
 import { buildNetwork, checkGeometry } from './network.ts';
 import { buildResult, type SimResult } from './result.ts';
 import { WAVELET_MAX_SIDE, WaveletTransport } from './wavelet.ts';
 
-export type { SimPlan } from './core.ts';
+export type { SimPlan } from './events.ts';
 export type * from './result.ts';
 
 /** Simulation levels of docs/design.md §10 that simulate (the analytic level is compiler/pass-graph.ts). */
@@ -54,6 +55,11 @@ export const LIMIT_OPTIONS = { transfer: 'whole', buffers: 'unbounded', ioBytesP
 /** Results kept in the cache. */
 export const SIM_CACHE_SIZE = 16;
 const cache = new Map<string, SimResult>();
+
+/** Empties the result cache (benchmarks time uncached runs). */
+export function clearSimCache(): void {
+  cache.clear();
+}
 
 /**
  * Simulates one batch of a plan.

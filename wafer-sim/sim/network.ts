@@ -74,9 +74,11 @@ export interface Stream {
   lanes: Lane[];
   /** Wavelets per sample on its busiest lane (the stream's length at one wavelet per cycle). */
   wavelets: number;
-  /** Distinct ports it uses and the wavelets per sample on each (multicast rule). */
+  /** Distinct ports it uses, the wavelets per sample on each (multicast rule), and the route whose lane
+   * carries that many there (the first such). */
   links: Int32Array;
   counts: Int32Array;
+  owners: Int32Array;
   /** Per entry of `routes`: the most fabric hops of a lane that carries wavelets (0 when none does). */
   maxLaneHops: number[];
 }
@@ -93,8 +95,8 @@ export interface Network {
   /** Route index → its backward stream, or null. */
   backwardStream: (number | null)[];
   /** Ports used by ≥ 2 streams (CSR): port `ports[i]` is used by `streams[start[i] … start[i+1])`, with
-   * `counts` wavelets per sample each. */
-  shared: { ports: Int32Array; start: Int32Array; streams: Int32Array; counts: Int32Array };
+   * `counts` wavelets per sample each, carried for the route `owners`. */
+  shared: { ports: Int32Array; start: Int32Array; streams: Int32Array; counts: Int32Array; owners: Int32Array };
 }
 
 /** What the network reads of a plan. */
@@ -220,22 +222,27 @@ export function buildNetwork(plan: NetworkPlan, graph: PassGraph): Network {
     }
     const links = new Int32Array(lanes.reduce((s, l) => s + l.links.length, 0));
     const counts = new Int32Array(links.length);
+    const owners = new Int32Array(links.length);
     let used = 0;
-    for (const { links: ls, wavelets: w } of lanes) {
+    for (const { links: ls, wavelets: w, route } of lanes) {
       for (let j = 0; j < ls.length; j++) {
         const l = ls[j];
         if (mark[l] !== id) {
           mark[l] = id;
           pos[l] = used;
           links[used] = l;
+          owners[used] = route;
           counts[used++] = w;
           users[l]++;
-        } else if (w > counts[pos[l]]) counts[pos[l]] = w;
+        } else if (w > counts[pos[l]]) {
+          counts[pos[l]] = w;
+          owners[pos[l]] = route;
+        }
       }
     }
     const r0 = plan.routes[routes[0]];
     const name = kind === 'forward' ? `${r0.from} → ${routes.map((i) => plan.routes[i].to).join(', ')}` : `${r0.to} ⇢ ${r0.from} (gradient)`;
-    const s: Stream = { id, kind, name, routes, external: kind === 'forward' && r0.external, lanes, wavelets: lanes.reduce((m, l) => Math.max(m, l.wavelets), 0), links: links.slice(0, used), counts: counts.slice(0, used), maxLaneHops };
+    const s: Stream = { id, kind, name, routes, external: kind === 'forward' && r0.external, lanes, wavelets: lanes.reduce((m, l) => Math.max(m, l.wavelets), 0), links: links.slice(0, used), counts: counts.slice(0, used), owners: owners.slice(0, used), maxLaneHops };
     streams.push(s);
     return s;
   };
@@ -266,15 +273,17 @@ export function buildNetwork(plan: NetworkPlan, graph: PassGraph): Network {
   });
   const sStreams = new Int32Array(start[ports.length]);
   const sCounts = new Int32Array(start[ports.length]);
+  const sOwners = new Int32Array(start[ports.length]);
   for (const s of streams) {
     for (let j = 0; j < s.links.length; j++) {
       const l = s.links[j];
       if (users[l] < 2) continue;
       sStreams[pos[l]] = s.id;
+      sOwners[pos[l]] = s.owners[j];
       sCounts[pos[l]++] = s.counts[j];
     }
   }
-  return { width, height, portCount, streams, forwardStream, backwardStream, shared: { ports: Int32Array.from(ports), start, streams: sStreams, counts: sCounts } };
+  return { width, height, portCount, streams, forwardStream, backwardStream, shared: { ports: Int32Array.from(ports), start, streams: sStreams, counts: sCounts, owners: sOwners } };
 }
 
 /**

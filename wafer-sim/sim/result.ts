@@ -16,7 +16,8 @@
  * Units: cycles (rates in samples/s at `machine.clockHz`), bytes, words (`machine.wordBytes`), µs in the trace.
  */
 import type { PassKind } from '../../compiler/pass-graph.ts';
-import { PipelineSim, Rec, VIA, Via } from './core.ts';
+import type { PipelineSim } from './core.ts';
+import { Rec, VIA, Via } from './events.ts';
 import { PORTS_PER_PE, portLabel, portName, portTraffic, WAVELET_BYTES, type PortDir } from './network.ts';
 
 /** What bounds the simulated rate. */
@@ -197,7 +198,7 @@ export function buildResult(sim: PipelineSim, meta: { simLevel: SimResult['simLe
   const wpc = m.linkBitsPerCycle / 32;
   const traffic = portTraffic(net, sim.transfers, meta.maxLinks);
   const links = traffic.ports.map(({ port, wavelets }) => ({ ...portName(port, net.width, net.height), bytes: wavelets * WAVELET_BYTES, busyCycles: wavelets / wpc, utilization: batch > 0 ? wavelets / wpc / batch : 0 }));
-  const path = criticalPath(sim);
+  const path = eventChain(sim);
   return {
     simLevel: meta.simLevel, transfer: meta.transfer, buffers: sim.opts.buffers, ioBytesPerS: meta.ioBytesPerS,
     planHash: plan.hash, mode: plan.mode, machine: m.name, batchSize: B,
@@ -220,7 +221,7 @@ interface PathInfo {
 }
 
 /** Walks the causes back from the last completion (module doc). */
-function criticalPath(sim: PipelineSim): PathInfo {
+function eventChain(sim: PipelineSim): PathInfo {
   const L = sim.log;
   const recs: number[] = [];
   for (let r = sim.lastRec; r >= 0; r = L.cause[r]) recs.push(r);

@@ -4,7 +4,8 @@
  *
  * ## Rules (units: wavelets = 32 bits, cycles)
  * - Every PE has a router with 5 ports (N, E, S, W and the ramp to and from its PE); network.ts names the
- *   one-way ports. Each port sends at most one wavelet per cycle (links of 32 bits per cycle).
+ *   one-way ports (the ramp as separate forward and gradient ports: the lanes' end PEs stand for different
+ *   PE copies). Each port sends at most one wavelet per cycle (links of 32 bits per cycle).
  * - Each stream is a color. A port's receiving end keeps one queue per color of {@link QUEUE_DEPTH}
  *   wavelets; a wavelet may cross a port only if the color's queue behind it has room (credit-based flow
  *   control). Crossing a port takes `hopLatencyCycles` (the wavelet can move on that many cycles later);
@@ -22,46 +23,65 @@
  *   delivered its last wavelet.
  * With no contention a lane of n wavelets and h fabric hops delivers at `n + (h + 1) · hopLatencyCycles`
  * after its start, as the flow engine assumes.
+ *
+ * A cycle evaluates only the ports with a started transfer through them (the active list); idle stretches
+ * (no transfer in flight) are skipped to the pipeline's next event.
  */
-import type { Transport, TransportSink } from './core.ts';
+import type { Transport, TransportSink } from './events.ts';
 import type { Network } from './network.ts';
 
 /** Wavelets a router queues per color and input port (ASSUMPTION: a small fixed depth). */
 export const QUEUE_DEPTH = 4;
+const QMASK = QUEUE_DEPTH - 1; // QUEUE_DEPTH is a power of two
 /** The largest fabric side the wavelet engine accepts. */
 export const WAVELET_MAX_SIDE = 64;
 
+// A channel (a color on a port) is one record of STRIDE int32s in `R`, so that a port update touches few
+// cache lines: its progress, its queue (at the port's receiving end) and its static links.
+const SENT_S = 0; // next wavelet to send: sample …
+const SENT_K = 1; // … and index within the sample
+const Q_HEAD = 2;
+const Q_LEN = 3;
+const HEAD_REM = 4; // children that still have to send the queue's head
+const PARENT = 5; // channel record offset of the upstream channel, −1 for an entry port
+const N = 6; // wavelets per sample
+const MAX_CHILD_N = 7;
+const MIN_CHILD_N = 8;
+const CHILD_0 = 9; // children: childList[CHILD_0 … CHILD_1)
+const CHILD_1 = 10;
+const PORT = 11; // sending port index
+const STREAM = 12;
+const RAMP_OUT = 13;
+const QUEUE = 16; // QUEUE_DEPTH entries of (ready cycle, sample, index)
+const STRIDE = QUEUE + 3 * QUEUE_DEPTH;
+
 /** The wavelet transport of one batch (module doc). */
 export class WaveletTransport implements Transport {
-  /** Router-port updates (a port considered in a cycle) and wavelets moved so far. */
+  /** Router-port updates (a port with a started transfer through it, evaluated for one cycle) and wavelets
+   * moved so far. */
   portUpdates = 0;
   wavelets = 0;
   private cycle = 0;
   private work = 0;
-  private readonly Q = QUEUE_DEPTH;
-  // static, per channel (a color on a port)
-  private readonly chStream: Int32Array;
-  private readonly chN: Int32Array;
-  private readonly chParent: Int32Array;
-  private readonly chMaxChildN: Int32Array;
-  private readonly chRampOut: Uint8Array;
-  private readonly childStart: Int32Array;
+  /** Channel records (see STRIDE); channel c's record starts at `c · STRIDE`. */
+  private readonly R: Int32Array;
+  /** Children of each channel, as record offsets. */
   private readonly childList: Int32Array;
-  /** Ramp-out channels: lanes ending there as (route slot, lane wavelets). */
+  /** Ramp-out channels (by channel index): lanes ending there as (route slot, lane wavelets). */
   private readonly ends: { slot: number; n: number }[][];
-  // static, per sending port
+  // per sending port
   private readonly portStart: Int32Array;
+  /** Channel record offsets, grouped by port. */
   private readonly portList: Int32Array;
   private readonly rr: Int32Array;
-  // dynamic
-  private readonly sentS: Int32Array;
-  private readonly sentK: Int32Array;
-  private readonly qHead: Int32Array;
-  private readonly qLen: Int32Array;
-  private readonly headRem: Int32Array;
-  private readonly qReady: Float64Array;
-  private readonly qS: Int32Array;
-  private readonly qK: Int32Array;
+  /** Per port: channels with wavelets of a started transfer still to send; ports with any are on the active
+   * list, the only ones a cycle evaluates (a port is dropped from the list when a sweep finds it with none). */
+  private readonly pend: Int32Array;
+  private readonly active: Int32Array;
+  private readonly inList: Uint8Array;
+  private nActive = 0;
+  /** Per stream: its channels (record offsets). */
+  private readonly channels: number[][];
   private readonly started: Int32Array;
   private readonly srcLeft: Int32Array;
   private readonly srcCount: Int32Array;
@@ -127,24 +147,30 @@ export class WaveletTransport implements Transport {
       for (const [ch, p] of up) parent[ch] = chOf.get(p)!;
     }
     const C = stream.length;
-    this.chStream = Int32Array.from(stream);
-    this.chN = Int32Array.from(n);
-    this.chParent = Int32Array.from(parent);
-    this.chRampOut = Uint8Array.from(rampOut);
     this.ends = ends;
     this.srcCount = srcCount;
-    // children (CSR) and the most wavelets any child needs
+    const R = (this.R = new Int32Array(C * STRIDE));
+    // children (CSR, record offsets) and the most and fewest wavelets a child needs
     const nc = new Int32Array(C + 1);
     for (const p of parent) if (p >= 0) nc[p + 1]++;
     for (let i = 0; i < C; i++) nc[i + 1] += nc[i];
-    this.childStart = nc;
     this.childList = new Int32Array(nc[C]);
     const fillc = nc.slice(0, C);
-    this.chMaxChildN = new Int32Array(C);
+    for (let ch = 0; ch < C; ch++) {
+      const c = ch * STRIDE;
+      R[c + PARENT] = parent[ch] < 0 ? -1 : parent[ch] * STRIDE;
+      R[c + N] = n[ch];
+      R[c + MIN_CHILD_N] = 2 ** 30;
+      R[c + CHILD_0] = nc[ch];
+      R[c + CHILD_1] = nc[ch + 1];
+      R[c + STREAM] = stream[ch];
+      R[c + RAMP_OUT] = rampOut[ch];
+    }
     parent.forEach((p, ch) => {
       if (p < 0) return;
-      this.childList[fillc[p]++] = ch;
-      this.chMaxChildN[p] = Math.max(this.chMaxChildN[p], n[ch]);
+      this.childList[fillc[p]++] = ch * STRIDE;
+      R[p * STRIDE + MAX_CHILD_N] = Math.max(R[p * STRIDE + MAX_CHILD_N], n[ch]);
+      R[p * STRIDE + MIN_CHILD_N] = Math.min(R[p * STRIDE + MIN_CHILD_N], n[ch]);
     });
     // sending ports (CSR over ports that carry a channel)
     const ports = [...new Set(port)].sort((a, b) => a - b);
@@ -155,25 +181,31 @@ export class WaveletTransport implements Transport {
     this.portStart = ps;
     this.portList = new Int32Array(C);
     const fillp = ps.slice(0, ports.length);
-    port.forEach((p, ch) => (this.portList[fillp[pIndex.get(p)!]++] = ch));
+    port.forEach((p, ch) => {
+      this.portList[fillp[pIndex.get(p)!]++] = ch * STRIDE;
+      R[ch * STRIDE + PORT] = pIndex.get(p)!;
+    });
     this.rr = new Int32Array(ports.length);
-    [this.sentS, this.sentK, this.qHead, this.qLen, this.headRem] = [0, 0, 0, 0, 0].map(() => new Int32Array(C));
-    this.qReady = new Float64Array(C * this.Q);
-    this.qS = new Int32Array(C * this.Q);
-    this.qK = new Int32Array(C * this.Q);
+    this.pend = new Int32Array(ports.length);
+    this.active = new Int32Array(ports.length);
+    this.inList = new Uint8Array(ports.length);
+    this.channels = net.streams.map(() => []);
+    this.srcWavelets = new Int32Array(net.streams.length);
+    parent.forEach((p, ch) => {
+      this.channels[stream[ch]].push(ch * STRIDE);
+      if (p < 0) this.srcWavelets[stream[ch]] += n[ch];
+    });
     this.started = new Int32Array(net.streams.length);
     this.srcLeft = new Int32Array(net.streams.length * B);
     net.streams.forEach((s) => this.srcLeft.fill(srcCount[s.id], s.id * B, (s.id + 1) * B));
     this.laneDone = new Int32Array(this.slotRoute.length * B);
-    this.srcWavelets = new Int32Array(net.streams.length);
-    parent.forEach((p, ch) => {
-      if (p < 0) this.srcWavelets[stream[ch]] += n[ch];
-    });
   }
 
   start(k: number, s: number, now: number): void {
     if (this.work === 0) this.cycle = Math.max(this.cycle, Math.ceil(now));
+    if (this.cycle >= 2 ** 31 - 1e6) throw new RangeError('the wavelet engine counts cycles in 31 bits');
     this.started[k] = s + 1;
+    for (const c of this.channels[k]) if (this.R[c + SENT_S] === s) this.addPend(this.R[c + PORT]);
     const st = this.net.streams[k];
     if (this.srcCount[k] === 0) this.sink.injected(k, s, now);
     for (const r of st.routes) if (!st.lanes.some((l) => l.route === r)) this.sink.delivered(k, r, s, now);
@@ -188,69 +220,97 @@ export class WaveletTransport implements Transport {
     return -1;
   }
 
+  /** A channel of port `pi` has a wavelet available: the port joins the active list if it is not on it. */
+  private addPend(pi: number): void {
+    this.pend[pi]++;
+    if (!this.inList[pi]) {
+      this.inList[pi] = 1;
+      this.active[this.nActive++] = pi;
+    }
+  }
+
+  /** Children of the channel at record c that need its wavelet k of a sample. */
+  private needing(c: number, k: number): number {
+    const R = this.R;
+    if (k < R[c + MIN_CHILD_N]) return R[c + CHILD_1] - R[c + CHILD_0];
+    let m = 0;
+    for (let i = R[c + CHILD_0]; i < R[c + CHILD_1]; i++) if (R[this.childList[i] + N] > k) m++;
+    return m;
+  }
+
   /** Simulates cycle t (= `nextTime()`). */
   advance(t: number): void {
-    const { Q, B } = { Q: this.Q, B: this.batchSize };
-    const { portStart, portList, rr, chStream, chN, chParent, chRampOut, chMaxChildN, sentS, sentK, qHead, qLen, qReady, qS, qK, headRem, started } = this;
-    const nPorts = rr.length;
+    const { R, batchSize: B, portStart, portList, rr, pend, started, active, inList } = this;
     const L = this.hopLatencyCycles;
-    this.portUpdates += nPorts;
-    for (let pi = 0; pi < nPorts; pi++) {
+    let moved = 0;
+    let updates = 0;
+    let work = this.work;
+    // backwards over the active ports: a port with nothing available leaves the list (the last one takes its
+    // place: already swept, or added this cycle and not ready before t + L); ports added join at the end
+    for (let ai = this.nActive - 1; ai >= 0; ai--) {
+      const pi = active[ai];
+      if (pend[pi] === 0) {
+        active[ai] = active[--this.nActive];
+        inList[pi] = 0;
+        continue;
+      }
+      updates++;
       const a = portStart[pi];
       const m = portStart[pi + 1] - a;
       const r0 = rr[pi];
       for (let i = 0; i < m; i++) {
         const idx = r0 + i < m ? r0 + i : r0 + i - m;
-        const ch = portList[a + idx];
-        const s = sentS[ch];
+        const c = portList[a + idx];
+        const s = R[c + SENT_S];
         if (s >= B) continue;
-        const k = sentK[ch];
-        const p = chParent[ch];
+        const k = R[c + SENT_K];
+        const p = R[c + PARENT];
         if (p < 0) {
-          if (started[chStream[ch]] <= s) continue;
+          if (started[R[c + STREAM]] <= s) continue;
         } else {
-          if (qLen[p] === 0) continue;
-          const h = p * Q + qHead[p];
-          if (qReady[h] > t || qS[h] !== s || qK[h] !== k) continue;
+          if (R[p + Q_LEN] === 0) continue;
+          const h = p + QUEUE + 3 * R[p + Q_HEAD];
+          if (R[h] > t || R[h + 1] !== s || R[h + 2] !== k) continue;
         }
-        const keep = !chRampOut[ch] && k < chMaxChildN[ch];
-        if (keep && qLen[ch] >= Q) continue;
+        const ramp = R[c + RAMP_OUT] === 1;
+        const keep = !ramp && k < R[c + MAX_CHILD_N];
+        if (keep && R[c + Q_LEN] >= QUEUE_DEPTH) continue;
         // send wavelet (s, k) over this port
         rr[pi] = idx + 1 < m ? idx + 1 : 0;
-        this.wavelets++;
-        if (k + 1 === chN[ch]) {
-          sentK[ch] = 0;
-          sentS[ch] = s + 1;
-        } else sentK[ch] = k + 1;
+        moved++;
+        const last = k + 1 === R[c + N];
+        if (last) {
+          R[c + SENT_K] = 0;
+          R[c + SENT_S] = s + 1;
+        } else R[c + SENT_K] = k + 1;
+        if (last && started[R[c + STREAM]] <= s + 1) pend[pi]--;
         if (p < 0) {
-          this.work--;
-          if (k + 1 === chN[ch] && --this.srcLeft[chStream[ch] * B + s] === 0) this.sink.injected(chStream[ch], s, t + 1);
-        } else if (--headRem[p] === 0) {
-          qHead[p] = qHead[p] + 1 === Q ? 0 : qHead[p] + 1;
-          qLen[p]--;
-          this.work--;
-          if (qLen[p] > 0) headRem[p] = this.needing(p, qK[p * Q + qHead[p]]);
+          work--;
+          if (last && --this.srcLeft[R[c + STREAM] * B + s] === 0) this.sink.injected(R[c + STREAM], s, t + 1);
+        } else if (--R[p + HEAD_REM] === 0) {
+          const hd = (R[p + Q_HEAD] + 1) & QMASK;
+          R[p + Q_HEAD] = hd;
+          work--;
+          if (--R[p + Q_LEN] > 0) R[p + HEAD_REM] = this.needing(p, R[p + QUEUE + 3 * hd + 2]);
         }
-        if (chRampOut[ch]) this.deliver(ch, s, k, t);
+        if (ramp) this.deliver(c / STRIDE, s, k, t);
         else if (keep) {
-          const e = ch * Q + ((qHead[ch] + qLen[ch]) % Q);
-          qReady[e] = t + L;
-          qS[e] = s;
-          qK[e] = k;
-          if (qLen[ch]++ === 0) headRem[ch] = this.needing(ch, k);
-          this.work++;
+          const len = R[c + Q_LEN];
+          const e = c + QUEUE + 3 * ((R[c + Q_HEAD] + len) & QMASK);
+          R[e] = t + L;
+          R[e + 1] = s;
+          R[e + 2] = k;
+          R[c + Q_LEN] = len + 1;
+          if (len === 0) R[c + HEAD_REM] = this.needing(c, k);
+          work++;
         }
         break;
       }
     }
+    this.work = work;
+    this.wavelets += moved;
+    this.portUpdates += updates;
     this.cycle = t + 1;
-  }
-
-  /** Children of channel p that need its wavelet k of a sample. */
-  private needing(p: number, k: number): number {
-    let c = 0;
-    for (let i = this.childStart[p]; i < this.childStart[p + 1]; i++) if (this.chN[this.childList[i]] > k) c++;
-    return c;
   }
 
   private deliver(ch: number, s: number, k: number, t: number): void {
