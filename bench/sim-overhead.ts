@@ -14,7 +14,7 @@ import { loadMachine } from '../compiler/machine.ts';
 import { compileGraph } from '../compiler/pipeline.ts';
 import { firstBatch, loadModelDir, signatureOf, traceModel } from '../host/model-dir.ts';
 import { SupportServer } from '../host/support-server.ts';
-import type { Batch } from '../runtime/executor.ts';
+import type { Batch } from '../runtime/batch.ts';
 import { Wafer } from '../wafer-sim/wafer.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

@@ -14,7 +14,7 @@ import { firstBatch, loadModelDir, signatureOf, traceModel } from '../../host/mo
 import { SupportServer } from '../../host/support-server.ts';
 import { latestCheckpoint, readCheckpoint, readIndex, saveCheckpoint } from '../../runtime/checkpoint.ts';
 import { UserError } from '../../runtime/errors.ts';
-import type { Batch } from '../../runtime/executor.ts';
+import type { Batch } from '../../runtime/batch.ts';
 import { Wafer } from '../../wafer-sim/wafer.ts';
 import { reportFor } from '../../host/commands/report.ts';
 import { readScalars } from '../helpers/events.ts';
