@@ -51,8 +51,11 @@ export function withTransfer<T>(value: T, list: ArrayBuffer[]): Transfer<T> {
   return new Transfer(value, list);
 }
 
+/** `R`, or the value a {@link Transfer} wraps. */
+type Unwrap<R> = R extends Transfer<infer T> ? T : R;
+
 /** What a call of method `F` resolves with (the unwrapped value of a {@link Transfer}). */
-export type ResultOf<F> = F extends (...args: never[]) => infer R ? (Awaited<R> extends Transfer<infer T> ? T : Awaited<R>) : never;
+export type ResultOf<F> = F extends (...args: never[]) => infer R ? Unwrap<Awaited<R>> : never;
 
 /** The arguments of a call of method `F`: none, or its one argument and optionally buffers to transfer. */
 export type CallArgs<F> = F extends () => unknown ? [] : F extends (arg: infer A) => unknown ? [arg: A, transfer?: ArrayBuffer[]] : never;
