@@ -2,6 +2,8 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { UserError } from '../../runtime/errors.ts';
@@ -270,6 +272,21 @@ describe('backpressure and stats', () => {
     expect(st.elapsedMs).toBeGreaterThan(15);
     expect(st.samplesPerSecond).toBeCloseTo((100 * 1000) / st.elapsedMs, 0);
     await server.close();
+  });
+
+  it('consumed batches are not kept: 2,000 batches of 12 KB leave the array buffers flat', async () => {
+    v8.setFlagsFromString('--expose-gc');
+    const gc = vm.runInNewContext('gc') as () => void;
+    const server = await SupportServer.start(synth({ n: 1024, batch: 1024, repeat: true }, { numWorkers: 1 }));
+    const take = async (k: number) => {
+      for (let i = 0; i < k; i++) expect((await server.next()).done).toBe(false);
+      gc();
+      return process.memoryUsage().arrayBuffers;
+    };
+    const warm = await take(200);
+    const later = await take(2000);
+    await server.close();
+    expect(later - warm).toBeLessThan(4 << 20); // kept batches would add 2,000 × 12 KB = 24 MB
   });
 
   it('leaving the loop early closes the server', async () => {
