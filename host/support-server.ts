@@ -170,8 +170,8 @@ export class SupportServer implements AsyncIterableIterator<Batch> {
   private ended: boolean[] = [];
   private cursor = 0;
   private fatal: UserError | undefined;
-  private rejectFatal!: (e: UserError) => void;
-  private readonly fatalPromise: Promise<never>;
+  /** Rejecters of the calls {@link orFatal} is waiting on. */
+  private readonly waiting = new Set<(e: UserError) => void>();
   private closing = false;
   private spec: BatchSpec | undefined;
   private serial: Promise<unknown> = Promise.resolve();
@@ -181,8 +181,6 @@ export class SupportServer implements AsyncIterableIterator<Batch> {
     this.mode = options.mode;
     this.dataModule = dataModulePath(options.dataModule);
     this.numWorkers = numWorkers;
-    this.fatalPromise = new Promise<never>((_, reject) => (this.rejectFatal = reject));
-    this.fatalPromise.catch(() => {});
   }
 
   /**
@@ -274,14 +272,21 @@ export class SupportServer implements AsyncIterableIterator<Batch> {
 
   /** `p`, or the first failure of any worker, whichever comes first. */
   private orFatal<T>(p: Promise<T>): Promise<T> {
-    p.catch(() => {}); // a rejection that loses the race is reported through `fatal`
-    return Promise.race([p, this.fatalPromise]);
+    p.catch(() => {}); // a rejection that comes too late is reported through `fatal`
+    if (this.fatal) return Promise.reject(this.fatal);
+    // Not Promise.race with one long-lived promise: every race would add a reaction to it that keeps the
+    // settled result (a batch) alive for the whole run.
+    return new Promise<T>((resolve, reject) => {
+      this.waiting.add(reject);
+      p.then(resolve, reject).finally(() => this.waiting.delete(reject));
+    });
   }
 
   private fail(e: UserError): void {
     if (this.fatal || this.closing) return;
     this.fatal = e;
-    this.rejectFatal(e);
+    for (const reject of this.waiting) reject(e);
+    this.waiting.clear();
     void this.shutdown();
   }
 
