@@ -170,8 +170,6 @@ export class SupportServer implements AsyncIterableIterator<Batch> {
   private ended: boolean[] = [];
   private cursor = 0;
   private fatal: UserError | undefined;
-  /** Rejecters of the calls {@link orFatal} is waiting on. */
-  private readonly waiting = new Set<(e: UserError) => void>();
   private closing = false;
   private spec: BatchSpec | undefined;
   private serial: Promise<unknown> = Promise.resolve();
@@ -228,7 +226,7 @@ export class SupportServer implements AsyncIterableIterator<Batch> {
       await server.resume(startStep);
     } catch (e) {
       await server.shutdown();
-      throw e;
+      throw server.fatal ?? e; // the first failure, not another worker's "stopped" that followed it
     }
     server.counters.startupMs = performance.now() - t0;
     return server;
@@ -243,7 +241,7 @@ export class SupportServer implements AsyncIterableIterator<Batch> {
   /** Skips the first `startStep` merged batches (see {@link resumePlan}), then lets the lanes read ahead. */
   private async resume(startStep: number): Promise<void> {
     const initial = resumePlan(startStep, this.lanes.map(() => Infinity)).counts;
-    const skipped = await this.orFatal(Promise.all(this.lanes.map((l, i) => l.skip(initial[i]))));
+    const skipped = await Promise.all(this.lanes.map((l, i) => l.skip(initial[i])));
     const exhausted = skipped.map((k, i) => k < initial[i]);
     // Recompute each worker's share from the lengths of streams that ran out, until stable.
     for (;;) {
@@ -256,48 +254,39 @@ export class SupportServer implements AsyncIterableIterator<Batch> {
         this.cursor = plan.cursor;
         break;
       }
-      await this.orFatal(
-        Promise.all(
-          more.map(async (i) => {
-            const want = plan.counts[i] - skipped[i];
-            const k = await this.lanes[i].skip(want);
-            skipped[i] += k;
-            if (k < want) exhausted[i] = true;
-          }),
-        ),
+      await Promise.all(
+        more.map(async (i) => {
+          const want = plan.counts[i] - skipped[i];
+          const k = await this.lanes[i].skip(want);
+          skipped[i] += k;
+          if (k < want) exhausted[i] = true;
+        }),
       );
     }
     for (const l of this.lanes) l.start();
   }
 
-  /** `p`, or the first failure of any worker, whichever comes first. */
-  private orFatal<T>(p: Promise<T>): Promise<T> {
-    p.catch(() => {}); // a rejection that comes too late is reported through `fatal`
-    if (this.fatal) return Promise.reject(this.fatal);
-    // Not Promise.race with one long-lived promise: every race adds a reaction to it that lives as long as
-    // that promise (measured: ~1 KB of heap per batch, kept for the whole run).
-    return new Promise<T>((resolve, reject) => {
-      this.waiting.add(reject);
-      p.then(resolve, reject).finally(() => this.waiting.delete(reject));
-    });
-  }
-
+  /**
+   * Records the first failure and shuts every lane down, which ends the waits on the other lanes
+   * (they return undefined once closed, and the waiting call then throws the failure).
+   */
   private fail(e: UserError): void {
     if (this.fatal || this.closing) return;
     this.fatal = e;
-    for (const reject of this.waiting) reject(e);
-    this.waiting.clear();
     void this.shutdown();
   }
 
-  /** Awaits a lane call; a failure fails the whole server. */
+  /** Awaits a lane call; a failure of any lane, during or before the wait, fails the whole server. */
   private async fromLane<T>(p: Promise<T>): Promise<T> {
+    let v: T;
     try {
-      return await this.orFatal(p);
+      v = await p;
     } catch (e) {
       if (e instanceof UserError) this.fail(e);
       throw this.fatal ?? e;
     }
+    if (this.fatal) throw this.fatal;
+    return v;
   }
 
   /**
