@@ -24,7 +24,7 @@ import type { Machine } from '../compiler/machine.ts';
 import { latestCheckpoint, readCheckpoint, readIndex, saveCheckpoint, type Checkpoint, type StoredTensor } from '../runtime/checkpoint.ts';
 import { UserError } from '../runtime/errors.ts';
 import { batchRows, type Batch } from '../runtime/batch.ts';
-import type { NamedArray } from '../runtime/executor.ts';
+import type { NamedArray } from '../runtime/exec/store.ts';
 import type { Graph, Mode } from '../runtime/graph.ts';
 import { Wafer } from '../wafer-sim/wafer.ts';
 import type { ModelDir } from './model-dir.ts';

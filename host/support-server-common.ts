@@ -1,7 +1,7 @@
 /**
  * What the support server's main thread and its input workers share: loading the user's data module,
- * turning what an inputFn's dataset yields into a {@link Batch} ready to transfer, checking batches against
- * the stream's signature, and the messages of the worker protocol.
+ * turning what an inputFn's dataset yields into a {@link Batch} ready to transfer, and checking batches
+ * against the stream's signature.
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,9 +13,6 @@ import { Dataset } from './data/dataset.ts';
 import type { InputFn } from './data/input.ts';
 import { asTensorData, describeValue, formatShape } from './data/tensor.ts';
 import { elasticDLInputFn } from './elasticdl.ts';
-import { batchRows } from '../runtime/batch.ts';
-
-export { batchRows };
 import { displayPath, errorSummary, importUserModule } from './user-module.ts';
 
 export { displayPath, errorSummary };
@@ -186,33 +183,3 @@ export function checkBatchAgainstSpec(b: Batch, spec: BatchSpec, where: string, 
 export function isDataset(ds: unknown): ds is Dataset<unknown> {
   return ds instanceof Dataset || (typeof ds === 'object' && ds !== null && typeof (ds as Dataset<unknown>).iterator === 'function' && 'node' in ds);
 }
-
-// ---------------------------------------------------------------------------------------------------
-// Worker protocol
-
-/** The task each input worker runs (structured-cloned; `port` transferred). */
-export interface WorkerTask {
-  port: import('node:worker_threads').MessagePort;
-  dataModule: string;
-  inputFnExport: string;
-  params: Params;
-  mode: Mode;
-  numWorkers: number;
-  workerIndex: number;
-  seed: number;
-  /** Batches to skip before reporting ready (resume). */
-  skip: number;
-  /** Batches the worker may send before waiting for more credit. */
-  credit: number;
-}
-
-/** Messages from a worker to the main thread. */
-export type WorkerMessage =
-  | { type: 'ready'; skipped: number; sharding: 'context' | 'data' | 'off' | 'single' }
-  | { type: 'skipped'; skipped: number }
-  | { type: 'batch'; batch: Batch }
-  | { type: 'end'; batches: number }
-  | { type: 'error'; message: string; userError: boolean };
-
-/** Messages from the main thread to a worker. */
-export type ControlMessage = { type: 'skip'; n: number } | { type: 'go' } | { type: 'credit'; n: number } | { type: 'stop' };

@@ -1,6 +1,6 @@
 /**
- * The support server: a piscina pool of input workers that run the user's `inputFn` and stream batches to
- * the Estimator loop (Cerebras' "support server" on the CPU side of a CS system; DESIGN.md §1).
+ * The support server: input workers that run the user's `inputFn` and stream batches to the Estimator
+ * loop (Cerebras' "support server" on the CPU side of a CS system; docs/design.md §1, §10).
  *
  * ```ts
  * const server = await SupportServer.start({ dataModule: '/abs/model/data.ts', params, mode: 'train', startStep });
@@ -10,8 +10,12 @@
  * ```
  *
  * Workers. Worker i of N calls `inputFn(params, mode, { numInputPipelines: N, inputPipelineId: i })` with
- * the global seed set (see support-server-worker.ts) and produces its shard of the batches. N is
- * `numWorkers`, else `<section>.num_parallel_calls`, else {@link defaultNumWorkers}.
+ * the global seed set (host/input-pipeline.ts) and produces its shard of the batches. N is `numWorkers`,
+ * else `<section>.num_parallel_calls`, else {@link defaultNumWorkers}. Each worker is a long-lived thread
+ * holding its pipeline's state for the whole run, spoken to through runtime/parallel/worker-rpc.ts (whose
+ * header says why a task pool such as piscina does not fit a never-ending stream); in-process mode runs
+ * the same pipeline on the calling thread. Both are lanes (host/support-server-lanes.ts) behind one
+ * interface, merged here.
  *
  * Order. Batches are merged round-robin: worker 0's first batch, worker 1's first, …, worker 0's second,
  * …; a worker that has ended is passed over. The order is therefore a function of (data, seed, N) only,
@@ -23,9 +27,10 @@
  * lazily (see Dataset skip) and, for finite streams where a worker runs out early, the shares are
  * recomputed from the workers' true lengths until they agree (see {@link resumePlan}).
  *
- * Backpressure. Each worker may run at most ⌈prefetch / N⌉ batches ahead of the consumer; the consumer
- * grants one more each time it takes one of that worker's batches. Time the consumer spends waiting for
- * a batch is measured ({@link SupportServerStats.inputWaitFraction}).
+ * Backpressure. Each worker may run at most ⌈prefetch / N⌉ batches ahead of the consumer: its lane keeps
+ * that many "next batch" requests outstanding or batches waiting, and asks for one more each time the
+ * consumer takes one of that worker's batches. Time the consumer spends waiting for a batch is measured
+ * ({@link SupportServerStats.inputWaitFraction}).
  *
  * Modes. 'train' (the inputFn shuffles and repeats), 'eval' (one pass, in order), 'infer' (labels
  * dropped). The params section is `train_input` for 'train', `eval_input` otherwise.
@@ -33,42 +38,23 @@
  * Errors. Anything that goes wrong in a worker — the data module failing to load, inputFn throwing, a
  * reader error (missing data_dir, truncated IDX, bad CRC), a malformed or inconsistent batch, the worker
  * thread dying (process.exit) — becomes one {@link UserError} naming the worker and the data module,
- * thrown by `start()` or by the next `next()`; the pool is then shut down. Nothing waits forever on a
+ * thrown by `start()` or by the next `next()`; the workers are then shut down. Nothing waits forever on a
  * dead worker.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { MessageChannel, type MessagePort } from 'node:worker_threads';
-import { Piscina } from 'piscina';
+import { batchRows } from '../runtime/batch.ts';
 import { UserError } from '../runtime/errors.ts';
 import type { Mode } from '../runtime/graph.ts';
 import type { Params } from '../runtime/params.ts';
 import type { Batch } from '../runtime/batch.ts';
-import type { Dataset } from './data/dataset.ts';
+import type { PipelineSpec } from './input-pipeline.ts';
 import { inputSection } from './data/input.ts';
-import { setRandomSeed } from './data/seed.ts';
-import { describeValue } from './data/tensor.ts';
-import {
-  batchRows,
-  batchSpecOf,
-  checkBatchAgainstSpec,
-  dataModulePath,
-  displayPath,
-  errorSummary,
-  isDataset,
-  loadInputFn,
-  toTransferableBatch,
-  type BatchSpec,
-  type ControlMessage,
-  type WorkerMessage,
-  type WorkerTask,
-} from './support-server-common.ts';
+import { batchSpecOf, checkBatchAgainstSpec, dataModulePath, displayPath, type BatchSpec } from './support-server-common.ts';
+import { LocalLane, WorkerLane, type InputLane } from './support-server-lanes.ts';
 
 export type { BatchSpec, TensorSpec } from './support-server-common.ts';
-
-/** The worker bootstrap (plain ESM: registers tsx, then imports support-server-worker.ts). */
-const WORKER_BOOTSTRAP = new URL('./support-server-worker.mjs', import.meta.url).href;
 
 /** Options of {@link SupportServer.start}. */
 export interface SupportServerOptions {
@@ -156,38 +142,20 @@ export function resumePlan(startStep: number, lengths: readonly number[]): { cou
 
 const DONE: IteratorResult<Batch> = { done: true, value: undefined };
 
-/** The in-process pipeline (option inProcess). */
-interface LocalPipeline {
-  it: ReturnType<Dataset<unknown>['iterator']>;
-  label: string;
-  /** Batches produced so far (including skipped ones), for messages. */
-  produced: number;
-  done: boolean;
-  /** A batch taken by elementSpec() and not yet consumed. */
-  peeked: Batch | undefined;
-  check: Pick<Lane, 'consumed' | 'firstRows' | 'partialRows'>;
-}
-
-/** One worker as the main thread sees it. */
-interface Lane {
-  index: number;
-  label: string;
-  port: MessagePort;
-  queue: Batch[];
-  ended: boolean;
-  skipped: number;
-  exhausted: boolean;
-  sharding: string;
+/** What the consumer has seen of one lane, to check its batch sizes. */
+interface LaneCheck {
+  /** Batches consumed from the lane. */
   consumed: number;
+  /** Rows of its first batch. */
   firstRows?: number;
+  /** Rows of a smaller batch (only the last may be smaller). */
   partialRows?: number;
-  replies: ((m: WorkerMessage) => void)[];
 }
 
 /**
- * Streams the batches of a data module's inputFn from a pool of worker threads (see the module doc).
+ * Streams the batches of a data module's inputFn from input workers (see the module doc).
  * Iterate it once with `for await` (breaking out closes it) or call `next()`; call `close()` when done
- * (the pool is also released by itself once every stream has ended or a worker has failed).
+ * (the workers are also released by themselves once every stream has ended or a worker has failed).
  */
 export class SupportServer implements AsyncIterableIterator<Batch> {
   /** Number of input workers (0 in-process). */
@@ -196,217 +164,129 @@ export class SupportServer implements AsyncIterableIterator<Batch> {
   /** Absolute path of the data module. */
   readonly dataModule: string;
 
-  private pool: Piscina | undefined;
-  private lanes: Lane[] = [];
+  private lanes: InputLane[] = [];
+  private checks: LaneCheck[] = [];
+  /** Lanes whose stream has ended (all their batches consumed). */
+  private ended: boolean[] = [];
   private cursor = 0;
   private fatal: UserError | undefined;
-  private rejectFatal!: (e: UserError) => void;
-  private readonly fatalPromise: Promise<never>;
-  private wake: (() => void) | undefined;
   private closing = false;
-  private shutdownPromise: Promise<void> | undefined;
   private spec: BatchSpec | undefined;
   private serial: Promise<unknown> = Promise.resolve();
-  private local: LocalPipeline | undefined;
   private counters = { batches: 0, samples: 0, waitMs: 0, firstNextAt: undefined as number | undefined, startupMs: 0 };
 
   private constructor(options: SupportServerOptions, numWorkers: number) {
     this.mode = options.mode;
     this.dataModule = dataModulePath(options.dataModule);
     this.numWorkers = numWorkers;
-    this.fatalPromise = new Promise<never>((_, reject) => (this.rejectFatal = reject));
-    this.fatalPromise.catch(() => {});
   }
 
   /**
    * Starts the workers and waits until each has loaded the data module, called inputFn and skipped the
    * batches before `startStep`.
-   * @throws UserError for bad options (unknown mode, missing data module, N < 1, startStep < 0) and for
-   *   any worker failure during start-up (see the module doc); the pool is shut down before throwing.
+   * @throws UserError for bad options (unknown mode, missing data module, N < 1, startStep < 0, prefetch < 1)
+   *   and for any worker failure during start-up (see the module doc); the workers are shut down before
+   *   throwing.
    */
   static async start(options: SupportServerOptions): Promise<SupportServer> {
     const t0 = performance.now();
     if (!['train', 'eval', 'infer'].includes(options.mode)) throw new UserError(`support server: unknown mode '${options.mode}'; expected train, eval or infer`);
     const file = dataModulePath(options.dataModule);
     if (!fs.existsSync(file)) throw new UserError(`${displayPath(file)}: data module not found`);
-    const section = inputSection(options.mode);
-    const input = options.params[section] ?? {};
+    const input = options.params[inputSection(options.mode)] ?? {};
     const n = options.inProcess ? 1 : (options.numWorkers ?? (input.num_parallel_calls ? input.num_parallel_calls : defaultNumWorkers()));
     if (!Number.isInteger(n) || n < 1) throw new UserError(`support server: numWorkers must be an integer ≥ 1 (got ${n})`);
     const startStep = options.startStep ?? 0;
     if (!Number.isInteger(startStep) || startStep < 0) throw new UserError(`support server: startStep must be an integer ≥ 0 (got ${startStep})`);
+    const prefetch = options.prefetch ?? input.prefetch_buffer_size ?? Math.max(8, 2 * n);
+    if (!options.inProcess && !(Number.isInteger(prefetch) && prefetch >= 1)) throw new UserError(`support server: prefetch must be an integer ≥ 1 (got ${prefetch})`);
     const seed = options.seed ?? options.params.runconfig?.seed ?? 0;
-    const params: Params = { ...options.params, runconfig: { ...options.params.runconfig, seed } };
-    const exportName = options.inputFnExport ?? 'inputFn';
+    const spec = (pipelineId: number, label: string): PipelineSpec => ({
+      dataModule: file,
+      inputFnExport: options.inputFnExport ?? 'inputFn',
+      params: { ...options.params, runconfig: { ...options.params.runconfig, seed } },
+      mode: options.mode,
+      numPipelines: n,
+      pipelineId,
+      seed,
+      label,
+    });
     const server = new SupportServer(options, options.inProcess ? 0 : n);
     try {
-      if (options.inProcess) await server.startLocal(params, exportName, seed, startStep);
+      if (options.inProcess) server.adopt([await LocalLane.open(spec(0, `input pipeline (in-process, ${displayPath(file)})`))]);
       else {
-        const prefetch = options.prefetch ?? input.prefetch_buffer_size ?? Math.max(8, 2 * n);
-        if (!Number.isInteger(prefetch) || prefetch < 1) throw new UserError(`support server: prefetch must be an integer ≥ 1 (got ${prefetch})`);
-        await server.startWorkers(params, exportName, seed, startStep, n, Math.max(1, Math.ceil(prefetch / n)));
+        const credit = Math.max(1, Math.ceil(prefetch / n));
+        const opened = await Promise.allSettled(
+          Array.from({ length: n }, (_, i) => WorkerLane.open(spec(i, `input worker ${i}/${n} (${displayPath(file)})`), credit, (e) => server.fail(e))),
+        );
+        server.adopt(opened.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : [])));
+        const bad = opened.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+        if (bad) throw bad.reason;
       }
+      await server.resume(startStep);
     } catch (e) {
       await server.shutdown();
-      throw e;
+      throw server.fatal ?? e; // the first failure, not another worker's "stopped" that followed it
     }
     server.counters.startupMs = performance.now() - t0;
     return server;
   }
 
-  private async startLocal(params: Params, exportName: string, seed: number, startStep: number): Promise<void> {
-    const label = `input pipeline (in-process, ${displayPath(this.dataModule)})`;
-    let phase = 'loading the data module';
-    try {
-      setRandomSeed(seed);
-      const fn = await loadInputFn(this.dataModule, exportName);
-      phase = `calling ${exportName}`;
-      const ds = await fn(params, this.mode, { numInputPipelines: 1, inputPipelineId: 0 });
-      if (!isDataset(ds)) throw new UserError(`${exportName} returned ${describeValue(ds)}; it must return a Dataset of batches`);
-      const it = ds.iterator();
-      phase = 'skipping already consumed batches';
-      if (startStep > 0) await it.skip(startStep);
-      this.local = { it, label, produced: startStep, done: false, peeked: undefined, check: { consumed: 0 } };
-    } catch (e) {
-      throw this.wrapLocal(e, label, phase);
-    }
+  private adopt(lanes: InputLane[]): void {
+    this.lanes = lanes;
+    this.checks = lanes.map(() => ({ consumed: 0 }));
+    this.ended = lanes.map(() => false);
   }
 
-  private wrapLocal(e: unknown, label: string, phase: string): UserError {
-    if (e instanceof UserError || (e as Error)?.name === 'UserError') return new UserError(`${label}: ${(e as Error).message}`, { cause: e });
-    return new UserError(`${label}: error while ${phase}: ${errorSummary(e, this.dataModule)}`, { cause: e });
-  }
-
-  private async startWorkers(params: Params, exportName: string, seed: number, startStep: number, n: number, credit: number): Promise<void> {
-    this.pool = new Piscina({
-      filename: WORKER_BOOTSTRAP,
-      minThreads: n,
-      maxThreads: n,
-      concurrentTasksPerWorker: 1,
-      idleTimeout: 60_000,
-      name: 'default',
-    });
-    const initial = resumePlan(startStep, new Array(n).fill(Infinity)).counts;
-    const readies: Promise<WorkerMessage>[] = [];
-    for (let i = 0; i < n; i++) {
-      const { port1, port2 } = new MessageChannel();
-      const lane: Lane = {
-        index: i,
-        label: `input worker ${i}/${n} (${displayPath(this.dataModule)})`,
-        port: port1,
-        queue: [],
-        ended: false,
-        skipped: 0,
-        exhausted: false,
-        sharding: '?',
-        consumed: 0,
-        replies: [],
-      };
-      this.lanes.push(lane);
-      readies.push(this.reply(lane));
-      port1.on('message', (m: WorkerMessage) => this.onMessage(lane, m));
-      const task: WorkerTask = {
-        port: port2,
-        dataModule: this.dataModule,
-        inputFnExport: exportName,
-        params,
-        mode: this.mode,
-        numWorkers: n,
-        workerIndex: i,
-        seed,
-        skip: initial[i],
-        credit,
-      };
-      this.pool.run(task, { transferList: [port2] }).then(
-        () => {},
-        (e: Error) => {
-          if (this.closing) return;
-          const exited = /exited with code/i.test(e?.message ?? '');
-          this.fail(
-            new UserError(
-              `${lane.label}: the worker thread died (${e?.message ?? e})` + (exited ? '; did the data module call process.exit()?' : ''),
-              { cause: e },
-            ),
-          );
-        },
-      );
-    }
-    const ready = await Promise.race([Promise.all(readies), this.fatalPromise]);
-    ready.forEach((m, i) => {
-      if (m.type !== 'ready') throw new Error(`support server: unexpected ${m.type} message from worker ${i}`);
-      const lane = this.lanes[i];
-      lane.sharding = m.sharding;
-      lane.skipped = m.skipped;
-      lane.exhausted = m.skipped < initial[i];
-    });
-    // Resume: recompute each worker's share from the lengths of streams that ran out, until stable.
-    let plan = resumePlan(startStep, initial);
+  /** Skips the first `startStep` merged batches (see {@link resumePlan}), then lets the lanes read ahead. */
+  private async resume(startStep: number): Promise<void> {
+    const initial = resumePlan(startStep, this.lanes.map(() => Infinity)).counts;
+    const skipped = await Promise.all(this.lanes.map((l, i) => l.skip(initial[i])));
+    const exhausted = skipped.map((k, i) => k < initial[i]);
+    // Recompute each worker's share from the lengths of streams that ran out, until stable.
     for (;;) {
-      plan = resumePlan(
+      const plan = resumePlan(
         startStep,
-        this.lanes.map((l) => (l.exhausted ? l.skipped : Infinity)),
+        skipped.map((k, i) => (exhausted[i] ? k : Infinity)),
       );
-      const more = this.lanes.filter((l) => !l.exhausted && plan.counts[l.index] > l.skipped);
-      if (more.length === 0) break;
-      const replies = more.map((l) => {
-        const want = plan.counts[l.index] - l.skipped;
-        const p = this.reply(l).then((m) => {
-          if (m.type !== 'skipped') throw new Error(`support server: unexpected ${m.type} message from worker ${l.index}`);
-          l.skipped += m.skipped;
-          if (m.skipped < want) l.exhausted = true;
-        });
-        this.send(l, { type: 'skip', n: want });
-        return p;
-      });
-      await Promise.race([Promise.all(replies), this.fatalPromise]);
+      const more = this.lanes.map((_, i) => i).filter((i) => !exhausted[i] && plan.counts[i] > skipped[i]);
+      if (more.length === 0) {
+        this.cursor = plan.cursor;
+        break;
+      }
+      await Promise.all(
+        more.map(async (i) => {
+          const want = plan.counts[i] - skipped[i];
+          const k = await this.lanes[i].skip(want);
+          skipped[i] += k;
+          if (k < want) exhausted[i] = true;
+        }),
+      );
     }
-    this.cursor = plan.cursor;
-    for (const l of this.lanes) this.send(l, { type: 'go' });
+    for (const l of this.lanes) l.start();
   }
 
-  private reply(lane: Lane): Promise<WorkerMessage> {
-    return new Promise((resolve) => lane.replies.push(resolve));
-  }
-
-  private send(lane: Lane, m: ControlMessage): void {
-    try {
-      lane.port.postMessage(m);
-    } catch {
-      // The port is closed: the worker has finished or died, which its own message or task reports.
-    }
-  }
-
-  private onMessage(lane: Lane, m: WorkerMessage): void {
-    switch (m.type) {
-      case 'ready':
-      case 'skipped':
-        lane.replies.shift()?.(m);
-        break;
-      case 'batch':
-        lane.queue.push(m.batch);
-        break;
-      case 'end':
-        lane.ended = true;
-        break;
-      case 'error':
-        this.fail(new UserError(m.message));
-        break;
-    }
-    this.notify();
-  }
-
-  private notify(): void {
-    const w = this.wake;
-    this.wake = undefined;
-    w?.();
-  }
-
+  /**
+   * Records the first failure and shuts every lane down, which ends the waits on the other lanes
+   * (they return undefined once closed, and the waiting call then throws the failure).
+   */
   private fail(e: UserError): void {
     if (this.fatal || this.closing) return;
     this.fatal = e;
-    this.rejectFatal(e);
-    this.notify();
     void this.shutdown();
+  }
+
+  /** Awaits a lane call; a failure of any lane, during or before the wait, fails the whole server. */
+  private async fromLane<T>(p: Promise<T>): Promise<T> {
+    let v: T;
+    try {
+      v = await p;
+    } catch (e) {
+      if (e instanceof UserError) this.fail(e);
+      throw this.fatal ?? e;
+    }
+    if (this.fatal) throw this.fatal;
+    return v;
   }
 
   /**
@@ -420,82 +300,47 @@ export class SupportServer implements AsyncIterableIterator<Batch> {
     return p;
   }
 
+  /** Moves the cursor to the next live lane; false when every lane has ended. */
+  private advance(): boolean {
+    for (let k = 0; k < this.lanes.length; k++) {
+      if (!this.ended[this.cursor]) return true;
+      this.cursor = (this.cursor + 1) % this.lanes.length;
+    }
+    return false;
+  }
+
   private async nextBatch(): Promise<IteratorResult<Batch>> {
-    const t0 = performance.now();
-    this.counters.firstNextAt ??= t0;
-    if (this.local) return this.nextLocal(t0);
-    let waited = false;
-    try {
-      for (;;) {
-        if (this.fatal) throw this.fatal;
-        if (this.closing) return DONE;
-        const lane = this.lanes[this.cursor];
-        const b = lane.queue.shift();
-        if (b) {
-          this.accept(lane.label, lane, b);
-          this.send(lane, { type: 'credit', n: 1 });
-          this.cursor = (lane.index + 1) % this.lanes.length;
-          return { done: false, value: b };
-        }
-        if (lane.ended) {
-          if (this.lanes.every((l) => l.ended && l.queue.length === 0)) {
-            void this.shutdown(); // every stream is finished: release the threads now
-            return DONE;
-          }
-          this.cursor = (lane.index + 1) % this.lanes.length;
-          continue;
-        }
-        waited = true;
-        await new Promise<void>((r) => (this.wake = r));
+    this.counters.firstNextAt ??= performance.now();
+    for (;;) {
+      if (this.fatal) throw this.fatal;
+      if (this.closing) return DONE;
+      if (!this.advance()) {
+        void this.shutdown(); // every stream is finished: release the threads now
+        return DONE;
       }
-    } finally {
-      if (waited) this.counters.waitMs += performance.now() - t0;
-    }
-  }
-
-  /** Produces the next batch of the in-process pipeline (not yet checked against the spec). */
-  private async pullLocal(): Promise<Batch | undefined> {
-    const local = this.local!;
-    if (local.peeked) {
-      const b = local.peeked;
-      local.peeked = undefined;
-      return b;
-    }
-    if (local.done) return undefined;
-    let r: IteratorResult<unknown>;
-    try {
-      r = await local.it.next();
-      if (r.done) {
-        local.done = true;
-        return undefined;
+      const i = this.cursor;
+      const t0 = performance.now();
+      let b: Batch | undefined;
+      try {
+        b = await this.fromLane(this.lanes[i].next());
+      } finally {
+        this.counters.waitMs += performance.now() - t0;
       }
-      return toTransferableBatch(r.value, this.mode, `${local.label}, batch ${local.produced}`).batch;
-    } catch (e) {
-      this.fatal = this.wrapLocal(e, local.label, `producing batch ${local.produced}`);
-      throw this.fatal;
-    } finally {
-      local.produced++;
+      if (this.closing) return DONE;
+      if (!b) {
+        this.ended[i] = true;
+        continue;
+      }
+      this.accept(i, b);
+      this.cursor = (i + 1) % this.lanes.length;
+      return { done: false, value: b };
     }
-  }
-
-  private async nextLocal(t0: number): Promise<IteratorResult<Batch>> {
-    const local = this.local!;
-    if (this.fatal) throw this.fatal;
-    if (this.closing) return DONE;
-    let b: Batch | undefined;
-    try {
-      b = await this.pullLocal();
-    } finally {
-      this.counters.waitMs += performance.now() - t0;
-    }
-    if (!b) return DONE;
-    this.accept(local.label, local.check, b);
-    return { done: false, value: b };
   }
 
   /** Checks a batch about to be consumed against the stream's spec and its lane's earlier batch sizes. */
-  private accept(label: string, lane: Pick<Lane, 'consumed' | 'firstRows' | 'partialRows'>, b: Batch): void {
-    const where = `${label}, batch ${lane.consumed}`;
+  private accept(i: number, b: Batch): void {
+    const lane = this.checks[i];
+    const where = `${this.lanes[i].label}, batch ${lane.consumed}`;
     try {
       if (lane.partialRows !== undefined)
         throw new UserError(
@@ -525,23 +370,13 @@ export class SupportServer implements AsyncIterableIterator<Batch> {
    */
   async elementSpec(): Promise<BatchSpec> {
     if (this.spec) return this.spec;
-    if (this.local) {
-      if (this.fatal) throw this.fatal;
-      const local = this.local;
-      if (!local.peeked) {
-        const b = await this.pullLocal();
-        if (!b) throw new UserError(`${local.label}: the dataset is empty`);
-        local.peeked = b;
-      }
-      return batchSpecOf(local.peeked);
-    }
     for (;;) {
       if (this.fatal) throw this.fatal;
-      const lane = this.lanes[this.cursor];
-      if (lane.queue.length) return batchSpecOf(lane.queue[0]);
-      if (this.lanes.every((l) => l.ended && l.queue.length === 0)) throw new UserError(`${lane.label}: the dataset is empty`);
-      if (lane.ended) this.cursor = (lane.index + 1) % this.lanes.length;
-      else await new Promise<void>((r) => (this.wake = r));
+      const label = this.lanes[this.cursor].label;
+      if (!this.advance()) throw new UserError(`${label}: the dataset is empty`);
+      const b = await this.fromLane(this.lanes[this.cursor].peek());
+      if (b) return batchSpecOf(b);
+      this.ended[this.cursor] = true;
     }
   }
 
@@ -549,10 +384,9 @@ export class SupportServer implements AsyncIterableIterator<Batch> {
   stats(): SupportServerStats {
     const c = this.counters;
     const elapsedMs = c.firstNextAt === undefined ? 0 : performance.now() - c.firstNextAt;
-    const sharding = this.local ? 'single' : [...new Set(this.lanes.map((l) => l.sharding))].join(',');
     return {
       numWorkers: this.numWorkers,
-      sharding,
+      sharding: [...new Set(this.lanes.map((l) => l.sharding))].join(','),
       batches: c.batches,
       samples: c.samples,
       waitMs: c.waitMs,
@@ -564,22 +398,13 @@ export class SupportServer implements AsyncIterableIterator<Batch> {
     };
   }
 
-  private shutdown(): Promise<void> {
-    if (this.shutdownPromise) return this.shutdownPromise;
+  /** Closes every lane (idempotent: lanes adopted after an earlier call are closed too). */
+  private async shutdown(): Promise<void> {
     this.closing = true;
-    this.notify();
-    for (const l of this.lanes) this.send(l, { type: 'stop' });
-    const pool = this.pool;
-    const local = this.local;
-    this.shutdownPromise = (async () => {
-      if (pool) await pool.destroy().catch(() => {});
-      for (const l of this.lanes) l.port.close();
-      if (local) await local.it.return().catch(() => {});
-    })();
-    return this.shutdownPromise;
+    await Promise.all(this.lanes.map((l) => l.close().catch(() => {})));
   }
 
-  /** Stops the workers and releases the pool; pending and later next() calls return done. Idempotent. */
+  /** Stops the workers; pending and later next() calls return done. Idempotent. */
   async close(): Promise<void> {
     await this.shutdown();
   }

@@ -1,49 +1,42 @@
 /**
- * The schedule the wafer executes: which graph nodes each placed kernel runs, in data-flow order, and which
- * tensors cross the fabric between kernels (the routes whose traffic the simulator counts). Derived from a
- * Plan's kernels and routes; plain JSON so that it can be sent to compute workers.
+ * The schedule a wafer executes, derived from a compiled Plan: which graph nodes each placed kernel runs,
+ * in the plan's kernel order, and which tensors cross the fabric between kernels — one transfer per route
+ * of the plan, in route order, so the compute workers' per-transfer element counts are per-route traffic.
+ * The schedule itself is a plain runtime structure (runtime/parallel/schedule.ts): the compute workers
+ * know nothing of routes or of the wafer.
  */
+import type { Plan } from '../compiler/ir.ts';
+import { UserError } from '../runtime/errors.ts';
+import type { Graph } from '../runtime/graph.ts';
+import type { KernelSchedule, TransferTraffic } from '../runtime/parallel/schedule.ts';
 
-/** One kernel's share of the work: graph node indices (ascending, i.e. graph order). */
-export interface ScheduledKernel {
-  name: string;
-  nodes: number[];
-}
+/**
+ * Elements carried per route of the plan in one step (index = route index): forward activations and
+ * backward gradients, summed over shards. The clock turns them into bytes with the machine's word size.
+ */
+export type RouteTraffic = TransferTraffic;
 
-/** A tensor crossing the fabric from one kernel (or the host) to another along route `route`. */
-export interface ScheduledTransfer {
-  /** Index of the route in the Plan's `routes`. */
-  route: number;
-  /** Graph tensor id carried. */
-  tensor: string;
-  /** Producer kernel name, or undefined for data entering from the host (features, labels). */
-  from?: string;
-  to: string;
-  /** True when the gradient of the tensor flows back along the route in training. */
-  backward: boolean;
-}
-
-/** Kernel order and transfers of one compiled mode. */
-export interface Schedule {
-  kernels: ScheduledKernel[];
-  transfers: ScheduledTransfer[];
-}
-
-/** Elements carried per route in one step: forward activations and backward gradients, summed over replicas
- * (the clock turns them into bytes with the machine's word size). */
-export interface RouteTraffic {
-  forward: number[];
-  backward: number[];
-}
-
-/** Zero traffic for `n` routes. */
-export function emptyTraffic(n: number): RouteTraffic {
-  return { forward: new Array(n).fill(0), backward: new Array(n).fill(0) };
-}
-
-/** Adds `b` into `a` (in place) and returns `a`. */
-export function addTraffic(a: RouteTraffic, b: RouteTraffic): RouteTraffic {
-  b.forward.forEach((v, i) => (a.forward[i] += v));
-  b.backward.forEach((v, i) => (a.backward[i] += v));
-  return a;
+/**
+ * The kernel order and fabric transfers of a plan, as graph node indices (every node runs in the kernel
+ * `plan.nodeKernel` assigns it, layout-only layers in their producer's kernel). Transfer i is
+ * `plan.routes[i]`; a route whose source is not a kernel carries data from the host.
+ * @throws UserError if a node of the graph has no kernel (plan and graph out of step).
+ */
+export function scheduleOf(plan: Plan, graph: Graph): KernelSchedule {
+  const byKernel = new Map<string, number[]>(plan.kernels.map((k) => [k.name, []]));
+  graph.nodes.forEach((n, i) => {
+    const k = plan.nodeKernel[n.name];
+    const list = k === undefined ? undefined : byKernel.get(k);
+    if (!list) throw new UserError(`the plan places no kernel for layer '${n.name}' of the model's graph; recompile the model`);
+    list.push(i);
+  });
+  const kernels = plan.kernels.map((k) => ({ name: k.name, nodes: byKernel.get(k.name)! }));
+  const kernelNames = new Set(plan.kernels.map((k) => k.name));
+  const transfers = plan.routes.map((r) => ({
+    tensor: r.tensor,
+    ...(kernelNames.has(r.from) ? { from: r.from } : {}),
+    to: r.to,
+    backward: r.backward,
+  }));
+  return { kernels, transfers };
 }

@@ -1,43 +1,28 @@
 /**
  * A Wafer: a compiled Plan loaded onto the machine it was compiled for. Every placed kernel runs its
  * graph nodes (forward, backward, weight update) on the tfjs wasm backend through the compute workers
- * (data-parallel replicas, wafer-sim/replicas.ts); tensors cross between kernels along the Plan's routes,
- * whose traffic is counted; the simulated clock (wafer-sim/clock.ts) advances by the compiler's own
- * performance model.
+ * (CPU-thread data parallelism, runtime/parallel/pool.ts) in the schedule the plan gives
+ * (wafer-sim/schedule.ts); tensors cross between kernels along the Plan's routes, whose traffic is counted;
+ * the simulated clock (wafer-sim/clock.ts) advances by the compiler's own performance model.
  */
 import type { Plan } from '../compiler/ir.ts';
 import type { Machine } from '../compiler/machine.ts';
 import { batchRows, type Batch, type HostTensor } from '../runtime/batch.ts';
-import type { EvalResult, NamedArray } from '../runtime/executor.ts';
 import { UserError } from '../runtime/errors.ts';
+import type { EvalResult } from '../runtime/exec/executor.ts';
+import type { NamedArray } from '../runtime/exec/store.ts';
 import type { Graph } from '../runtime/graph.ts';
+import type { WorkerMemory } from '../runtime/parallel/compute-worker.ts';
+import { ComputeWorkerPool, type StepResult } from '../runtime/parallel/pool.ts';
 import { SimClock, type ClockOptions } from './clock.ts';
-import { ReplicaPool, type StepResult } from './replicas.ts';
-import type { Schedule } from './schedule.ts';
+import { scheduleOf, type RouteTraffic } from './schedule.ts';
 
-/**
- * The kernel order and fabric transfers of a plan, as graph node indices (every node runs in the kernel
- * `plan.nodeKernel` assigns it, layout-only layers in their producer's kernel).
- * @throws UserError if a node of the graph has no kernel (plan and graph out of step).
- */
-export function scheduleOf(plan: Plan, graph: Graph): Schedule {
-  const byKernel = new Map<string, number[]>(plan.kernels.map((k) => [k.name, []]));
-  graph.nodes.forEach((n, i) => {
-    const k = plan.nodeKernel[n.name];
-    const list = k === undefined ? undefined : byKernel.get(k);
-    if (!list) throw new UserError(`the plan places no kernel for layer '${n.name}' of the model's graph; recompile the model`);
-    list.push(i);
-  });
-  const kernels = plan.kernels.map((k) => ({ name: k.name, nodes: byKernel.get(k.name)! }));
-  const kernelNames = new Set(plan.kernels.map((k) => k.name));
-  const transfers = plan.routes.map((r, route) => ({
-    route,
-    tensor: r.tensor,
-    ...(kernelNames.has(r.from) ? { from: r.from } : {}),
-    to: r.to,
-    backward: r.backward,
-  }));
-  return { kernels, transfers };
+/** Result of {@link Wafer.trainStep}: losses, route traffic, and the batch's simulated cycles. */
+export interface WaferStepResult extends StepResult {
+  /** Elements per route of the plan (see {@link RouteTraffic}). */
+  traffic: RouteTraffic;
+  /** Simulated cycles of the batch (0 with `simulate: false`). */
+  simulatedCycles: number;
 }
 
 /** Options of {@link Wafer.load}. */
@@ -60,7 +45,7 @@ export class Wafer {
     readonly plan: Plan,
     readonly graph: Graph,
     readonly clock: SimClock,
-    private readonly pool: ReplicaPool,
+    private readonly pool: ComputeWorkerPool,
     private readonly simulate: boolean,
   ) {}
 
@@ -86,7 +71,7 @@ export class Wafer {
     }
     if (plan.mode !== graph.mode) throw new UserError(`the plan was compiled for mode '${plan.mode}', not '${graph.mode}'`);
     const schedule = scheduleOf(plan, graph);
-    const pool = await ReplicaPool.start({ graph, schedule, numWorkers: opts.computeWorkers ?? 0, numShards: opts.computeShards ?? 0, numRoutes: plan.routes.length });
+    const pool = await ComputeWorkerPool.start({ graph, schedule, numWorkers: opts.computeWorkers ?? 0, numShards: opts.computeShards ?? 0 });
     return new Wafer(plan, graph, new SimClock(plan, opts), pool, opts.simulate ?? true);
   }
 
@@ -94,7 +79,7 @@ export class Wafer {
    * One training step: runs every kernel on the batch and advances the simulated clock.
    * @param step global step before the update (0-based).
    */
-  async trainStep(batch: Batch, step: number): Promise<StepResult & { simulatedCycles: number }> {
+  async trainStep(batch: Batch, step: number): Promise<WaferStepResult> {
     const r = await this.pool.trainStep(batch, step, this.simulate);
     const simulatedCycles = this.simulate ? this.clock.advance(batchRows(batch), step, r.traffic) : 0;
     return { ...r, simulatedCycles };
@@ -119,13 +104,13 @@ export class Wafer {
     return this.pool.getState();
   }
 
-  /** Restores weights and/or slots in every replica. */
+  /** Restores weights and/or slots in every shard. */
   setState(state: { params?: NamedArray[]; slots?: NamedArray[] }): Promise<void> {
     return this.pool.setState(state);
   }
 
   /** Live tfjs tensors, their bytes and the wasm heap size of each compute worker (leak checks). */
-  memory(): Promise<{ numTensors: number; numBytes: number; wasmHeapBytes: number }[]> {
+  memory(): Promise<WorkerMemory[]> {
     return this.pool.memory();
   }
 

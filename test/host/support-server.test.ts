@@ -2,6 +2,8 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { UserError } from '../../runtime/errors.ts';
@@ -270,6 +272,24 @@ describe('backpressure and stats', () => {
     expect(st.elapsedMs).toBeGreaterThan(15);
     expect(st.samplesPerSecond).toBeCloseTo((100 * 1000) / st.elapsedMs, 0);
     await server.close();
+  });
+
+  it('consumed batches are not kept: 10,000 batches leave the heap and the array buffers flat', async () => {
+    v8.setFlagsFromString('--expose-gc');
+    const gc = vm.runInNewContext('gc') as () => void;
+    const server = await SupportServer.start(synth({ n: 64, batch: 64, repeat: true }, { numWorkers: 1 }));
+    const take = async (k: number) => {
+      for (let i = 0; i < k; i++) expect((await server.next()).done).toBe(false);
+      gc();
+      const m = process.memoryUsage();
+      return { heap: m.heapUsed, buffers: m.arrayBuffers };
+    };
+    const warm = await take(1000);
+    const later = await take(10_000);
+    await server.close();
+    // Kept batches would add 10,000 × 768 B ≈ 7.7 MB of buffers; anything kept per batch grows the heap.
+    expect(later.buffers - warm.buffers).toBeLessThan(2 << 20);
+    expect(later.heap - warm.heap).toBeLessThan(2 << 20);
   });
 
   it('leaving the loop early closes the server', async () => {

@@ -12,7 +12,7 @@
  * perturbation stays below 2.5e-5 over 20 steps while the loss still falls from 2.8 to ~1.5.
  */
 import { describe, expect, it } from 'vitest';
-import { Executor } from '../../runtime/executor.ts';
+import { Executor } from '../../runtime/exec/executor.ts';
 import { countParams } from '../../runtime/graph.ts';
 import { traceModelFn, validateParams, type ModelFn } from '../../index.ts';
 import { modelFn as mnistModelFn } from '../../examples/mnist/model.ts';

@@ -1,11 +1,13 @@
 /**
- * The reference executor: training matches tfjs-layers step by step, data-parallel replicas match one replica,
+ * The reference executor: training matches tfjs-layers step by step, data-parallel shards match one shard,
  * state round-trips through get/set, memory stays flat, bad batches are reported clearly.
  */
 import { describe, expect, it } from 'vitest';
 import { UserError } from '../../runtime/errors.ts';
 import type { Batch } from '../../runtime/batch.ts';
-import { computeMetric, Executor, inThreadAllReduce } from '../../runtime/executor.ts';
+import { Executor } from '../../runtime/exec/executor.ts';
+import { computeMetric } from '../../runtime/exec/metrics.ts';
+import { inThreadAllReduce } from '../../runtime/parallel/allreduce.ts';
 import type { Graph } from '../../runtime/graph.ts';
 import { fillUniform, streamKey } from '../../runtime/random.ts';
 import { cnnGraph, mlpGraph } from '../fixtures/numerics-graphs.ts';
@@ -63,17 +65,17 @@ describe('training matches tfjs-layers', () => {
   });
 });
 
-/** Trains `numReplicas` executors in one thread on slices of the same batches. */
-async function replicaLosses(graph: Graph, batches: Batch[], steps: number, splits: number[]): Promise<{ losses: number[]; params: Float32Array[] }> {
+/** Trains one executor per shard in one thread on slices of the same batches. */
+async function shardLosses(graph: Graph, batches: Batch[], steps: number, splits: number[]): Promise<{ losses: number[]; params: Float32Array[] }> {
   const reduce = inThreadAllReduce(splits.length - 1);
   const execs = await Promise.all(
-    reduce.map((allReduceSum, r) => Executor.create(graph, { replica: { replicaIndex: r, numReplicas: reduce.length, allReduceSum } })),
+    reduce.map((allReduceSum, r) => Executor.create(graph, { shard: { shardIndex: r, numShards: reduce.length, allReduceSum } })),
   );
   const losses: number[] = [];
   for (let s = 0; s < steps; s++) {
     const b = batches[s % batches.length];
     const res = await Promise.all(execs.map((e, r) => e.trainStep(sliceBatch(b, splits[r], splits[r + 1]), s)));
-    for (const r of res) expect(r.loss).toBe(res[0].loss); // every replica sees the same global loss
+    for (const r of res) expect(r.loss).toBe(res[0].loss); // every shard sees the same global loss
     losses.push(res[0].loss);
   }
   const params = execs[0].getParams().map((p) => p.data);
@@ -82,24 +84,24 @@ async function replicaLosses(graph: Graph, batches: Batch[], steps: number, spli
   return { losses, params };
 }
 
-describe('data-parallel replicas', () => {
-  it('1 replica vs 2 and 3 replicas: same losses with batch norm and dropout', async () => {
+describe('data-parallel shards', () => {
+  it('1 shard vs 2 and 3 shards: same losses with batch norm and dropout', async () => {
     const graph = cnnGraph({ size: 10, f1: 4, f2: 6, dropout: 0.3 });
     const batches = makeBatches(graph, 12, 2);
-    const one = await replicaLosses(graph, batches, 5, [0, 12]);
-    const two = await replicaLosses(graph, batches, 5, [0, 6, 12]);
-    const three = await replicaLosses(graph, batches, 5, [0, 3, 7, 12]);
-    expectSeriesClose(two.losses, one.losses, 1e-5, '2 replicas');
-    expectSeriesClose(three.losses, one.losses, 1e-5, '3 uneven replicas');
+    const one = await shardLosses(graph, batches, 5, [0, 12]);
+    const two = await shardLosses(graph, batches, 5, [0, 6, 12]);
+    const three = await shardLosses(graph, batches, 5, [0, 3, 7, 12]);
+    expectSeriesClose(two.losses, one.losses, 1e-5, '2 shards');
+    expectSeriesClose(three.losses, one.losses, 1e-5, '3 uneven shards');
     one.params.forEach((p, i) => expect(relErr(two.params[i], p)).toBeLessThan(1e-4));
   });
 
   it('MLP with dropout and layer norm, RMSProp', async () => {
     const graph = mlpGraph({ inputs: 20, hidden: [16, 8], dropout: 0.25, layerNorm: true, optimizer: { name: 'rmsprop', learningRate: 0.01, decay: 0.9, momentum: 0.5, epsilon: 1e-7, centered: false } });
     const batches = makeBatches(graph, 16, 3);
-    const one = await replicaLosses(graph, batches, 6, [0, 16]);
-    const two = await replicaLosses(graph, batches, 6, [0, 8, 16]);
-    expectSeriesClose(two.losses, one.losses, 1e-5, '2 replicas');
+    const one = await shardLosses(graph, batches, 6, [0, 16]);
+    const two = await shardLosses(graph, batches, 6, [0, 8, 16]);
+    expectSeriesClose(two.losses, one.losses, 1e-5, '2 shards');
   });
 
   it('a training step is deterministic for a fixed seed and changes with the seed', async () => {
@@ -257,7 +259,7 @@ describe('metrics and collectives', () => {
     tf.dispose([...v.values()]);
   });
 
-  it('inThreadAllReduce sums in replica order and rejects mismatched lengths', async () => {
+  it('inThreadAllReduce sums in shard order and rejects mismatched lengths', async () => {
     const [a, b, c] = inThreadAllReduce(3);
     const r = await Promise.all([a(new Float32Array([1, 2])), b(new Float32Array([10, 20])), c(new Float32Array([100, 200]))]);
     for (const x of r) expect(Array.from(x)).toEqual([111, 222]);

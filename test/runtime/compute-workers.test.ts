@@ -1,5 +1,5 @@
 /**
- * Data-parallel compute workers (wafer-sim/replicas.ts): results do not depend on the number of workers
+ * Data-parallel compute workers (runtime/parallel/, driven through a Wafer): results do not depend on the number of workers
  * beyond float32 summation order, each setting is deterministic, and memory stays flat over long runs.
  */
 import path from 'node:path';
@@ -9,7 +9,7 @@ import { compileGraph } from '../../compiler/pipeline.ts';
 import { loadModelDir, signatureOf, traceModel } from '../../host/model-dir.ts';
 import { SupportServer } from '../../host/support-server.ts';
 import type { Batch } from '../../runtime/batch.ts';
-import { splitBatch } from '../../wafer-sim/replicas.ts';
+import { splitBatch } from '../../runtime/parallel/shards.ts';
 import { Wafer } from '../../wafer-sim/wafer.ts';
 
 const ROOT = path.resolve(__dirname, '../..');
