@@ -13,8 +13,11 @@
 import { UserError } from '../runtime/errors.ts';
 import type { Mode } from '../runtime/graph.ts';
 import type { Params } from '../runtime/params.ts';
-import type { Batch } from './dataset.ts';
-import { datasetOptions, describeValue, hasShard, setRandomSeed, type Dataset } from './dataset.ts';
+import type { Batch } from '../runtime/batch.ts';
+import type { Dataset } from './data/dataset.ts';
+import { datasetOptions, hasShard } from './data/options.ts';
+import { setRandomSeed } from './data/seed.ts';
+import { describeValue } from './data/tensor.ts';
 import { dataModulePath, errorSummary, isDataset, loadInputFn, toTransferableBatch } from './support-server-common.ts';
 
 /** How a pipeline's batches were sharded: 'context' (inputFn called shard), 'data' (sharded by batch here), 'off' (autoShardPolicy OFF), 'single' (N = 1). */

@@ -12,7 +12,7 @@
  */
 import { UserError } from '../runtime/errors.ts';
 import { WorkerClient, WorkerError } from '../runtime/parallel/worker-rpc.ts';
-import type { Batch } from './dataset.ts';
+import type { Batch } from '../runtime/batch.ts';
 import { InputPipeline, type PipelineSpec, type Sharding } from './input-pipeline.ts';
 import type { InputWorkerMethods } from './support-server-worker.ts';
 

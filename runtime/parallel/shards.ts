@@ -64,7 +64,7 @@ export function sliceBatch(batch: Batch, offset: number, size: number): Batch {
   return mapBatch(batch, (t) => {
     const per = rowSize(t);
     const data = (t.data as Float32Array).slice(offset * per, (offset + size) * per);
-    return { data, shape: [size, ...t.shape.slice(1)], ...(t.dtype ? { dtype: t.dtype } : {}) };
+    return { data, shape: [size, ...t.shape.slice(1)], dtype: t.dtype };
   });
 }
 
@@ -75,7 +75,7 @@ export function padBatch(batch: Batch, n: number): Batch {
     const rows = t.shape[0];
     const data = t.data instanceof Int32Array ? new Int32Array(n * per) : new Float32Array(n * per);
     for (let i = 0; i < n; i++) data.set((t.data as Float32Array).subarray((i % rows) * per, ((i % rows) + 1) * per), i * per);
-    return { data, shape: [n, ...t.shape.slice(1)], ...(t.dtype ? { dtype: t.dtype } : {}) };
+    return { data, shape: [n, ...t.shape.slice(1)], dtype: data instanceof Int32Array ? 'int32' : 'float32' };
   });
 }
 

@@ -4,7 +4,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { layers, losses, ops, optimizers, traceModelFn, validateParams, type ModelFn } from '../../index.ts';
-import { Executor, inThreadAllReduce } from '../../runtime/executor.ts';
+import { Executor } from '../../runtime/exec/executor.ts';
+import { inThreadAllReduce } from '../../runtime/parallel/allreduce.ts';
 import type { Batch, TensorData } from '../../runtime/batch.ts';
 import type { OpAttrs } from '../../runtime/graph.ts';
 import { UserError } from '../../runtime/errors.ts';
@@ -289,7 +290,7 @@ describe('a traced transformer block (layers and ops) in the executor', () => {
     const compared = graph.params.map((pi, i) => [pi.name, i] as const).filter(([nm]) => !nm.endsWith('multi_head_attention/key/bias'));
     for (const [nm, i] of compared) expectClose(mine.grads[i], ref.grads[i], TOL, `gradient of ${nm}`);
     const reduce = inThreadAllReduce(2);
-    const two = await Promise.all(reduce.map((allReduceSum, r) => Executor.create(graph, { replica: { replicaIndex: r, numReplicas: 2, allReduceSum }, params: Object.fromEntries(values.map((v) => [v.name, v.data])) })));
+    const two = await Promise.all(reduce.map((allReduceSum, r) => Executor.create(graph, { shard: { shardIndex: r, numShards: 2, allReduceSum }, params: Object.fromEntries(values.map((v) => [v.name, v.data])) })));
     const split = await grads(two, [slice(batch, 0, 1), slice(batch, 1, 4)]);
     expect(split.loss).toBeCloseTo(mine.loss, 5);
     for (const [nm, i] of compared) expectClose(split.grads[i], mine.grads[i], 1e-5, `2 replicas: gradient of ${nm}`);
@@ -326,7 +327,7 @@ describe('tied input and output embeddings (reverse calls)', () => {
     expect(rev.outputs[0].shape).toEqual([null, T, V]);
     const ids = Int32Array.from({ length: B * T }, (_, i) => (i * 4 + 1) % V);
     const labels = Int32Array.from({ length: B * T }, (_, i) => (i * 2 + 3) % V);
-    const batch: Batch = { features: { ids: { data: ids, shape: [B, T] } }, labels: { data: labels, shape: [B, T] } };
+    const batch: Batch = { features: { ids: { data: ids, shape: [B, T], dtype: 'int32' } }, labels: { data: labels, shape: [B, T], dtype: 'int32' } };
     const exec = await Executor.create(graph);
     const state = await exec.begin(batch, 'train', 0);
     await exec.forwardNodes(state, exec.trainNodes);
