@@ -12,8 +12,8 @@ import { batchCycles, kernelBusyCycles } from '../../compiler/estimate.ts';
 import { formatTable } from '../../compiler/report.ts';
 import { UserError } from '../../runtime/errors.ts';
 import type { Mode } from '../../runtime/graph.ts';
-import { loadModelDir } from '../model-dir.ts';
-import { parseMode } from './compile.ts';
+import { loadModelDir, ModelDirLayout } from '../model-dir.ts';
+import { modelDirArguments, parseMode } from './options.ts';
 
 function readJson(file: string, hint: string): any {
   if (!fs.existsSync(file)) throw new UserError(`${file} not found: ${hint}`);
@@ -32,11 +32,12 @@ const num = (x: number) => (Math.abs(x) >= 1e5 || (x !== 0 && Math.abs(x) < 0.01
  * @throws UserError when the compile report or the simulation results are missing.
  */
 export function reportFor(modelDir: string, mode: Mode): string {
+  const layout = new ModelDirLayout(modelDir);
   const run = mode === 'train' ? 'csrun train' : mode === 'eval' ? 'csrun eval' : 'csrun predict';
-  const compiled = readJson(path.join(modelDir, 'compile', mode, 'compile_report.json'), `compile and run the model first (${run})`);
-  const sim = readJson(path.join(modelDir, 'sim', mode === 'train' ? '' : mode, 'utilization.json'), `run the model on the simulated wafer first (${run})`);
+  const compiled = readJson(layout.compileReportJson(mode), `compile and run the model first (${run})`);
+  const sim = readJson(layout.simUtilization(mode), `run the model on the simulated wafer first (${run})`);
   if (sim.plan_hash !== compiled.plan_hash) {
-    throw new UserError(`${path.join(modelDir, 'sim')}: the simulated run used plan ${String(sim.plan_hash).slice(0, 12)}, the compile report is for plan ${String(compiled.plan_hash).slice(0, 12)}; run ${run} again`);
+    throw new UserError(`${layout.sim(mode)}: the simulated run used plan ${String(sim.plan_hash).slice(0, 12)}, the compile report is for plan ${String(compiled.plan_hash).slice(0, 12)}; run ${run} again`);
   }
   const simByName = new Map<string, any>(sim.kernels.map((k: any) => [k.name, k]));
   // Estimated utilization over a batch of the compiled size, pipeline fill included (what the run measures).
@@ -54,7 +55,7 @@ export function reportFor(modelDir: string, mode: Mode): string {
   out.push(`estimated samples/s   ${num(e.samples_per_s)}  (batches of ${e.batch_size}; steady state ${num(e.steady_state_samples_per_s)})`);
   out.push(`simulated samples/s   ${num(sim.simulated_samples_per_s)}  (${sim.samples} samples in ${sim.batches} batches, ${num(sim.simulated_seconds)} s simulated)`);
   if (sim.busiest_link) out.push(`busiest link          (${sim.busiest_link.x},${sim.busiest_link.y},${sim.busiest_link.dir}) ${num(sim.busiest_link.bytes_per_sample)} bytes/sample measured`);
-  const perfFile = path.join(modelDir, 'performance.json');
+  const perfFile = layout.performance;
   if (mode === 'train' && fs.existsSync(perfFile)) {
     const p = readJson(perfFile, '');
     out.push(`host samples/s        ${num(p.host_samples_per_s)}  (${p.compute_workers} compute worker(s), ${p.input_workers} input worker(s), input wait ${pct(p.input_wait_fraction)})`);
@@ -64,13 +65,8 @@ export function reportFor(modelDir: string, mode: Mode): string {
 
 /** Registers `csrun report`. */
 export function register(program: Command): void {
-  program
-    .command('report')
-    .description('compare the compile estimate with the simulated run, kernel by kernel')
-    .argument('<model_dir>', 'model directory (model.ts, data.ts, configs/params.yaml)')
+  modelDirArguments(program.command('report').description('compare the compile estimate with the simulated run, kernel by kernel'))
     .option('--mode <mode>', 'train, eval or infer', 'train')
-    .option('--params <file>', 'params file (default MODEL_DIR/configs/params.yaml)')
-    .option('--model-dir <dir>', 'output directory (overrides runconfig.model_dir)')
     .action(async (dir: string, o: { mode: string; params?: string; modelDir?: string }) => {
       const mode = parseMode(o.mode);
       const md = await loadModelDir(dir, { paramsFile: o.params, overrides: { runconfig: { model_dir: o.modelDir } } });

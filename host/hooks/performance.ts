@@ -3,21 +3,19 @@
  * input-wait fraction, workers) and the simulator's `sim/utilization.json` and `sim/trace.json`, written
  * when training ends, with a one-line summary in the log.
  */
-import fs from 'node:fs';
-import path from 'node:path';
-import { writeFileAtomic } from '../../runtime/checkpoint.ts';
+import type { Mode } from '../../runtime/graph.ts';
+import { writeJsonAtomic } from '../../runtime/fs.ts';
 import type { Wafer } from '../../wafer-sim/wafer.ts';
+import type { ModelDirLayout } from '../model-dir.ts';
 import { formatRate, type RunContext, type RunValues, type Session, type SessionRunHook } from './session.ts';
 
 /**
- * Writes the simulated clock's reports of a wafer: `<modelDir>/sim/<sub>/utilization.json` (per-kernel
- * busy/idle cycles, route traffic) and `trace.json` (Chrome trace-event format).
+ * Writes the simulated clock's reports of a wafer run in `mode`: `sim[/<mode>]/utilization.json` (per-kernel
+ * busy/idle cycles, route traffic) and `trace.json` (Chrome trace-event format); see {@link ModelDirLayout}.
  */
-export function writeSimReports(wafer: Wafer, modelDir: string, sub = ''): void {
-  const dir = path.join(modelDir, 'sim', sub);
-  fs.mkdirSync(dir, { recursive: true });
-  writeFileAtomic(path.join(dir, 'utilization.json'), JSON.stringify(wafer.clock.utilization(), null, 2) + '\n');
-  writeFileAtomic(path.join(dir, 'trace.json'), JSON.stringify(wafer.clock.trace()) + '\n');
+export function writeSimReports(wafer: Wafer, out: ModelDirLayout, mode: Mode): void {
+  writeJsonAtomic(out.simUtilization(mode), wafer.clock.utilization());
+  writeJsonAtomic(out.simTrace(mode), wafer.clock.trace(), { compact: true });
 }
 
 /** The fields of `performance.json`. */
@@ -63,8 +61,8 @@ export class PerformanceHook implements SessionRunHook {
       compute_workers: s.wafer.computeWorkers,
       compute_shards: s.wafer.computeShards,
     };
-    writeFileAtomic(path.join(s.modelDir, 'performance.json'), JSON.stringify(perf, null, 2) + '\n');
-    writeSimReports(s.wafer, s.modelDir);
+    writeJsonAtomic(s.out.performance, perf);
+    writeSimReports(s.wafer, s.out, 'train');
     s.log(`Host ${formatRate(perf.host_samples_per_s)} samples/s, simulated ${formatRate(perf.simulated_samples_per_s)} samples/s (compile estimate ${formatRate(perf.estimated_samples_per_s)}), input wait ${(100 * perf.input_wait_fraction).toFixed(1)}%`);
   }
 }
