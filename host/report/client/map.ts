@@ -271,6 +271,7 @@ export class WaferMap {
       ctx.strokeRect(sel.x, sel.y, sel.width, sel.height);
     }
     this.drawLabels(ctx, dpr);
+    if (this.frames === 0) this.canvas.dataset.firstFrameMs = performance.now().toFixed(1);
     this.frames++;
     this.canvas.dataset.frames = String(this.frames);
   }
