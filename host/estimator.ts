@@ -26,7 +26,7 @@ import { UserError } from '../runtime/errors.ts';
 import { batchRows, type Batch } from '../runtime/batch.ts';
 import type { NamedArray } from '../runtime/exec/store.ts';
 import type { Graph, Mode } from '../runtime/graph.ts';
-import { Wafer } from '../wafer-sim/wafer.ts';
+import { Wafer, type WaferOptions } from '../wafer-sim/wafer.ts';
 import type { ModelDir } from './model-dir.ts';
 import { signatureOf, traceModel, writeRunFiles } from './model-dir.ts';
 import { writeFileAtomic } from '../runtime/checkpoint.ts';
@@ -107,6 +107,12 @@ export class Estimator {
     return this.opts.computeWorkers ?? this.md.params.runconfig.compute_workers;
   }
 
+  /** Compute workers, shards and the simulated clock's level of every wafer this Estimator loads. */
+  private get waferOptions(): WaferOptions {
+    const rc = this.md.params.runconfig;
+    return { computeWorkers: this.computeWorkers, computeShards: rc.compute_shards, simLevel: rc.sim_level };
+  }
+
   /** Starts the support server for a mode and takes the first batch (its shapes fix the traced graph). */
   private async startInput(mode: Mode, startStep: number, numWorkers = this.opts.inputWorkers): Promise<{ server: SupportServer; first: Batch | undefined }> {
     const server = await SupportServer.start({
@@ -183,8 +189,8 @@ export class Estimator {
   private writeSim(wafer: Wafer, sub = ''): void {
     const dir = path.join(this.modelDir, 'sim', sub);
     fs.mkdirSync(dir, { recursive: true });
-    writeFileAtomic(path.join(dir, 'utilization.json'), JSON.stringify(wafer.clock.utilization(), null, 2) + '\n');
-    writeFileAtomic(path.join(dir, 'trace.json'), JSON.stringify(wafer.clock.trace()) + '\n');
+    if (wafer.clock.batches === 0) return;
+    for (const [file, text] of Object.entries(wafer.clock.files())) writeFileAtomic(path.join(dir, file), text);
   }
 
   /** Makes Ctrl-C stop training after the current step (a second one exits at once). */
@@ -228,7 +234,7 @@ export class Estimator {
       const { graph, plan } = this.compile('train', first);
       writeRunFiles(this.md);
       const events = (summary = new SummaryWriter(this.modelDir));
-      wafer = await Wafer.load(plan, graph, this.opts.machine, { computeWorkers: this.computeWorkers, computeShards: this.md.params.runconfig.compute_shards });
+      wafer = await Wafer.load(plan, graph, this.opts.machine, this.waferOptions);
       if (ckpt && ckptFile) {
         await this.restore(wafer, ckptFile, ckpt, true);
         this.log(`Restored ${ckptFile} (global step ${start})`);
@@ -351,7 +357,7 @@ export class Estimator {
     try {
       if (!first) throw new UserError(`${this.md.dataFile}: the evaluation input pipeline yielded no batches`);
       const { graph, plan } = this.compile('eval', first);
-      this.evalWafer ??= await Wafer.load(plan, graph, this.opts.machine, { computeWorkers: this.computeWorkers, computeShards: this.md.params.runconfig.compute_shards });
+      this.evalWafer ??= await Wafer.load(plan, graph, this.opts.machine, this.waferOptions);
       const wafer = this.evalWafer;
       await this.restore(wafer, file, ckpt, false);
       let lossSum = 0;
@@ -451,7 +457,7 @@ export class Estimator {
     try {
       if (!first) throw new UserError(`${this.md.dataFile}: the prediction input pipeline yielded no batches`);
       const { graph, plan } = this.compile('infer', first);
-      wafer = await Wafer.load(plan, graph, this.opts.machine, { computeWorkers: this.computeWorkers, computeShards: this.md.params.runconfig.compute_shards });
+      wafer = await Wafer.load(plan, graph, this.opts.machine, this.waferOptions);
       await this.restore(wafer, file, ckpt, false);
       let batch: Batch | undefined = first;
       for (let k = 0; opts.steps === undefined || k < opts.steps; k++) {
