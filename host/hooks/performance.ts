@@ -3,20 +3,25 @@
  * input-wait fraction, workers) and the simulator's `sim/utilization.json` and `sim/trace.json`, written
  * when training ends, with a one-line summary in the log.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import type { Mode } from '../../runtime/graph.ts';
-import { writeJsonAtomic } from '../../runtime/fs.ts';
+import { writeFileAtomic, writeJsonAtomic } from '../../runtime/fs.ts';
 import type { Wafer } from '../../wafer-sim/wafer.ts';
 import type { ModelDirLayout } from '../model-dir.ts';
 import { boundLabel, type SystemBound } from '../input/system-rate.ts';
 import { formatRate, sessionSystemRate, type RunContext, type RunValues, type Session, type SessionRunHook } from './session.ts';
 
 /**
- * Writes the simulated clock's reports of a wafer run in `mode`: `sim[/<mode>]/utilization.json` (per-kernel
- * busy/idle cycles, route traffic) and `trace.json` (Chrome trace-event format); see {@link ModelDirLayout}.
+ * Writes the simulated clock's reports of a wafer run in `mode` into `sim[/<mode>]/` (wafer-sim/sim-files.ts:
+ * utilization.json, links.json, links.svg, trace.json; see {@link ModelDirLayout}); nothing before the
+ * first batch.
  */
 export function writeSimReports(wafer: Wafer, out: ModelDirLayout, mode: Mode): void {
-  writeJsonAtomic(out.simUtilization(mode), wafer.clock.utilization());
-  writeJsonAtomic(out.simTrace(mode), wafer.clock.trace(), { compact: true });
+  if (wafer.clock.batches === 0) return;
+  const dir = out.sim(mode);
+  fs.mkdirSync(dir, { recursive: true });
+  for (const [file, text] of Object.entries(wafer.clock.files())) writeFileAtomic(path.join(dir, file), text);
 }
 
 /** The fields of `performance.json`. */
