@@ -25,6 +25,7 @@ import { latestCheckpoint, readCheckpoint, readIndex, saveCheckpoint, type Check
 import { UserError } from '../runtime/errors.ts';
 import { batchRows, type Batch } from '../runtime/batch.ts';
 import type { NamedArray } from '../runtime/exec/store.ts';
+import { metricResult } from '../runtime/exec/metrics.ts';
 import type { Graph, Mode } from '../runtime/graph.ts';
 import { Wafer } from '../wafer-sim/wafer.ts';
 import type { ModelDir } from './model-dir.ts';
@@ -356,7 +357,7 @@ export class Estimator {
       await this.restore(wafer, file, ckpt, false);
       let lossSum = 0;
       let n = 0;
-      const totals: Record<string, { total: number; count: number }> = {};
+      const totals: Record<string, number[]> = {};
       let batch: Batch | undefined = first;
       let k = 0;
       const t0 = performance.now();
@@ -372,14 +373,13 @@ export class Estimator {
         lossSum += r.loss * b;
         n += b;
         for (const [m, v] of Object.entries(r.metrics)) {
-          const t = (totals[m] ??= { total: 0, count: 0 });
-          t.total += v.total;
-          t.count += v.count;
+          const t = (totals[m] ??= v.sums.map(() => 0));
+          v.sums.forEach((x, i) => (t[i] += x));
         }
         k++;
       }
       const results: EvalResults = { global_step: ckpt.globalStep, loss: lossSum / n };
-      for (const [m, t] of Object.entries(totals)) results[m] = t.total / t.count;
+      for (const [m, t] of Object.entries(totals)) results[m] = metricResult(graph.metrics[m], { sums: t });
       const evalDir = path.join(this.modelDir, 'eval');
       fs.mkdirSync(evalDir, { recursive: true });
       writeFileAtomic(path.join(evalDir, 'results.json'), JSON.stringify(results, null, 2) + '\n');

@@ -222,8 +222,9 @@ export interface MetricSpec {
   /** accuracy: inputs `[labels, predictions]`; when predictions have one more axis than labels they are
    * logits/probabilities and their argmax is compared, when shapes match and predictions are float they are
    * thresholded at 0.5. topKAccuracy: `[labels, logits]` with `k`. mean: `[values]`. meanSquaredError:
-   * `[labels, predictions]`. */
-  op: 'accuracy' | 'topKAccuracy' | 'mean' | 'meanSquaredError';
+   * `[labels, predictions]`. perplexity: `[labels, logits]` (class ids, `[batch, …, classes]`). meanIou, dice,
+   * meanPerClassAccuracy: `[labels, predictions]` of equal shapes, binary masks thresholded at 0.5. */
+  op: 'accuracy' | 'topKAccuracy' | 'mean' | 'meanSquaredError' | 'perplexity' | 'meanIou' | 'dice' | 'meanPerClassAccuracy';
   inputs: string[];
   k?: number;
 }
