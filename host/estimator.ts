@@ -33,6 +33,8 @@ import { PerformanceHook, writeSimReports } from './hooks/performance.ts';
 import { ProgressBarHook } from './hooks/progress.ts';
 import { formatRate, runSession, type Session, type SessionRunHook } from './hooks/session.ts';
 import { signatureOf, traceModel, writeRunFiles, type ModelDir } from './model-dir.ts';
+import { sampleSequences, samplingOptions } from './generate.ts';
+import { importUserModule } from './user-module.ts';
 import { SummaryWriter } from './summaries.ts';
 import { SupportServer } from './support-server.ts';
 
@@ -390,7 +392,9 @@ export class Estimator {
 
   /**
    * Writes predictions of the eval input (features only) to `model_dir/predict/predictions.jsonl`: one JSON
-   * object per sample, `{ <prediction name>: value or nested list }`.
+   * object per sample, `{ <prediction name>: value or nested list }`. With `predict_input.temperature` set, samples
+   * token sequences instead (`./generate.ts`) into `predict/samples.jsonl` (`{ tokens, text }`) and, when data.ts
+   * exports a `vocabulary` (token id → string), `predict/samples.txt` (one sequence per line).
    * @returns the file and the number of samples.
    */
   async predict(opts: { checkpointPath?: string; steps?: number } = {}): Promise<{ file: string; count: number }> {
@@ -410,6 +414,21 @@ export class Estimator {
       const { graph, plan } = this.compile('infer', first);
       wafer = await Wafer.load(plan, graph, this.opts.machine, { computeWorkers: this.computeWorkers, computeShards: this.md.params.runconfig.compute_shards });
       await this.restore(wafer, file, ckpt, false);
+      const sampling = samplingOptions(this.md.params.predict_input, this.md.params.runconfig.seed);
+      if (sampling) {
+        fs.closeSync(fd);
+        fs.rmSync(tmp, { force: true });
+        const w = wafer;
+        const seqs = await sampleSequences((b) => w.predict(b, ckpt.globalStep), first, sampling);
+        const vocabulary = (await importUserModule(this.md.dataFile, 'data module')).vocabulary;
+        const text = (ids: number[]) => (Array.isArray(vocabulary) ? ids.map((i) => String(vocabulary[i] ?? `<${i}>`)).join('') : undefined);
+        const samplesFile = path.join(outDir, 'samples.jsonl');
+        writeFileAtomic(samplesFile, seqs.map((ids) => JSON.stringify({ tokens: ids, ...(Array.isArray(vocabulary) ? { text: text(ids) } : {}) })).join('\n') + '\n');
+        if (Array.isArray(vocabulary)) writeFileAtomic(path.join(outDir, 'samples.txt'), seqs.map(text).join('\n') + '\n');
+        writeSimReports(wafer, this.modelDir, 'infer');
+        this.log(`Sampled ${seqs.length} sequences (temperature ${sampling.temperature}, seed ${sampling.seed}) from checkpoint ${path.basename(file)} into ${samplesFile}`);
+        return { file: samplesFile, count: seqs.length };
+      }
       let batch: Batch | undefined = first;
       for (let k = 0; opts.steps === undefined || k < opts.steps; k++) {
         if (!batch) {

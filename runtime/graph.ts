@@ -80,6 +80,15 @@ export interface OpAttrs {
     activation: Activation;
     useBias: boolean;
   };
+  /** Keras Conv2DTranspose, channels-last; kernel `[kh, kw, filters, in]` (`kernels/conv2dTranspose.ts`). */
+  conv2dTranspose: {
+    filters: number;
+    kernelSize: [number, number];
+    strides: [number, number];
+    padding: Padding;
+    activation: Activation;
+    useBias: boolean;
+  };
   /** Input `[batch, ..., in]` → output `[batch, ..., units]` (applies to the last axis, as Keras Dense). */
   dense: { units: number; activation: Activation; useBias: boolean };
   maxPooling2d: { poolSize: [number, number]; strides: [number, number]; padding: Padding };

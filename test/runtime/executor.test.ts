@@ -160,8 +160,8 @@ describe('state, evaluation, prediction', () => {
       if (row.filter((v) => v > row[y[n]]).length < 3) top3++;
     }
     expect(ev.loss).toBeCloseTo(ce / 20, 5);
-    expect(ev.metrics.accuracy).toEqual({ total: hits, count: 20 });
-    expect(ev.metrics.top3).toEqual({ total: top3, count: 20 });
+    expect(ev.metrics.accuracy).toEqual({ sums: [hits, 20] });
+    expect(ev.metrics.top3).toEqual({ sums: [top3, 20] });
     // evaluation is deterministic (no dropout) and does not change the parameters
     expect((await exec.evalStep(b)).loss).toBe(ev.loss);
     exec.dispose();
