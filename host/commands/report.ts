@@ -4,6 +4,7 @@
 
  * cycles per sample, utilization (over a batch, pipeline fill included) and memory per PE; then the overall figures (estimated, simulated and host
  * samples/s, input wait from `performance.json`).
+ * `--html` (and `--compare` with two dirs) writes the interactive page instead: host/report/.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -13,6 +14,7 @@ import { formatTable } from '../../compiler/report.ts';
 import { UserError } from '../../runtime/errors.ts';
 import type { Mode } from '../../runtime/graph.ts';
 import { loadModelDir } from '../model-dir.ts';
+import { runHtmlReport } from '../report/index.ts';
 import { parseMode } from './compile.ts';
 
 function readJson(file: string, hint: string): any {
@@ -66,14 +68,24 @@ export function reportFor(modelDir: string, mode: Mode): string {
 export function register(program: Command): void {
   program
     .command('report')
-    .description('compare the compile estimate with the simulated run, kernel by kernel')
-    .argument('<model_dir>', 'model directory (model.ts, data.ts, configs/params.yaml)')
+    .description('compare the compile estimate with the simulated run, kernel by kernel (--html: an interactive page, model_dir/report/index.html)')
+    .argument('<model_dir...>', 'model directory (model.ts, data.ts, configs/params.yaml) or output model_dir; two with --compare')
     .option('--mode <mode>', 'train, eval or infer', 'train')
     .option('--params <file>', 'params file (default MODEL_DIR/configs/params.yaml)')
     .option('--model-dir <dir>', 'output directory (overrides runconfig.model_dir)')
-    .action(async (dir: string, o: { mode: string; params?: string; modelDir?: string }) => {
+    .option('--html', 'write the interactive HTML report (wafer map, kernel table, curves, timeline)')
+    .option('--compare', 'with --html: two model dirs side by side (per-kernel deltas, both maps)')
+    .option('--out <dir>', 'with --html: directory of index.html (default model_dir/report, or report/compare of the first)')
+    .action(async (dirs: string[], o: { mode: string; params?: string; modelDir?: string; html?: boolean; compare?: boolean; out?: string }) => {
       const mode = parseMode(o.mode);
-      const md = await loadModelDir(dir, { paramsFile: o.params, overrides: { runconfig: { model_dir: o.modelDir } } });
+      if (o.html || o.compare) {
+        if (!o.html) throw new UserError('--compare needs --html (the comparison is a page)');
+        const file = await runHtmlReport(dirs, { mode, compare: o.compare, out: o.out, params: o.params, modelDir: o.modelDir });
+        process.stdout.write(`Wrote ${file} (open it in a browser; it works offline)\n`);
+        return;
+      }
+      if (dirs.length !== 1) throw new UserError(`csrun report takes one model dir, got ${dirs.length} (two need --html --compare)`);
+      const md = await loadModelDir(dirs[0], { paramsFile: o.params, overrides: { runconfig: { model_dir: o.modelDir } } });
       process.stdout.write(reportFor(md.params.runconfig.model_dir, mode));
     });
 }

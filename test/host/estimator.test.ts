@@ -75,6 +75,9 @@ describe('Estimator', () => {
     expect(perf.steps).toBe(20);
     expect(perf.host_samples_per_s).toBeGreaterThan(0);
     expect(perf.input_wait_fraction).toBeGreaterThanOrEqual(0);
+    // The system rate is the slowest of wafer, host I/O and input pipeline, and names it.
+    expect(perf.system_samples_per_s).toBe(Math.min(perf.wafer_samples_per_s, perf.io_samples_per_s ?? Infinity, perf.input_pipeline_samples_per_s ?? Infinity));
+    expect(['wafer', 'host I/O', 'input pipeline']).toContain(perf.system_bound);
     const util = JSON.parse(fs.readFileSync(path.join(dir, 'sim', 'utilization.json'), 'utf8'));
     const report = JSON.parse(fs.readFileSync(path.join(dir, 'compile', 'train', 'compile_report.json'), 'utf8'));
     expect(util.kernels.map((k: any) => k.name)).toEqual(report.kernels.map((k: any) => k.name));
