@@ -11,6 +11,7 @@ export * as initializers from './runtime/api/initializers.ts';
 export { Model, Sequential, model, sequential, type ModelInputs, type ModelArgs } from './runtime/model.ts';
 export { ModeKeys, traceModelFn, type EstimatorSpec, type ModelFn, type Features, type InputSignature, type TensorSignature } from './runtime/api/estimator.ts';
 export type { MetricOp } from './runtime/api/metrics.ts';
+export type { InitializerArg } from './runtime/layers/base.ts';
 export type { TrainOp, Optimizer } from './runtime/api/optimizers.ts';
 export { SymbolicTensor } from './runtime/symbolic.ts';
 export * from './runtime/graph.ts';

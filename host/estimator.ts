@@ -21,10 +21,11 @@ import { compileToDir } from '../compiler/pipeline.ts';
 import type { Plan } from '../compiler/ir.ts';
 import type { Machine } from '../compiler/machine.ts';
 import { latestCheckpoint, readCheckpoint, readIndex, type Checkpoint } from '../runtime/checkpoint.ts';
-import { writeJsonAtomic } from '../runtime/fs.ts';
+import { writeFileAtomic, writeJsonAtomic } from '../runtime/fs.ts';
 import { UserError } from '../runtime/errors.ts';
 import { batchRows, type Batch } from '../runtime/batch.ts';
 import type { NamedArray } from '../runtime/exec/store.ts';
+import { metricResult } from '../runtime/exec/metrics.ts';
 import type { Graph, Mode } from '../runtime/graph.ts';
 import { Wafer } from '../wafer-sim/wafer.ts';
 import { CheckpointSaverHook, type CheckpointListener } from './hooks/checkpoint.ts';
@@ -33,6 +34,8 @@ import { PerformanceHook, writeSimReports } from './hooks/performance.ts';
 import { ProgressBarHook } from './hooks/progress.ts';
 import { formatRate, runSession, type Session, type SessionRunHook } from './hooks/session.ts';
 import { signatureOf, traceModel, writeRunFiles, type ModelDir } from './model-dir.ts';
+import { sampleSequences, samplingOptions } from './generate.ts';
+import { importUserModule } from './user-module.ts';
 import { SummaryWriter } from './summaries.ts';
 import { SupportServer } from './input/support-server.ts';
 
@@ -308,7 +311,7 @@ export class Estimator {
       let lossSum = 0;
       let n = 0;
       let k = 0;
-      const totals: Record<string, { total: number; count: number }> = {};
+      const totals: Record<string, number[]> = {};
       let batch: Batch | undefined = first;
       const create = async (): Promise<Session> => {
         this.evalWafer ??= await this.loadWafer(compiled);
@@ -329,14 +332,13 @@ export class Estimator {
         n += samples;
         k++;
         for (const [m, v] of Object.entries(r.metrics)) {
-          const t = (totals[m] ??= { total: 0, count: 0 });
-          t.total += v.total;
-          t.count += v.count;
+          const t = (totals[m] ??= v.sums.map(() => 0));
+          v.sums.forEach((x, i) => (t[i] += x));
         }
         return { step: ckpt.globalStep, loss: r.loss, samples, simulatedCycles: 0, metrics: r.metrics };
       });
       const results: EvalResults = { global_step: ckpt.globalStep, loss: lossSum / n };
-      for (const [m, t] of Object.entries(totals)) results[m] = t.total / t.count;
+      for (const [m, t] of Object.entries(totals)) results[m] = metricResult(compiled.graph.metrics[m], { sums: t });
       writeJsonAtomic(this.md.out.evalResults, results);
       this.evalSummary ??= new SummaryWriter(this.md.out.eval);
       const { global_step: _g, ...scalars } = results;
@@ -389,7 +391,9 @@ export class Estimator {
 
   /**
    * Writes predictions of the eval input (features only) to `model_dir/predict/predictions.jsonl`: one JSON
-   * object per sample, `{ <prediction name>: value or nested list }`.
+   * object per sample, `{ <prediction name>: value or nested list }`. With `predict_input.temperature` set, samples
+   * token sequences instead (`./generate.ts`) into `predict/samples.jsonl` (`{ tokens, text }`) and, when data.ts
+   * exports a `vocabulary` (token id → string), `predict/samples.txt` (one sequence per line).
    * @returns the file and the number of samples.
    */
   async predict(opts: { checkpointPath?: string; steps?: number } = {}): Promise<{ file: string; count: number }> {
@@ -405,9 +409,23 @@ export class Estimator {
     let count = 0;
     try {
       if (!first) throw new UserError(`${this.md.dataFile}: the prediction input pipeline yielded no batches`);
-      const { graph, plan } = this.compile('infer', first);
-      wafer = await Wafer.load(plan, graph, this.opts.machine, { computeWorkers: this.computeWorkers, computeShards: this.md.params.runconfig.compute_shards, simLevel: this.md.params.runconfig.sim_level });
+      wafer = await this.loadWafer(this.compile('infer', first));
       await this.restore(wafer, file, ckpt, false);
+      const sampling = samplingOptions(this.md.params.predict_input, this.md.params.runconfig.seed);
+      if (sampling) {
+        fs.closeSync(fd);
+        fs.rmSync(tmp, { force: true });
+        const w = wafer;
+        const seqs = await sampleSequences((b) => w.predict(b, ckpt.globalStep), first, sampling);
+        const vocabulary = (await importUserModule(this.md.dataFile, 'data module')).vocabulary;
+        const text = (ids: number[]) => (Array.isArray(vocabulary) ? ids.map((i) => String(vocabulary[i] ?? `<${i}>`)).join('') : undefined);
+        const samplesFile = this.md.out.predictSamples('jsonl');
+        writeFileAtomic(samplesFile, seqs.map((ids) => JSON.stringify({ tokens: ids, ...(Array.isArray(vocabulary) ? { text: text(ids) } : {}) })).join('\n') + '\n');
+        if (Array.isArray(vocabulary)) writeFileAtomic(this.md.out.predictSamples('txt'), seqs.map(text).join('\n') + '\n');
+        writeSimReports(wafer, this.md.out, 'infer');
+        this.log(`Sampled ${seqs.length} sequences (temperature ${sampling.temperature}, seed ${sampling.seed}) from checkpoint ${path.basename(file)} into ${samplesFile}`);
+        return { file: samplesFile, count: seqs.length };
+      }
       let batch: Batch | undefined = first;
       for (let k = 0; opts.steps === undefined || k < opts.steps; k++) {
         if (!batch) {

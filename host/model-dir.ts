@@ -72,6 +72,10 @@ export class ModelDirLayout {
   get predictions(): string {
     return this.at('predict', 'predictions.jsonl');
   }
+  /** `predict/samples.jsonl` (`{ tokens, text }` per sequence) / `samples.txt`: sampled token sequences. */
+  predictSamples(ext: 'jsonl' | 'txt' = 'jsonl'): string {
+    return this.at('predict', `samples.${ext}`);
+  }
   /** The simulator's reports of a mode: `sim/` (train), `sim/eval/`, `sim/infer/`. */
   sim(mode: Mode = 'train'): string {
     return mode === 'train' ? this.at('sim') : this.at('sim', mode);

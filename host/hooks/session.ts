@@ -19,6 +19,7 @@ import type { Plan } from '../../compiler/ir.ts';
 import type { Machine } from '../../compiler/machine.ts';
 import type { Mode } from '../../runtime/graph.ts';
 import type { Wafer } from '../../wafer-sim/wafer.ts';
+import type { MetricValue } from '../../runtime/exec/metrics.ts';
 import type { ModelDirLayout } from '../model-dir.ts';
 import { ioSamplesPerS, systemRate, type SystemRate } from '../input/system-rate.ts';
 
@@ -72,8 +73,8 @@ export interface RunValues {
   samples: number;
   /** Simulated wafer cycles of the step (0 when the mode does not report them). */
   simulatedCycles: number;
-  /** Eval: streaming metric (total, count) pairs of this batch. */
-  metrics?: Record<string, { total: number; count: number }>;
+  /** Eval: this batch's streaming metric sums (`runtime/exec/metrics.ts` MetricValue). */
+  metrics?: Record<string, MetricValue>;
 }
 
 /**
