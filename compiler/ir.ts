@@ -96,10 +96,28 @@ export interface EmbeddingSpec {
   L: number;
 }
 
-/** The formal arguments of a kernel (its tensor shapes); see estimate.ts for each kind's model. */
-export type KernelSpec = ConvSpec | BlockSpec | PoolSpec | NormSpec | EltwiseSpec | LossSpec | EmbeddingSpec;
+/** The built-in kernel kinds and their specs; each has a module in `compiler/kernels/` (registry.ts). */
+export interface BuiltinKernelSpecs {
+  conv: ConvSpec;
+  dblock: BlockSpec;
+  cblock: BlockSpec;
+  pool: PoolSpec;
+  norm: NormSpec;
+  eltwise: EltwiseSpec;
+  loss: LossSpec;
+  embedding: EmbeddingSpec;
+}
+
+/** Kernel kind → spec. Open for declaration merging: a kind added with `registerKernelKind` adds its spec
+ * here (`declare module '…/compiler/ir.ts' { interface KernelSpecMap { toy: ToySpec } }`; docs/kernels.md). */
+export interface KernelSpecMap extends BuiltinKernelSpecs {}
+
 /** A kernel kind. */
-export type KernelKind = KernelSpec['kind'];
+export type KernelKind = keyof KernelSpecMap;
+/** The spec of kind `K`. */
+export type SpecOf<K extends KernelKind> = KernelSpecMap[K];
+/** The formal arguments of a kernel (its tensor shapes); `compiler/kernels/<kind>.ts` has each kind's model. */
+export type KernelSpec = KernelSpecMap[KernelKind];
 
 /**
  * Execution parameters (split factors) of a kernel, by kind (DESIGN §7, §9):

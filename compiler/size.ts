@@ -20,135 +20,31 @@
  * sum to at most the fabric's area.
  */
 import { UserError } from '../runtime/errors.ts';
-import { kernelCost, subConvs, type SubConv } from './estimate.ts';
+import { kernelCost } from './estimate.ts';
+import type { KernelShapes, ShapeVisitor } from './kernels/kind.ts';
+import { kernelKind } from './kernels/registry.ts';
 import type { Floorplan, FloorplanRow, Kernel, KernelEdge, KernelGraph, KernelSpec, SizedGraph, SizedKernel } from './ir.ts';
 import { linkBytesPerCycle, memoryWordsPerPe, type Machine } from './machine.ts';
 
 /** A practically infinite target time (cycles); keeps `τ · T · U` exact in doubles. */
 export const UNBOUNDED_CYCLES = 2 ** 40;
 
-const bpCache = new Map<number, Int32Array>();
-/**
- * Split factors worth considering for a dimension of size X: for every distinct value q of ⌈X/v⌉, the
- * smallest v giving it (a larger v with the same quotient only costs area). Ascending; about 2√X values.
- */
-export function splitCandidates(X: number): Int32Array {
-  let got = bpCache.get(X);
-  if (got) return got;
-  const out: number[] = [];
-  let v = 1;
-  while (v <= X) {
-    out.push(v);
-    const q = Math.ceil(X / v);
-    if (q <= 1) break;
-    v = Math.ceil(X / (q - 1));
-  }
-  got = Int32Array.from(out);
-  bpCache.set(X, got);
-  return got;
-}
+export { splitCandidates, type ShapeVisitor } from './kernels/kind.ts';
 
-/** Receives one legal rectangle: R0 height and width, and up to three numbers identifying the split. */
-export type ShapeVisitor = (height: number, width: number, a: number, b: number, c: number) => void;
+/** A kernel spec prepared for {@link forEachShape} / {@link execFor} (its kind module's sizing enumeration). */
+export type PreparedKernel = KernelShapes;
+type Prepared = KernelShapes;
 
-/** Kernel facts the enumeration needs (precomputed once per kernel). */
-interface Prepared {
-  spec: KernelSpec;
-  copies: number;
-  subs: SubConv[];
-  hC: Int32Array;
-  wC: Int32Array;
-  cC: Int32Array;
-  maxC: number;
-}
-
-function prepare(spec: KernelSpec, copies: number): Prepared {
-  const union = (xs: number[]) => {
-    const s = new Set<number>();
-    for (const x of xs) for (const v of splitCandidates(x)) s.add(v);
-    return Int32Array.from([...s].sort((a, b) => a - b));
-  };
-  switch (spec.kind) {
-    case 'conv':
-    case 'dblock':
-    case 'cblock': {
-      const subs = subConvs(spec);
-      return {
-        spec,
-        copies,
-        subs,
-        // spatial splits matter through ⌈H/h⌉ (time) and ⌈(H+R−1)/h⌉ (memory halo)
-        hC: union(subs.flatMap((s) => [s.H, s.H + s.R - 1])).filter((v) => v <= Math.max(...subs.map((x) => x.H))),
-        wC: union(subs.flatMap((s) => [s.W, s.W + s.S - 1])).filter((v) => v <= Math.max(...subs.map((x) => x.W))),
-        cC: union(subs.map((s) => s.C)),
-        maxC: Math.max(...subs.map((s) => s.C)),
-      };
-    }
-    case 'pool':
-    case 'norm':
-      return {
-        spec,
-        copies,
-        subs: [],
-        hC: union(spec.kind === 'pool' ? [spec.H, spec.H + Math.max(spec.R - spec.T, 0)] : [spec.H]).filter((v) => v <= spec.H),
-        wC: union(spec.kind === 'pool' ? [spec.W, spec.W + Math.max(spec.S - spec.U, 0)] : [spec.W]).filter((v) => v <= spec.W),
-        cC: splitCandidates(spec.C),
-        maxC: spec.C,
-      };
-    case 'eltwise':
-    case 'loss':
-      return { spec, copies, subs: [], hC: new Int32Array(), wC: new Int32Array(), cC: new Int32Array(), maxC: 0 };
-    case 'embedding':
-      return { spec, copies, subs: [], hC: splitCandidates(spec.V), wC: new Int32Array(), cC: new Int32Array(), maxC: 0 };
-  }
-}
-
-/** Largest ⌈K/k⌉ a conv-like sub-convolution may have at splits (h, w, c) under τ and the memory limit. */
-function subConvMaxQk(sc: SubConv, h: number, w: number, c: number, tau: number, mem: number, macs: number): number {
-  const qc = Math.ceil(sc.C / c);
-  const P = Math.ceil(sc.H / h) * Math.ceil(sc.W / w);
-  const D = sc.T * sc.U * macs;
-  const A = P * qc * sc.R * sc.S;
-  const B = sc.epilogueOps ? Math.ceil(Math.ceil(sc.H / sc.T) / h) * Math.ceil(Math.ceil(sc.W / sc.U) / w) * sc.epilogueOps : 0;
-  // ⌈A·qk/D⌉ + B·qk ≤ τ  ⇔  qk·(A + D·B) ≤ D·τ   (τ an integer)
-  const qkT = Math.floor((D * tau) / (A + D * B));
-  const halo = Math.ceil((sc.W + sc.S - 1) / w) * Math.ceil((sc.H + sc.R - 1) / h);
-  // qc·qk·R·S + halo·qk ≤ mem
-  const qkM = Math.floor(mem / (qc * sc.R * sc.S + halo));
-  return Math.min(qkT, qkM, sc.K);
+/** Prepares a kernel spec for {@link forEachShape} / {@link execFor}: its split candidates per dimension. */
+export function prepareKernel(spec: KernelSpec, copies: number): Prepared {
+  return kernelKind(spec.kind).shapes(spec, copies);
 }
 
 /**
- * Output splits of a conv-like kernel at (h, w, cmax): for each sub-convolution the smallest `k` meeting τ and
- * the SRAM limit, widened (last sub-convolution first) until the total width `copies · Σk` reaches
- * `minSide`. Null when some sub-convolution cannot meet τ or memory, or the kernel cannot be that wide.
- */
-function convKs(p: Prepared, h: number, w: number, cmax: number, tau: number, mem: number, macs: number, minSide: number): number[] | null {
-  const ks: number[] = [];
-  let width = 0;
-  for (const sc of p.subs) {
-    const qk = subConvMaxQk(sc, h, w, Math.min(cmax, sc.C), tau, mem, macs);
-    if (qk < 1) return null;
-    const k = Math.ceil(sc.K / qk);
-    ks.push(k);
-    width += p.copies * k;
-  }
-  for (let i = ks.length - 1; i >= 0 && width < minSide; i--) {
-    const room = p.subs[i].K - ks[i];
-    const add = Math.min(room, Math.ceil((minSide - width) / p.copies));
-    ks[i] += add;
-    width += p.copies * add;
-  }
-  return width < minSide ? null : ks;
-}
-
-/**
- * Enumerates the useful legal rectangles of a kernel at target time τ: for every candidate split of the
- * spatial and input-channel dimensions, the smallest output split that meets τ and the SRAM limit (widened
- * to `minSide` if needed). Only rectangles whose sides are both in `minSide … maxDim` are visited.
- * The visitor's (a, b, c) are (h, w, cmax) for conv kinds, (h, w, c) for pool/norm, (h, w, 0) for
- * eltwise/loss and (v, k, 0) for embedding; {@link execFor} (with the same τ, memory and minSide) turns them
- * into execution parameters.
+ * Enumerates the useful legal rectangles of a prepared kernel at target time τ (its kind's
+ * `KernelShapes.forEachShape`): for every candidate split, the smallest one meeting τ and the SRAM limit
+ * (widened to `minSide` if needed); only rectangles whose sides are both in `minSide … maxDim` are visited.
+ * {@link execFor} (with the same τ, memory and minSide) turns a visit's (a, b, c) into execution parameters.
  * @param tau target cycles per sample (integer).
  * @param mem SRAM words per PE.
  * @param maxDim largest side a rectangle may have (the fabric's larger dimension).
@@ -156,110 +52,7 @@ function convKs(p: Prepared, h: number, w: number, cmax: number, tau: number, me
  * @param minSide smallest side a rectangle may have (transmission-aware sizing; 1 = no constraint).
  */
 export function forEachShape(p: Prepared, tau: number, mem: number, maxDim: number, macs: number, visit: ShapeVisitor, minSide = 1): void {
-  const { spec, copies } = p;
-  const widen = (x: number, cap: number) => Math.min(cap, Math.max(x, Math.ceil(minSide / copies)));
-  switch (spec.kind) {
-    case 'conv':
-    case 'dblock':
-    case 'cblock': {
-      for (const h of p.hC) {
-        if (2 * h > maxDim) break;
-        for (const w of p.wC) {
-          const hw = h * w;
-          if (2 * hw > maxDim) break;
-          for (const cmax of p.cC) {
-            const height = hw * (Math.min(cmax, p.maxC) + 1);
-            if (height > maxDim) break;
-            if (height < minSide) continue;
-            const ks = convKs(p, h, w, cmax, tau, mem, macs, minSide);
-            if (!ks) continue;
-            let width = 0;
-            for (const k of ks) width += copies * k;
-            if (width <= maxDim) visit(height, width, h, w, cmax);
-          }
-        }
-      }
-      return;
-    }
-    case 'pool': {
-      const { H, W, C, R, S, T, U } = spec;
-      for (const h of p.hC) {
-        if (h > maxDim) break;
-        for (const w of p.wC) {
-          if (h * w > maxDim) break;
-          if (h * w < minSide) continue;
-          const P = Math.ceil(H / h) * Math.ceil(W / w);
-          const Po = Math.ceil(Math.ceil(H / T) / h) * Math.ceil(Math.ceil(W / U) / w) * spec.epilogueOps;
-          const tile = Math.ceil((H + Math.max(R - T, 0)) / h) * Math.ceil((W + Math.max(S - U, 0)) / w);
-          // ⌈P·qc·R·S/(T·U)⌉ + Po·qc ≤ τ  ⇔  qc·(P·R·S + T·U·Po) ≤ τ·T·U
-          const qc = Math.min(Math.floor((tau * T * U) / (P * R * S + T * U * Po)), Math.floor(mem / tile), C);
-          if (qc < 1) continue;
-          const c = widen(Math.ceil(C / qc), C);
-          if (copies * c <= maxDim && copies * c >= minSide) visit(h * w, copies * c, h, w, c);
-        }
-      }
-      return;
-    }
-    case 'norm': {
-      const { H, W, C, opsPerElement } = spec;
-      for (const h of p.hC) {
-        if (h > maxDim) break;
-        for (const w of p.wC) {
-          if (h * w > maxDim) break;
-          if (h * w < minSide) continue;
-          const P = Math.ceil(H / h) * Math.ceil(W / w);
-          const budget = tau - (h - 1) - (w - 1);
-          if (budget < 1) continue;
-          const qc = Math.min(Math.floor(budget / (P * opsPerElement)), Math.floor(mem / (P + 4)), C);
-          if (qc < 1) continue;
-          const c = widen(Math.ceil(C / qc), C);
-          if (copies * c <= maxDim && copies * c >= minSide) visit(h * w, copies * c, h, w, c);
-        }
-      }
-      return;
-    }
-    case 'eltwise': {
-      const { N, arity, opsPerElement } = spec;
-      const q = Math.min(Math.floor(tau / opsPerElement), Math.floor(mem / (arity + 1)), N);
-      if (q < 1) return;
-      const pmin = Math.ceil(N / q);
-      for (let h = minSide; h <= Math.min(Math.max(pmin, minSide), maxDim, N); h++) {
-        const w = widen(Math.ceil(pmin / h), N);
-        if (copies * w > maxDim || copies * w < minSide) continue;
-        visit(h, copies * w, h, w, 0);
-      }
-      return;
-    }
-    case 'loss': {
-      const { N, opsPerElement } = spec;
-      const qm = Math.floor((mem - 2) / 3);
-      for (let h = minSide; h <= Math.min(N, maxDim); h++) {
-        const q0 = Math.min(Math.floor((tau - (h - 1)) / opsPerElement), qm, N);
-        if (q0 < 1) break;
-        const w0 = widen(Math.max(1, Math.ceil(Math.ceil(N / q0) / h)), N);
-        for (let w = w0, steps = 0; w <= N && copies * w <= maxDim && steps < 64; w++, steps++) {
-          const per = Math.ceil(N / (h * w));
-          if (per * opsPerElement + (h - 1) + (w - 1) <= tau && 3 * per + 2 <= mem) {
-            if (copies * w >= minSide) visit(h, copies * w, h, w, 0);
-            break;
-          }
-        }
-      }
-      return;
-    }
-    case 'embedding': {
-      const { V, D, L } = spec;
-      for (const v of p.hC) {
-        if (v > maxDim) break;
-        if (v < minSide) continue;
-        const qk = Math.min(Math.floor((tau - (v - 1)) / L), Math.floor(mem / (Math.ceil(V / v) + L)), D);
-        if (qk < 1) continue;
-        const k = widen(Math.ceil(D / qk), D);
-        if (copies * k <= maxDim && copies * k >= minSide) visit(v, copies * k, v, k, 0);
-      }
-      return;
-    }
-  }
+  p.forEachShape(tau, mem, maxDim, macs, visit, minSide);
 }
 
 /**
@@ -268,30 +61,7 @@ export function forEachShape(p: Prepared, tau: number, mem: number, maxDim: numb
  * @throws Error when (a, b, c) is not a shape forEachShape reports.
  */
 export function execFor(p: Prepared, tau: number, mem: number, macs: number, a: number, b: number, c: number, minSide = 1): Record<string, number> {
-  const spec = p.spec;
-  switch (spec.kind) {
-    case 'conv':
-    case 'dblock':
-    case 'cblock': {
-      const ks = convKs(p, a, b, c, tau, mem, macs, minSide);
-      if (!ks) throw new Error(`internal: no output split for h=${a} w=${b} c≤${c} at τ=${tau}`);
-      const out: Record<string, number> = { h: a, w: b };
-      p.subs.forEach((sc, i) => {
-        const suffix = spec.kind === 'conv' ? '' : String(i + 1);
-        out[`c${suffix}`] = Math.min(c, sc.C);
-        out[`k${suffix}`] = ks[i];
-      });
-      return out;
-    }
-    case 'pool':
-    case 'norm':
-      return { h: a, w: b, c };
-    case 'eltwise':
-    case 'loss':
-      return { h: a, w: b };
-    case 'embedding':
-      return { v: a, k: b };
-  }
+  return p.execFor(tau, mem, macs, a, b, c, minSide);
 }
 
 /** A kernel prepared for sizing. */
@@ -343,7 +113,7 @@ export function dataflowOrder(names: readonly string[], edges: readonly Pick<Ker
   for (const n of names) if (indeg.get(n) === 0 && !state.has(n)) visit(n);
   for (const n of names) if (!state.has(n)) visit(n);
   post.reverse();
-  // Reverse post-order is topological for a DAG; verify and fall back to Kahn's order otherwise.
+  // reverse post-order is topological for a DAG
   return post;
 }
 
@@ -514,7 +284,7 @@ function prepareItems(kg: KernelGraph): Item[] {
   }
   return order.map((n) => {
     const kernel = byName.get(n)!;
-    return { kernel, prep: prepare(kernel.spec, kernel.copies), edgeBytes: edgeBytes.get(n) ?? 0 };
+    return { kernel, prep: prepareKernel(kernel.spec, kernel.copies), edgeBytes: edgeBytes.get(n) ?? 0 };
   });
 }
 
@@ -558,46 +328,7 @@ export function minMemoryWords(kernel: Kernel, machine: Machine): number {
       /* a split out of range: not a candidate */
     }
   };
-  const p = prepare(spec, copies);
-  switch (spec.kind) {
-    case 'conv':
-    case 'dblock':
-    case 'cblock': {
-      const n = p.subs.length;
-      for (const h of p.hC)
-        for (const w of p.wC)
-          for (const cmax of p.cC) {
-            const height = h * w * (Math.min(cmax, p.maxC) + 1);
-            if (height > hi) break;
-            const each = Math.floor((height <= lo ? hi : lo) / (copies * n));
-            if (each < 1) continue;
-            const exec: Record<string, number> = { h, w };
-            p.subs.forEach((sc, i) => {
-              const sfx = spec.kind === 'conv' ? '' : String(i + 1);
-              exec[`c${sfx}`] = Math.min(cmax, sc.C);
-              exec[`k${sfx}`] = Math.min(sc.K, each);
-            });
-            tryExec(exec);
-          }
-      break;
-    }
-    case 'pool':
-    case 'norm':
-      for (const h of p.hC)
-        for (const w of p.wC) {
-          if (h * w > hi) break;
-          tryExec({ h, w, c: Math.max(1, Math.min(spec.C, Math.floor((h * w <= lo ? hi : lo) / copies))) });
-        }
-      break;
-    case 'eltwise':
-    case 'loss':
-      for (const h of [Math.min(spec.N, lo), Math.min(spec.N, hi)])
-        tryExec({ h, w: Math.max(1, Math.min(spec.N, Math.floor((h <= lo ? hi : lo) / copies))) });
-      break;
-    case 'embedding':
-      for (const v of p.hC) tryExec({ v, k: Math.max(1, Math.min(spec.D, Math.floor((v <= lo ? hi : lo) / copies))) });
-      break;
-  }
+  prepareKernel(spec, copies).forEachFinestSplit(lo, hi, tryExec);
   return best;
 }
 
@@ -832,11 +563,4 @@ export function size(kg: KernelGraph, machine: Machine, opts: SizeOptions = {}):
   }
   sols.sort((a, b) => a.tau - b.tau || a.cut.rows.length - b.cut.rows.length);
   return sizer.realise(sols[0]);
-}
-
-/** A kernel spec prepared for {@link forEachShape} / {@link execFor}. */
-export type { Prepared as PreparedKernel };
-/** Prepares a kernel spec for {@link forEachShape} / {@link execFor}: its split candidates per dimension. */
-export function prepareKernel(spec: KernelSpec, copies: number): Prepared {
-  return prepare(spec, copies);
 }
