@@ -17,19 +17,21 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import cliProgress from 'cli-progress';
 import { compileToDir } from '../compiler/pipeline.ts';
 import type { Plan } from '../compiler/ir.ts';
 import type { Machine } from '../compiler/machine.ts';
-import { latestCheckpoint, readCheckpoint, readIndex, saveCheckpoint, type Checkpoint, type StoredTensor } from '../runtime/checkpoint.ts';
+import { latestCheckpoint, readCheckpoint, readIndex, writeFileAtomic, type Checkpoint } from '../runtime/checkpoint.ts';
 import { UserError } from '../runtime/errors.ts';
 import { batchRows, type Batch } from '../runtime/batch.ts';
 import type { NamedArray } from '../runtime/exec/store.ts';
 import type { Graph, Mode } from '../runtime/graph.ts';
 import { Wafer } from '../wafer-sim/wafer.ts';
-import type { ModelDir } from './model-dir.ts';
-import { signatureOf, traceModel, writeRunFiles } from './model-dir.ts';
-import { writeFileAtomic } from '../runtime/checkpoint.ts';
+import { CheckpointSaverHook, type CheckpointListener } from './hooks/checkpoint.ts';
+import { LoggingHook, NanTensorHook, StopAtStepHook, SummarySaverHook } from './hooks/basic.ts';
+import { PerformanceHook, writeSimReports } from './hooks/performance.ts';
+import { ProgressBarHook } from './hooks/progress.ts';
+import { formatRate, runSession, type Session, type SessionRunHook } from './hooks/session.ts';
+import { signatureOf, traceModel, writeRunFiles, type ModelDir } from './model-dir.ts';
 import { SummaryWriter } from './summaries.ts';
 import { SupportServer } from './support-server.ts';
 
@@ -44,6 +46,13 @@ export interface EstimatorOptions {
   log?: (line: string) => void;
   /** Show a progress bar (default: stdout is a TTY). */
   progress?: boolean;
+  /**
+   * Your own SessionRunHooks (host/hooks/session.ts), run after the built-in ones: `train` in every
+   * {@link Estimator.train}, `eval` in every {@link Estimator.evaluate} (tf.estimator's
+   * EstimatorSpec.training_hooks / evaluation_hooks). `train({ hooks })` and `evaluate({ hooks })` add more
+   * for one call.
+   */
+  hooks?: { train?: SessionRunHook[]; eval?: SessionRunHook[] };
 }
 
 /** Result of {@link Estimator.train}. */
@@ -69,21 +78,6 @@ interface Compiled {
   plan: Plan;
 }
 
-
-/** Human rate: `1.23e+06` style beyond 10⁵. */
-function rate(x: number): string {
-  return x >= 1e5 ? x.toExponential(2) : x >= 100 ? x.toFixed(0) : x.toFixed(2);
-}
-
-/**
- * The checkpoint of a wafer's state: every parameter by name and every optimizer slot as `<param>/<slot>`
- * (F32), at global step `step`.
- */
-export function checkpointOf(state: { params: NamedArray[]; slots: NamedArray[] }, graph: Graph, step: number): Checkpoint {
-  const tensors: Record<string, StoredTensor> = {};
-  for (const a of [...state.params, ...state.slots]) tensors[a.name] = { dtype: 'F32', shape: a.shape, data: a.data };
-  return { globalStep: step, tensors, metadata: { optimizer: graph.optimizer?.name ?? '', seed: String(graph.seed) } };
-}
 
 /** Runs tf.estimator modes for one model directory. */
 export class Estimator {
@@ -138,7 +132,7 @@ export class Estimator {
     this.log(
       r.cached
         ? `Compile cache hit (${mode}): reusing ${path.join(dir, 'plan.json')}`
-        : `Compiled ${mode} graph for ${this.opts.machine.name} in ${((performance.now() - t0) / 1000).toFixed(2)} s: ${r.plan.kernels.length} kernels, estimated ${rate(e.samplesPerS)} samples/s (bottleneck ${e.bottleneck}) → ${dir}`,
+        : `Compiled ${mode} graph for ${this.opts.machine.name} in ${((performance.now() - t0) / 1000).toFixed(2)} s: ${r.plan.kernels.length} kernels, estimated ${formatRate(e.samplesPerS)} samples/s (bottleneck ${e.bottleneck}) → ${dir}`,
     );
     const c = { graph, plan: r.plan };
     this.compiled.set(mode, c);
@@ -174,19 +168,6 @@ export class Estimator {
     await wafer.setState({ params: take(state.params, 'parameter'), ...(withSlots ? { slots: take(state.slots, 'optimizer slot') } : {}) });
   }
 
-  private async save(wafer: Wafer, step: number, inputWorkers: number): Promise<string> {
-    const ckpt = checkpointOf(await wafer.getState(), wafer.graph, step);
-    ckpt.metadata!.input_workers = String(inputWorkers);
-    return saveCheckpoint(this.modelDir, ckpt, this.md.params.runconfig.keep_checkpoint_max);
-  }
-
-  private writeSim(wafer: Wafer, sub = ''): void {
-    const dir = path.join(this.modelDir, 'sim', sub);
-    fs.mkdirSync(dir, { recursive: true });
-    writeFileAtomic(path.join(dir, 'utilization.json'), JSON.stringify(wafer.clock.utilization(), null, 2) + '\n');
-    writeFileAtomic(path.join(dir, 'trace.json'), JSON.stringify(wafer.clock.trace()) + '\n');
-  }
-
   /** Makes Ctrl-C stop training after the current step (a second one exits at once). */
   private onInterrupt(): () => void {
     const handler = () => {
@@ -198,17 +179,40 @@ export class Estimator {
     return () => process.off('SIGINT', handler);
   }
 
+  /** Loads a compiled mode on a wafer with the run's compute workers and shards. */
+  private loadWafer(c: Compiled): Promise<Wafer> {
+    return Wafer.load(c.plan, c.graph, this.opts.machine, { computeWorkers: this.computeWorkers, computeShards: this.md.params.runconfig.compute_shards });
+  }
+
   /**
-   * Trains until `max_steps` (absolute) or for `steps` more steps.
-   * @param opts.onCheckpoint called after each checkpoint is written (train_and_evaluate evaluates there).
+   * The built-in training hooks, in the order they run: NaN guard (first, so nothing records a diverged
+   * step), stop at the last step, progress bar, summaries, log lines, checkpoints, performance.json.
+   */
+  private trainingHooks(lastStep: number, inputWorkers: number, listeners: CheckpointListener[]): SessionRunHook[] {
+    const rc = this.md.params.runconfig;
+    return [
+      new NanTensorHook(),
+      new StopAtStepHook({ lastStep }),
+      ...((this.opts.progress ?? process.stdout.isTTY) ? [new ProgressBarHook()] : []),
+      new SummarySaverHook({ saveSteps: rc.save_summary_steps }),
+      new LoggingHook({ everyNSteps: rc.log_step_count_steps }),
+      new CheckpointSaverHook({ saveSteps: rc.save_checkpoints_steps, keepMax: rc.keep_checkpoint_max, metadata: { input_workers: String(inputWorkers) }, listeners }),
+      new PerformanceHook(),
+    ];
+  }
+
+  /**
+   * Trains until `max_steps` (absolute) or for `steps` more steps: the session loop of host/hooks with the
+   * built-in training hooks, then `EstimatorOptions.hooks.train`, then `opts.hooks`.
+   * @param opts.onCheckpoint called after each checkpoint written before the last step (train_and_evaluate
+   *   evaluates there).
    * @throws UserError for bad input, an unusable checkpoint, or a NaN/Inf loss (naming the step).
    */
-  async train(opts: { steps?: number; maxSteps?: number; checkpointPath?: string; onCheckpoint?: (file: string, step: number) => Promise<void> } = {}): Promise<TrainSummary> {
-    const rc = this.md.params.runconfig;
+  async train(opts: { steps?: number; maxSteps?: number; checkpointPath?: string; onCheckpoint?: CheckpointListener; hooks?: SessionRunHook[] } = {}): Promise<TrainSummary> {
     const ckptFile = this.findCheckpoint(opts.checkpointPath);
     const ckpt = ckptFile ? readCheckpoint(ckptFile) : undefined;
     const start = ckpt?.globalStep ?? 0;
-    const target = opts.steps !== undefined ? start + opts.steps : opts.maxSteps ?? rc.max_steps;
+    const target = opts.steps !== undefined ? start + opts.steps : opts.maxSteps ?? this.md.params.runconfig.max_steps;
     if (target === undefined) throw new UserError(`${this.md.paramsFile}: runconfig.max_steps is not set; set it or pass --max-steps / --steps`);
     if (start >= target) {
       this.log(`Skipping training: global step ${start} already reached max_steps ${target} (${ckptFile}).`);
@@ -218,119 +222,68 @@ export class Estimator {
     const savedWorkers = Number(ckpt?.metadata?.input_workers) || undefined;
     const { server, first } = await this.startInput('train', start, this.opts.inputWorkers ?? savedWorkers);
     const inputWorkers = Math.max(1, server.stats().numWorkers);
-    let wafer: Wafer | undefined;
-    let summary: SummaryWriter | undefined;
+    const hooks = [...this.trainingHooks(target, inputWorkers, opts.onCheckpoint ? [opts.onCheckpoint] : []), ...(this.opts.hooks?.train ?? []), ...(opts.hooks ?? [])];
+    let session: Session | undefined;
+    let lastLoss: number | undefined;
     const offInterrupt = this.onInterrupt();
-    let bars: cliProgress.MultiBar | undefined;
-    let bar: cliProgress.SingleBar | undefined;
+    let batch: Batch | undefined = first;
     try {
       if (!first) throw new UserError(`${this.md.dataFile}: the training input pipeline yielded no batches`);
-      const { graph, plan } = this.compile('train', first);
+      const compiled = this.compile('train', first);
       writeRunFiles(this.md);
-      const events = (summary = new SummaryWriter(this.modelDir));
-      wafer = await Wafer.load(plan, graph, this.opts.machine, { computeWorkers: this.computeWorkers, computeShards: this.md.params.runconfig.compute_shards });
-      if (ckpt && ckptFile) {
-        await this.restore(wafer, ckptFile, ckpt, true);
-        this.log(`Restored ${ckptFile} (global step ${start})`);
-      }
-      this.log(`Training from step ${start} to ${target} on ${wafer.computeWorkers} compute worker(s); model_dir ${this.modelDir}`);
-      if (this.opts.progress ?? process.stdout.isTTY) {
-        bars = new cliProgress.MultiBar({ format: 'train [{bar}] {value}/{total} steps | loss {loss} | {rate} samples/s | ETA {eta_formatted}', hideCursor: true }, cliProgress.Presets.shades_classic);
-        bar = bars.create(target, start, { loss: '-', rate: '-' });
-      }
-      const log = bars ? (l: string) => bars!.log(l + '\n') : this.log;
-
-      let step = start;
-      let batch: Batch | undefined = first;
-      let lastLoss: number | undefined;
-      let lastCkpt = ckptFile;
-      const t0 = performance.now();
-      // Rates over the steps since the last log line / the last summary.
-      const logWin = { t: t0, samples: 0, sim: 0 };
-      const sumWin = { t: t0, samples: 0, sim: 0 };
-      let samples = 0;
-      let simCycles = 0;
-      const hz = this.opts.machine.clockHz;
-      let pausedMs = 0;
-      while (step < target && !this.interrupted) {
+      const create = async (): Promise<Session> => {
+        const wafer = await this.loadWafer(compiled);
+        session = this.session('train', wafer, compiled.plan, start, server, target);
+        if (ckpt && ckptFile) {
+          await this.restore(wafer, ckptFile, ckpt, true);
+          session.lastCheckpoint = ckptFile;
+          this.log(`Restored ${ckptFile} (global step ${start})`);
+        }
+        this.log(`Training from step ${start} to ${target} on ${wafer.computeWorkers} compute worker(s); model_dir ${this.modelDir}`);
+        return session;
+      };
+      const s = await runSession(hooks, create, async (s) => {
         if (!batch) {
           const r = await server.next();
           if (r.done) {
-            log(`Input pipeline ended at step ${step}.`);
-            break;
+            s.log(`Input pipeline ended at step ${s.globalStep}.`);
+            return undefined;
           }
           batch = r.value;
         }
-        const r = await wafer.trainStep(batch, step);
-        const n = batchRows(batch);
+        const samples = batchRows(batch);
+        const r = await s.wafer.trainStep(batch, s.globalStep);
         batch = undefined;
-        if (!Number.isFinite(r.loss)) {
-          throw new UserError(`loss is ${r.loss} at step ${step + 1}: training stopped; the latest checkpoint${lastCkpt ? ` ${path.basename(lastCkpt)}` : ''} is from before the divergence (lower the learning rate?)`);
-        }
-        step++;
         lastLoss = r.loss;
-        samples += n;
-        simCycles += r.simulatedCycles;
-        for (const w of [logWin, sumWin]) {
-          w.samples += n;
-          w.sim += r.simulatedCycles;
-        }
-        bar?.update(step, { loss: r.loss.toFixed(4), rate: rate((samples * 1000) / (performance.now() - t0)) });
-        if (step % rc.save_summary_steps === 0 || step === target) {
-          const secs = (performance.now() - sumWin.t) / 1000;
-          events.scalars({ loss: r.loss, learning_rate: r.learningRate, 'global_step/sec': sumWin.samples / n / Math.max(secs, 1e-9), 'simulated_samples/sec': sumWin.samples / (sumWin.sim / hz) }, step);
-          Object.assign(sumWin, { t: performance.now(), samples: 0, sim: 0 });
-        }
-        if (step % rc.log_step_count_steps === 0 || step === target) {
-          const secs = (performance.now() - logWin.t) / 1000;
-          log(`step ${step}: loss = ${r.loss.toFixed(5)} (${(logWin.samples / n / secs).toFixed(2)} steps/s, ${rate(logWin.samples / secs)} samples/s host, ${rate(logWin.samples / (logWin.sim / hz))} samples/s simulated)`);
-          events.flush();
-          Object.assign(logWin, { t: performance.now(), samples: 0, sim: 0 });
-        }
-        if (rc.save_checkpoints_steps > 0 && step % rc.save_checkpoints_steps === 0 && step < target) {
-          const p0 = performance.now();
-          lastCkpt = await this.save(wafer, step, inputWorkers);
-          log(`Saved checkpoint ${lastCkpt}`);
-          await opts.onCheckpoint?.(lastCkpt, step);
-          // Checkpointing and evaluation are not training time: keep them out of the rates.
-          const paused = performance.now() - p0;
-          pausedMs += paused;
-          logWin.t += paused;
-          sumWin.t += paused;
-        }
-      }
-      bars?.stop();
-      bars = undefined;
-      if (step > start) {
-        lastCkpt = await this.save(wafer, step, inputWorkers);
-        this.log(`${this.interrupted ? 'Interrupted at' : 'Finished training at'} step ${step}: saved checkpoint ${lastCkpt}`);
-      }
-      const wall = (performance.now() - t0 - pausedMs) / 1000;
-      const st = server.stats();
-      const perf = {
-        steps: step - start,
-        samples,
-        wall_seconds: wall,
-        host_samples_per_s: samples / wall,
-        simulated_samples_per_s: simCycles > 0 ? samples / (simCycles / this.opts.machine.clockHz) : 0,
-        estimated_samples_per_s: plan.estimate.samplesPerS,
-        input_wait_fraction: st.inputWaitFraction,
-        input_workers: st.numWorkers,
-        compute_workers: wafer.computeWorkers,
-        compute_shards: wafer.computeShards,
-      };
-      writeFileAtomic(path.join(this.modelDir, 'performance.json'), JSON.stringify(perf, null, 2) + '\n');
-      this.writeSim(wafer);
-      this.log(`Host ${rate(perf.host_samples_per_s)} samples/s, simulated ${rate(perf.simulated_samples_per_s)} samples/s (compile estimate ${rate(perf.estimated_samples_per_s)}), input wait ${(100 * perf.input_wait_fraction).toFixed(1)}%`);
-      if (step > start && !this.interrupted) await opts.onCheckpoint?.(lastCkpt!, step);
-      return { globalStep: step, loss: lastLoss, stepsRun: step - start, interrupted: this.interrupted, checkpoint: lastCkpt };
+        return { step: s.globalStep + 1, loss: r.loss, learningRate: r.learningRate, samples, simulatedCycles: r.simulatedCycles };
+      });
+      return { globalStep: s.globalStep, loss: lastLoss, stepsRun: s.globalStep - start, interrupted: s.interrupted, checkpoint: s.lastCheckpoint };
     } finally {
-      bars?.stop();
       offInterrupt();
-      summary?.close();
       await server.close();
-      await wafer?.close();
+      await session?.wafer.close();
     }
+  }
+
+  /** A session over a loaded wafer (see host/hooks/session.ts); Ctrl-C interrupts a training session. */
+  private session(mode: Mode, wafer: Wafer, plan: Plan, startStep: number, server: SupportServer, lastStep?: number): Session {
+    const est = this;
+    return {
+      mode,
+      wafer,
+      plan,
+      machine: this.opts.machine,
+      modelDir: this.modelDir,
+      startStep,
+      lastStep,
+      globalStep: startStep,
+      runMs: 0,
+      log: this.log,
+      get interrupted() {
+        return mode === 'train' && est.interrupted;
+      },
+      inputStats: () => server.stats(),
+    };
   }
 
   /** An evaluation wafer kept across evaluations of one run (train_and_evaluate, eval_all). */
@@ -342,7 +295,7 @@ export class Estimator {
    * Evaluates a checkpoint on the eval input (one pass, or `steps` batches).
    * @throws UserError when there is no checkpoint (tf.estimator: "Could not find trained model").
    */
-  async evaluate(opts: { checkpointPath?: string; steps?: number; keepWafer?: boolean } = {}): Promise<EvalResults> {
+  async evaluate(opts: { checkpointPath?: string; steps?: number; keepWafer?: boolean; hooks?: SessionRunHook[] } = {}): Promise<EvalResults> {
     const file = this.findCheckpoint(opts.checkpointPath);
     if (!file) throw new UserError(`no checkpoint in model_dir ${this.modelDir}: train first (csrun train) or pass --checkpoint-path`);
     const ckpt = readCheckpoint(file);
@@ -350,34 +303,37 @@ export class Estimator {
     const { server, first } = await this.startInput('eval', 0);
     try {
       if (!first) throw new UserError(`${this.md.dataFile}: the evaluation input pipeline yielded no batches`);
-      const { graph, plan } = this.compile('eval', first);
-      this.evalWafer ??= await Wafer.load(plan, graph, this.opts.machine, { computeWorkers: this.computeWorkers, computeShards: this.md.params.runconfig.compute_shards });
-      const wafer = this.evalWafer;
-      await this.restore(wafer, file, ckpt, false);
+      const compiled = this.compile('eval', first);
       let lossSum = 0;
       let n = 0;
+      let k = 0;
       const totals: Record<string, { total: number; count: number }> = {};
       let batch: Batch | undefined = first;
-      let k = 0;
-      const t0 = performance.now();
-      while (steps === undefined || k < steps) {
+      const create = async (): Promise<Session> => {
+        this.evalWafer ??= await this.loadWafer(compiled);
+        await this.restore(this.evalWafer, file, ckpt, false);
+        return this.session('eval', this.evalWafer, compiled.plan, ckpt.globalStep, server);
+      };
+      const s = await runSession([...(this.opts.hooks?.eval ?? []), ...(opts.hooks ?? [])], create, async (s) => {
+        if (steps !== undefined && k >= steps) return undefined;
         if (!batch) {
           const r = await server.next();
-          if (r.done) break;
+          if (r.done) return undefined;
           batch = r.value;
         }
-        const b = batchRows(batch);
-        const r = await wafer.evalStep(batch, ckpt.globalStep);
+        const samples = batchRows(batch);
+        const r = await s.wafer.evalStep(batch, ckpt.globalStep);
         batch = undefined;
-        lossSum += r.loss * b;
-        n += b;
+        lossSum += r.loss * samples;
+        n += samples;
+        k++;
         for (const [m, v] of Object.entries(r.metrics)) {
           const t = (totals[m] ??= { total: 0, count: 0 });
           t.total += v.total;
           t.count += v.count;
         }
-        k++;
-      }
+        return { step: ckpt.globalStep, loss: r.loss, samples, simulatedCycles: 0, metrics: r.metrics };
+      });
       const results: EvalResults = { global_step: ckpt.globalStep, loss: lossSum / n };
       for (const [m, t] of Object.entries(totals)) results[m] = t.total / t.count;
       const evalDir = path.join(this.modelDir, 'eval');
@@ -387,8 +343,8 @@ export class Estimator {
       const { global_step: _g, ...scalars } = results;
       this.evalSummary.scalars(scalars, ckpt.globalStep);
       this.evalSummary.flush();
-      this.writeSim(wafer, 'eval');
-      this.log(`Evaluation at step ${ckpt.globalStep} (${n} samples, ${k} batches, ${((performance.now() - t0) / 1000).toFixed(1)} s): ${Object.entries(results).filter(([key]) => key !== 'global_step').map(([key, v]) => `${key} = ${v.toFixed(4)}`).join(', ')}`);
+      writeSimReports(s.wafer, this.modelDir, 'eval');
+      this.log(`Evaluation at step ${ckpt.globalStep} (${n} samples, ${k} batches, ${(s.runMs / 1000).toFixed(1)} s): ${Object.entries(results).filter(([key]) => key !== 'global_step').map(([key, v]) => `${key} = ${v.toFixed(4)}`).join(', ')}`);
       return results;
     } finally {
       await server.close();
@@ -411,7 +367,8 @@ export class Estimator {
           last = await this.evaluate({ checkpointPath: file, steps: opts.evalSteps, keepWafer: true });
         },
       });
-      if (!last && train.checkpoint) last = await this.evaluate({ checkpointPath: train.checkpoint, steps: opts.evalSteps, keepWafer: true });
+      // The final checkpoint (not seen by onCheckpoint), or the given one when no step ran.
+      if (train.checkpoint && (!last || (train.stepsRun > 0 && !train.interrupted))) last = await this.evaluate({ checkpointPath: train.checkpoint, steps: opts.evalSteps, keepWafer: true });
       return { train, eval: last };
     } finally {
       await this.closeEval();
@@ -478,7 +435,7 @@ export class Estimator {
       fs.fsyncSync(fd);
       fs.closeSync(fd);
       fs.renameSync(tmp, outFile);
-      this.writeSim(wafer, 'infer');
+      writeSimReports(wafer, this.modelDir, 'infer');
       this.log(`Wrote ${count} predictions of checkpoint ${path.basename(file)} to ${outFile}`);
       return { file: outFile, count };
     } catch (e) {

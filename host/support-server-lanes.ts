@@ -10,6 +10,7 @@
  * Both produce the same batches in the same order for the same pipeline, and fail with one UserError
  * naming the pipeline.
  */
+import { performance } from 'node:perf_hooks';
 import { UserError } from '../runtime/errors.ts';
 import { WorkerClient, WorkerError } from '../runtime/parallel/worker-rpc.ts';
 import type { Batch } from '../runtime/batch.ts';
@@ -36,6 +37,14 @@ export interface InputLane {
   next(): Promise<Batch | undefined>;
   /** Stops the pipeline; pending and later calls return undefined. Idempotent. */
   close(): Promise<void>;
+  /**
+   * Milliseconds the pipeline has spent producing batches since {@link start} (worker lanes: the input
+   * worker's event-loop busy time; the local lane: time inside the pipeline's `next`). With the batches it
+   * produced, this gives the pipeline's capacity independently of how fast the consumer takes them.
+   */
+  busyMs(): number;
+  /** Batches produced since {@link start}, consumed or waiting. */
+  readonly produced: number;
 }
 
 /** A pipeline running on the calling thread. */
@@ -43,6 +52,8 @@ export class LocalLane implements InputLane {
   private peeked: Batch | undefined;
   private ended = false;
   private closed = false;
+  private busy = 0;
+  produced = 0;
 
   private constructor(
     private readonly pipeline: InputPipeline,
@@ -70,9 +81,13 @@ export class LocalLane implements InputLane {
   async peek(): Promise<Batch | undefined> {
     if (this.closed) return undefined;
     if (!this.peeked && !this.ended) {
+      const t0 = performance.now();
       const r = await this.pipeline.next();
-      if (r) this.peeked = r.batch;
-      else this.ended = true;
+      this.busy += performance.now() - t0;
+      if (r) {
+        this.peeked = r.batch;
+        this.produced++;
+      } else this.ended = true;
     }
     return this.peeked;
   }
@@ -81,6 +96,10 @@ export class LocalLane implements InputLane {
     const b = await this.peek();
     this.peeked = undefined;
     return b;
+  }
+
+  busyMs(): number {
+    return this.busy;
   }
 
   async close(): Promise<void> {
@@ -108,6 +127,11 @@ export class WorkerLane implements InputLane {
   private failure: UserError | undefined;
   /** Consumers waiting for a batch, the end, or a failure. */
   private waiters: (() => void)[] = [];
+  /** Worker busy ms at start() (module loading and resume skipping are not production). */
+  private busyAtStart = 0;
+  /** Busy ms when the thread was stopped (it reads 0 afterwards). */
+  private busyAtClose: number | undefined;
+  produced = 0;
 
   private constructor(
     private readonly client: WorkerClient<InputWorkerMethods>,
@@ -160,7 +184,12 @@ export class WorkerLane implements InputLane {
 
   start(): void {
     this.started = true;
+    this.busyAtStart = this.client.busyMs();
     this.fill();
+  }
+
+  busyMs(): number {
+    return (this.busyAtClose ?? this.client.busyMs()) - this.busyAtStart;
   }
 
   /** Asks for batches until `credit` are received or in flight. */
@@ -171,7 +200,10 @@ export class WorkerLane implements InputLane {
         (r) => {
           this.inFlight--;
           if (!r.batch) this.ended = true;
-          else if (!this.ended) this.queue.push(r.batch);
+          else if (!this.ended) {
+            this.queue.push(r.batch);
+            this.produced++;
+          }
           this.notify();
         },
         (e) => this.fail(e),
@@ -199,6 +231,7 @@ export class WorkerLane implements InputLane {
   }
 
   async close(): Promise<void> {
+    if (!this.closed && this.started) this.busyAtClose = this.client.busyMs();
     this.closed = true;
     this.notify();
     await this.client.terminate();

@@ -99,6 +99,15 @@ export interface SupportServerStats {
   samplesPerSecond: number;
   /** Milliseconds start() took (workers loading the module, calling inputFn, resume skipping). */
   startupMs: number;
+  /** Per lane: milliseconds spent producing batches (see InputLane.busyMs). */
+  busyMs: number[];
+  /**
+   * The pipeline's capacity in samples/s: Σ over lanes of (batches produced × samples per batch) ÷ busy
+   * seconds. It is what the workers could deliver to a consumer that never makes them wait, measured from
+   * their own time per sample, so a slow consumer (csrun's wasm numerics) does not lower it. Assumes each
+   * worker has a core of its own; 0 before any batch.
+   */
+  capacitySamplesPerSecond: number;
 }
 
 /**
@@ -395,7 +404,20 @@ export class SupportServer implements AsyncIterableIterator<Batch> {
       batchesPerSecond: elapsedMs > 0 ? (c.batches * 1000) / elapsedMs : 0,
       samplesPerSecond: elapsedMs > 0 ? (c.samples * 1000) / elapsedMs : 0,
       startupMs: c.startupMs,
+      busyMs: this.lanes.map((l) => l.busyMs()),
+      capacitySamplesPerSecond: this.capacity(),
     };
+  }
+
+  /** See {@link SupportServerStats.capacitySamplesPerSecond}. */
+  private capacity(): number {
+    const rows = (c: LaneCheck): number => c.firstRows ?? 0;
+    let total = 0;
+    this.lanes.forEach((l, i) => {
+      const ms = l.busyMs();
+      if (ms > 0 && l.produced > 0) total += (l.produced * rows(this.checks[i])) / (ms / 1000);
+    });
+    return total;
   }
 
   /** Closes every lane (idempotent: lanes adopted after an earlier call are closed too). */
