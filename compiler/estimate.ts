@@ -27,8 +27,6 @@ import type { KernelCost } from './kernels/kind.ts';
 import { linkBytesPerCycle, type Machine } from './machine.ts';
 
 export type { KernelCost } from './kernels/kind.ts';
-export { subConvs, subConvCycles, subConvMemory, subConvOps, type SubConv } from './kernels/conv.ts';
-export { poolCycles } from './kernels/pool.ts';
 
 /** Names of a kernel kind's execution parameters, in the order the `.paint` format lists them. */
 export function execKeys(spec: KernelSpec): string[] {
@@ -246,44 +244,4 @@ export function batchCycles(estimate: Pick<PlanEstimate, 'fillCycles' | 'interva
  */
 export function kernelBusyCycles(kernel: { cyclesPerSample: number }, batchSize: number): number {
   return kernel.cyclesPerSample * batchSize;
-}
-
-/** Per-kernel timing of one batch (see {@link batchTiming}). */
-export interface KernelBatchTiming {
-  name: string;
-  cyclesPerSample: number;
-  /** `cyclesPerSample × batchSize`. */
-  busyCycles: number;
-  /** `batch cycles − busyCycles`. */
-  idleCycles: number;
-  /** `busyCycles / batch cycles` (0…1). */
-  utilization: number;
-}
-
-/**
- * The simulator's clock for one batch, from a plan alone: total cycles ({@link batchCycles}), seconds at
- * the machine's clock, and every kernel's busy and idle cycles and utilization. Summed over a run of batches
- * of the plan's batch size, samples / seconds equals `plan.estimate.samplesPerS`.
- * @param plan a compiled plan (its `estimate`, `kernels` and `machine`).
- * @param batchSize samples in the batch, ≥ 1.
- * @throws RangeError for a batch size < 1.
- */
-export function batchTiming(
-  plan: { estimate: Pick<PlanEstimate, 'fillCycles' | 'intervalCycles'>; kernels: readonly { name: string; cyclesPerSample: number }[]; machine: Pick<Machine, 'clockHz'> },
-  batchSize: number,
-): { cycles: number; seconds: number; kernels: KernelBatchTiming[] } {
-  const cycles = batchCycles(plan.estimate, batchSize);
-  return {
-    cycles,
-    seconds: cyclesToSeconds(cycles, plan.machine),
-    kernels: plan.kernels.map((k) => {
-      const busy = kernelBusyCycles(k, batchSize);
-      return { name: k.name, cyclesPerSample: k.cyclesPerSample, busyCycles: busy, idleCycles: cycles - busy, utilization: busy / cycles };
-    }),
-  };
-}
-
-/** Seconds of simulated time for `cycles` on a machine: `cycles / clockHz`. */
-export function cyclesToSeconds(cycles: number, machine: Pick<Machine, 'clockHz'>): number {
-  return cycles / machine.clockHz;
 }

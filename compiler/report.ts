@@ -1,10 +1,10 @@
 /**
- * Pass `report`: Plan → the three compile reports of `model_dir/compile/<mode>/` (DESIGN §5):
+ * Pass `report`: Plan → the three compile reports of `model_dir/compile/<mode>/` (docs/design.md §5):
  * - `compile_report.txt`: Cerebras compile-report style — the estimated performance block (samples/s at the
  *   plan's batch size, steady-state samples/s, compute samples/s, transmission samples/s, active PEs %,
  *   compute utilization %, batch size and pipeline fill, with a note explaining the two rates) then one row
  *   per kernel;
- * - `compile_report.json`: the same in snake_case with every DESIGN §5 field (rates that are unbounded,
+ * - `compile_report.json`: the same in snake_case with every docs/design.md §5 field (rates that are unbounded,
  *   e.g. transmission with nothing routed, are `null`);
  * - `placement.svg`: the fabric to scale, each kernel a labelled rectangle coloured by its utilization
  *   (cycles per sample / interval), routes drawn as arrows of width growing with their bytes.
@@ -32,7 +32,7 @@ export function formatExec(exec: Record<string, number>): string {
 }
 
 /**
- * The `compile_report.json` object (snake_case, DESIGN §5 fields and a few more). In `estimate`,
+ * The `compile_report.json` object (snake_case, docs/design.md §5 fields and a few more). In `estimate`,
  * `samples_per_s` is the effective rate at `batch_size` (pipeline fill included, what a run simulates) and
  * `steady_state_samples_per_s` the pipeline-full rate `clock_hz / interval_cycles` = min(compute, transmission
  * samples/s); `compute_utilization` and the kernels' `utilization` are steady-state figures.

@@ -12,7 +12,7 @@ import { customMachine, memoryWordsPerPe } from '../../compiler/machine.ts';
 import { outputElements } from '../../compiler/pass-graph.ts';
 import { compileGraph } from '../../compiler/pipeline.ts';
 import { formatKernelList } from '../../compiler/report.ts';
-import { validate } from '../../compiler/validate.ts';
+import { validate } from '../../compiler/passes/validate.ts';
 import { GraphBuilder } from './helpers/graphs.ts';
 
 /** A prefix sum over N elements per sample, laid out as h rows × w columns (per copy). */

@@ -1,11 +1,11 @@
 /**
  * Pass `validate`: Graph → Graph (unchanged). Rejects, with one message naming the layer, what the wafer
  * cannot run: ops outside the kernel library, non-static shapes, unsupported dtypes, dangling tensors.
- * Whether the graph fits the machine is checked after `lower` by size.ts `checkFit` (it needs kernels).
+ * Whether the graph fits the machine is checked after `lower` by `checkFit` (fit.ts) (it needs kernels).
  */
-import { UserError } from '../runtime/errors.ts';
-import type { Graph, GraphNode, Shape } from '../runtime/graph.ts';
-import { LOWERED_OPS } from './kernels/registry.ts';
+import { UserError } from '../../runtime/errors.ts';
+import type { Graph, GraphNode, Shape } from '../../runtime/graph.ts';
+import { LOWERED_OPS } from '../kernels/registry.ts';
 
 /** Graph IR ops the wafer runs: those some kernel kind lowers (compiler/kernels/registry.ts; live, grows
  * with `registerKernelKind`). */

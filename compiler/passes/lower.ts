@@ -30,12 +30,12 @@
  * norm with gamma/beta, embedding), 2 for the others (forward and input gradient). EVAL and PREDICT lower
  * forward work only (1 copy). Metrics are computed by the host from streamed predictions and are not lowered.
  */
-import { UserError } from '../runtime/errors.ts';
-import { sizeOf, type Graph, type GraphNode, type TensorInfo } from '../runtime/graph.ts';
-import type { Copies, Kernel, KernelEdge, KernelGraph, KernelSpec } from './ir.ts';
-import type { LowerContext, LoweringKernel } from './kernels/kind.ts';
-import { kernelKind, loweringOf } from './kernels/registry.ts';
-import type { Machine } from './machine.ts';
+import { UserError } from '../../runtime/errors.ts';
+import { sizeOf, type Graph, type GraphNode, type TensorInfo } from '../../runtime/graph.ts';
+import type { Copies, Kernel, KernelEdge, KernelGraph, KernelSpec } from '../ir.ts';
+import type { LowerContext, LoweringKernel } from '../kernels/kind.ts';
+import { kernelKind, loweringOf } from '../kernels/registry.ts';
+import type { Machine } from '../machine.ts';
 
 /** A source of a tensor value: a kernel or a graph input. */
 type Source = { kernel: string } | { external: string };

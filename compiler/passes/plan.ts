@@ -7,10 +7,10 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { UserError } from '../runtime/errors.ts';
-import { planEstimate } from './estimate.ts';
-import type { Plan, RoutedGraph } from './ir.ts';
-import type { Machine } from './machine.ts';
+import { UserError } from '../../runtime/errors.ts';
+import { planEstimate } from '../estimate.ts';
+import type { Plan, RoutedGraph } from '../ir.ts';
+import type { Machine } from '../machine.ts';
 
 /** JSON with object keys sorted (stable across runs), for hashing. */
 export function canonicalJson(v: unknown): string {
