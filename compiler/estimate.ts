@@ -71,7 +71,7 @@ export interface TimedKernel {
  * - `steadyStateSamplesPerS = clockHz / intervalCycles = min(computeSamplesPerS, transmissionSamplesPerS)`:
  *   what the slowest kernel and the busiest link allow once the pipeline is full (an infinitely long batch);
  * - `samplesPerS = batchSize · clockHz / batchCycles(estimate, batchSize)`: the effective rate of a batch of
- *   `batchSize` samples, the pipeline fill included — exactly what the simulated clock (wafer-sim/clock.ts)
+ *   `batchSize` samples, the pipeline fill included — exactly what the simulated clock at `sim_level: analytic` (wafer-sim/clock.ts)
  *   measures for batches of that size, and the headline "estimated samples/s" of the compile report.
  *
  * `computeUtilization` is a steady-state figure (useful work per interval over the active PEs), not reduced
@@ -224,7 +224,7 @@ export function criticalPath(
 
 /**
  * Simulated cycles for one batch of `batchSize` samples through a compiled plan: pipeline fill along the
- * critical path plus `(batchSize − 1)` bottleneck intervals. The simulator's clock uses this, so a run whose
+ * critical path plus `(batchSize − 1)` bottleneck intervals. The simulated clock uses this at `sim_level: analytic`, so a run whose
  * batches have the plan's batch size simulates exactly the compile report's `samplesPerS`
  * (`B · clockHz / batchCycles`); as batches grow the rate tends to `steadyStateSamplesPerS`
  * (`clockHz / intervalCycles`).

@@ -6,12 +6,13 @@
  * serialised `tensorflow.Event` protocol buffer (tensorflow/core/util/event.proto): the first carries
  * `file_version = "brain.Event:2"`, the others `wall_time`, `step` and a `Summary` of `{ tag, simple_value }`
  * values (tensorflow/core/framework/summary.proto). Protobuf encoding: protobufjs.
+ * {@link readScalarEvents} reads them back (for `csrun report --html`'s training curves).
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import protobuf from 'protobufjs';
-import { encodeRecord } from './data/readers/tfrecord.ts';
+import { decodeRecords, encodeRecord } from './data/readers/tfrecord.ts';
 
 // Only the fields we write, with their numbers from event.proto and summary.proto.
 const root = protobuf.Root.fromJSON({
@@ -77,4 +78,44 @@ export class SummaryWriter {
   close(): void {
     this.flush();
   }
+}
+
+/** Scalars of one tag: steps and values in file order (a resumed run appends to a new file: sorted by step). */
+export interface ScalarSeries {
+  steps: number[];
+  values: number[];
+}
+
+/**
+ * Every scalar summary of the event files directly in `dir` (`events.out.tfevents.*`, not recursing: an
+ * estimator's eval events live in `dir/eval`), by tag, sorted by step; a step written twice (a run resumed
+ * from an earlier checkpoint) keeps the later file's value. Non-scalar events are skipped.
+ * @returns tag → series; `{}` when `dir` has no event file or does not exist.
+ * @throws UserError naming the file when a record is truncated or fails its CRC.
+ */
+export function readScalarEvents(dir: string): Record<string, ScalarSeries> {
+  if (!fs.existsSync(dir)) return {};
+  const files = fs
+    .readdirSync(dir)
+    .filter((f) => f.startsWith(EVENTS_PREFIX))
+    .sort();
+  const byTag = new Map<string, Map<number, number>>();
+  for (const f of files) {
+    const file = path.join(dir, f);
+    for (const rec of decodeRecords(fs.readFileSync(file), file)) {
+      const ev = EventType.toObject(EventType.decode(rec), { longs: Number, defaults: true }) as { step?: number; summary?: { value?: { tag?: string; simple_value?: number }[] } };
+      for (const v of ev.summary?.value ?? []) {
+        if (!v.tag || v.simple_value === undefined) continue;
+        let m = byTag.get(v.tag);
+        if (!m) byTag.set(v.tag, (m = new Map()));
+        m.set(ev.step ?? 0, v.simple_value);
+      }
+    }
+  }
+  const out: Record<string, ScalarSeries> = {};
+  for (const [tag, m] of [...byTag].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    const steps = [...m.keys()].sort((a, b) => a - b);
+    out[tag] = { steps, values: steps.map((s) => m.get(s)!) };
+  }
+  return out;
 }

@@ -10,14 +10,21 @@
  * Both produce the same batches in the same order for the same pipeline, and fail with one UserError
  * naming the pipeline.
  */
-import { performance } from 'node:perf_hooks';
 import { UserError } from '../runtime/errors.ts';
+import { threadCpuMs } from '../runtime/parallel/thread-cpu.ts';
 import { WorkerClient, WorkerError } from '../runtime/parallel/worker-rpc.ts';
 import type { Batch } from '../runtime/batch.ts';
 import { InputPipeline, type PipelineSpec, type Sharding } from './input-pipeline.ts';
 import type { InputWorkerMethods } from './support-server-worker.ts';
 
 const ENTRY = new URL('./support-server-worker.ts', import.meta.url);
+
+/**
+ * Batches of a lane's start left out of its cost measurement ({@link InputLane.busyMs}). Measured on
+ * examples/mnist: a fresh worker's 2nd–8th batches cost 2–4× the steady cost until V8 has optimised the
+ * pipeline's code.
+ */
+export const WARMUP_BATCHES = 8;
 
 /** One input pipeline's stream of batches (see the module comment). */
 export interface InputLane {
@@ -38,12 +45,15 @@ export interface InputLane {
   /** Stops the pipeline; pending and later calls return undefined. Idempotent. */
   close(): Promise<void>;
   /**
-   * Milliseconds the pipeline has spent producing batches since {@link start} (worker lanes: the input
-   * worker's event-loop busy time; the local lane: time inside the pipeline's `next`). With the batches it
-   * produced, this gives the pipeline's capacity independently of how fast the consumer takes them.
+   * CPU milliseconds the pipeline has spent producing batches after its first {@link WARMUP_BATCHES}
+   * (worker lanes: the input worker thread's CPU time; the local lane: the calling thread's CPU time inside
+   * the pipeline's `next`; runtime/parallel/thread-cpu.ts). The first batches are left out: they carry
+   * one-off work (readers loading files, shuffle buffers filling, the JIT compiling the pipeline). With
+   * {@link produced}, this gives the pipeline's steady capacity independently of how fast the consumer
+   * takes the batches.
    */
   busyMs(): number;
-  /** Batches produced since {@link start}, consumed or waiting. */
+  /** Batches produced after the first {@link WARMUP_BATCHES}, consumed or waiting. */
   readonly produced: number;
 }
 
@@ -53,6 +63,8 @@ export class LocalLane implements InputLane {
   private ended = false;
   private closed = false;
   private busy = 0;
+  /** Batches produced, warm-up included. */
+  private seen = 0;
   produced = 0;
 
   private constructor(
@@ -81,12 +93,14 @@ export class LocalLane implements InputLane {
   async peek(): Promise<Batch | undefined> {
     if (this.closed) return undefined;
     if (!this.peeked && !this.ended) {
-      const t0 = performance.now();
+      const t0 = threadCpuMs();
       const r = await this.pipeline.next();
-      this.busy += performance.now() - t0;
+      const counted = this.seen >= WARMUP_BATCHES;
+      if (counted) this.busy += threadCpuMs() - t0;
       if (r) {
         this.peeked = r.batch;
-        this.produced++;
+        if (counted) this.produced++;
+        this.seen++;
       } else this.ended = true;
     }
     return this.peeked;
@@ -127,10 +141,11 @@ export class WorkerLane implements InputLane {
   private failure: UserError | undefined;
   /** Consumers waiting for a batch, the end, or a failure. */
   private waiters: (() => void)[] = [];
-  /** Worker busy ms at start() (module loading and resume skipping are not production). */
-  private busyAtStart = 0;
-  /** Busy ms when the thread was stopped (it reads 0 afterwards). */
-  private busyAtClose: number | undefined;
+  /** The worker thread's CPU ms when it produced its last warm-up batch (undefined before), and at its
+   * latest batch; batches received, warm-up included. */
+  private cpuAtFirst: number | undefined;
+  private cpuLatest = 0;
+  private seen = 0;
   produced = 0;
 
   private constructor(
@@ -184,12 +199,11 @@ export class WorkerLane implements InputLane {
 
   start(): void {
     this.started = true;
-    this.busyAtStart = this.client.busyMs();
     this.fill();
   }
 
   busyMs(): number {
-    return (this.busyAtClose ?? this.client.busyMs()) - this.busyAtStart;
+    return this.cpuAtFirst === undefined ? 0 : this.cpuLatest - this.cpuAtFirst;
   }
 
   /** Asks for batches until `credit` are received or in flight. */
@@ -202,7 +216,11 @@ export class WorkerLane implements InputLane {
           if (!r.batch) this.ended = true;
           else if (!this.ended) {
             this.queue.push(r.batch);
-            this.produced++;
+            if (++this.seen === WARMUP_BATCHES) this.cpuAtFirst = r.cpuMs;
+            else if (this.seen > WARMUP_BATCHES) {
+              this.produced++;
+              this.cpuLatest = r.cpuMs;
+            }
           }
           this.notify();
         },
@@ -231,7 +249,6 @@ export class WorkerLane implements InputLane {
   }
 
   async close(): Promise<void> {
-    if (!this.closed && this.started) this.busyAtClose = this.client.busyMs();
     this.closed = true;
     this.notify();
     await this.client.terminate();

@@ -7,6 +7,7 @@
  */
 import { serveRequests, withTransfer, type Transfer } from '../runtime/parallel/worker-rpc.ts';
 import type { Batch } from '../runtime/batch.ts';
+import { threadCpuMs } from '../runtime/parallel/thread-cpu.ts';
 import { InputPipeline, type PipelineSpec, type Sharding } from './input-pipeline.ts';
 
 async function setup(spec: PipelineSpec) {
@@ -16,10 +17,12 @@ async function setup(spec: PipelineSpec) {
     sharding: (): Sharding => pipeline.sharding,
     /** Skips up to `n` batches; resolves with the number skipped. */
     skip: (n: number): Promise<number> => pipeline.skip(n),
-    /** The next batch (its buffers transferred), or `{}` at the end of the stream. */
-    async next(): Promise<Transfer<{ batch?: Batch }> | { batch?: Batch }> {
+    /** The next batch (its buffers transferred), or no batch at the end of the stream; with this thread's
+     * CPU milliseconds so far (runtime/parallel/thread-cpu.ts), from which the lane measures the pipeline's
+     * cost per batch. */
+    async next(): Promise<Transfer<{ batch?: Batch; cpuMs: number }> | { batch?: Batch; cpuMs: number }> {
       const r = await pipeline.next();
-      return r ? withTransfer({ batch: r.batch }, r.transfer) : {};
+      return r ? withTransfer({ batch: r.batch, cpuMs: threadCpuMs() }, r.transfer) : { cpuMs: threadCpuMs() };
     },
   };
 }

@@ -44,7 +44,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { batchRows } from '../runtime/batch.ts';
+import { batchBytes, batchRows } from '../runtime/batch.ts';
 import { UserError } from '../runtime/errors.ts';
 import type { Mode } from '../runtime/graph.ts';
 import type { Params } from '../runtime/params.ts';
@@ -88,6 +88,8 @@ export interface SupportServerStats {
   batches: number;
   /** Samples (rows) in those batches. */
   samples: number;
+  /** Bytes of their tensors (features and labels). */
+  bytes: number;
   /** Milliseconds the consumer spent inside next() waiting for a batch that was not ready. */
   waitMs: number;
   /** Milliseconds since the first next() call. */
@@ -182,7 +184,7 @@ export class SupportServer implements AsyncIterableIterator<Batch> {
   private closing = false;
   private spec: BatchSpec | undefined;
   private serial: Promise<unknown> = Promise.resolve();
-  private counters = { batches: 0, samples: 0, waitMs: 0, firstNextAt: undefined as number | undefined, startupMs: 0 };
+  private counters = { batches: 0, samples: 0, bytes: 0, waitMs: 0, firstNextAt: undefined as number | undefined, startupMs: 0 };
 
   private constructor(options: SupportServerOptions, numWorkers: number) {
     this.mode = options.mode;
@@ -370,6 +372,7 @@ export class SupportServer implements AsyncIterableIterator<Batch> {
     lane.consumed++;
     this.counters.batches++;
     this.counters.samples += batchRows(b);
+    this.counters.bytes += batchBytes(b);
   }
 
   /**
@@ -398,6 +401,7 @@ export class SupportServer implements AsyncIterableIterator<Batch> {
       sharding: [...new Set(this.lanes.map((l) => l.sharding))].join(','),
       batches: c.batches,
       samples: c.samples,
+      bytes: c.bytes,
       waitMs: c.waitMs,
       elapsedMs,
       inputWaitFraction: elapsedMs > 0 ? Math.min(1, c.waitMs / elapsedMs) : 0,

@@ -47,3 +47,10 @@ export function batchRows(batch: { features?: Record<string, { shape: readonly n
   const t = Object.values(batch.features ?? {})[0] ?? batch.labels;
   return t && t.shape.length > 0 ? t.shape[0] : 0;
 }
+
+/** Bytes of a batch's tensors, features and labels (what crosses the host-to-wafer link). */
+export function batchBytes(batch: { features: Record<string, { data: { byteLength: number } }>; labels?: { data: { byteLength: number } } }): number {
+  let n = 0;
+  for (const t of Object.values(batch.features)) n += t.data.byteLength;
+  return n + (batch.labels?.data.byteLength ?? 0);
+}

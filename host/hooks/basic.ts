@@ -4,7 +4,8 @@
  */
 import { UserError } from '../../runtime/errors.ts';
 import { SummaryWriter } from '../summaries.ts';
-import { formatRate, RateWindow, type RunContext, type RunValues, type Session, type SessionRunHook } from './session.ts';
+import { formatRate, RateWindow, sessionSystemRate, type RunContext, type RunValues, type Session, type SessionRunHook } from './session.ts';
+import { boundLabel } from '../input/system-rate.ts';
 import path from 'node:path';
 
 /** True on the steps a `every`-steps hook fires: multiples of `every`, and the session's last step. */
@@ -50,8 +51,10 @@ export class StopAtStepHook implements SessionRunHook {
 }
 
 /**
- * Logs `step N: loss = L (steps/s, samples/s host, samples/s simulated)` every `everyNSteps` steps and at
- * the last step (tf.estimator's `log_step_count_steps`); rates are over the steps since the previous line.
+ * Logs `step N: loss = L (steps/s, samples/s host; wafer W samples/s simulated, system S samples/s, <bound>)`
+ * every `everyNSteps` steps and at the last step (tf.estimator's `log_step_count_steps`); rates are over the
+ * steps since the previous line. The system rate is min(wafer, host I/O, input pipeline) with the part that
+ * bounds it (host/input/system-rate.ts): csrun's own host rate is the emulator's cost, not the machine's.
  */
 export class LoggingHook implements SessionRunHook {
   private readonly win = new RateWindow();
@@ -62,7 +65,11 @@ export class LoggingHook implements SessionRunHook {
     this.win.add(v);
     if (!due(this.opts.everyNSteps, v, ctx.session)) return;
     const r = this.win.take(ctx.session);
-    ctx.session.log(`step ${v.step}: loss = ${v.loss.toFixed(5)} (${r.stepsPerS.toFixed(2)} steps/s, ${formatRate(r.samplesPerS)} samples/s host, ${formatRate(r.simulatedSamplesPerS)} samples/s simulated)`);
+    const sys = sessionSystemRate(ctx.session, r.simulatedSamplesPerS);
+    ctx.session.log(
+      `step ${v.step}: loss = ${v.loss.toFixed(5)} (${r.stepsPerS.toFixed(2)} steps/s, ${formatRate(r.samplesPerS)} samples/s host; ` +
+        `wafer ${formatRate(r.simulatedSamplesPerS)} samples/s simulated, system ${formatRate(sys.samplesPerS)} samples/s, ${boundLabel(sys)})`,
+    );
   }
 }
 

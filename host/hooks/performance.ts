@@ -7,17 +7,18 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic } from '../../runtime/checkpoint.ts';
 import type { Wafer } from '../../wafer-sim/wafer.ts';
-import { formatRate, type RunContext, type RunValues, type Session, type SessionRunHook } from './session.ts';
+import { boundLabel, type SystemBound } from '../input/system-rate.ts';
+import { formatRate, sessionSystemRate, type RunContext, type RunValues, type Session, type SessionRunHook } from './session.ts';
 
 /**
- * Writes the simulated clock's reports of a wafer: `<modelDir>/sim/<sub>/utilization.json` (per-kernel
- * busy/idle cycles, route traffic) and `trace.json` (Chrome trace-event format).
+ * Writes the simulated clock's reports of a wafer into `<modelDir>/sim/<sub>/` (wafer-sim/sim-files.ts:
+ * utilization.json, links.json, links.svg, trace.json); nothing before the first batch.
  */
 export function writeSimReports(wafer: Wafer, modelDir: string, sub = ''): void {
+  if (wafer.clock.batches === 0) return;
   const dir = path.join(modelDir, 'sim', sub);
   fs.mkdirSync(dir, { recursive: true });
-  writeFileAtomic(path.join(dir, 'utilization.json'), JSON.stringify(wafer.clock.utilization(), null, 2) + '\n');
-  writeFileAtomic(path.join(dir, 'trace.json'), JSON.stringify(wafer.clock.trace()) + '\n');
+  for (const [file, text] of Object.entries(wafer.clock.files())) writeFileAtomic(path.join(dir, file), text);
 }
 
 /** The fields of `performance.json`. */
@@ -31,6 +32,15 @@ export interface PerformanceRecord {
   simulated_samples_per_s: number;
   /** The compiler's estimate (plan.estimate.samplesPerS). */
   estimated_samples_per_s: number;
+  /** The simulated wafer's rate (= simulated_samples_per_s): the wafer alone, fed without limit. */
+  wafer_samples_per_s: number;
+  /** Host-to-wafer I/O limit: machine io_bytes_per_s ÷ input bytes per sample (null: no I/O bandwidth). */
+  io_samples_per_s: number | null;
+  /** The input pipeline's capacity from the input workers' busy time per sample (null: not measured). */
+  input_pipeline_samples_per_s: number | null;
+  /** min(wafer, I/O, input pipeline): what the system would sustain, and the part that bounds it. */
+  system_samples_per_s: number;
+  system_bound: SystemBound;
   /** Fraction of host time the loop waited for input batches. */
   input_wait_fraction: number;
   input_workers: number;
@@ -51,12 +61,20 @@ export class PerformanceHook implements SessionRunHook {
   end(s: Session): void {
     const wall = s.runMs / 1000;
     const st = s.inputStats();
+    const simulated = this.cycles > 0 ? this.samples / (this.cycles / s.machine.clockHz) : 0;
+    const sys = sessionSystemRate(s, simulated);
+    const finite = (x: number) => (Number.isFinite(x) ? x : null);
     const perf: PerformanceRecord = {
       steps: s.globalStep - s.startStep,
       samples: this.samples,
       wall_seconds: wall,
       host_samples_per_s: this.samples / wall,
-      simulated_samples_per_s: this.cycles > 0 ? this.samples / (this.cycles / s.machine.clockHz) : 0,
+      simulated_samples_per_s: simulated,
+      wafer_samples_per_s: simulated,
+      io_samples_per_s: finite(sys.ioSamplesPerS),
+      input_pipeline_samples_per_s: finite(sys.inputSamplesPerS),
+      system_samples_per_s: sys.samplesPerS,
+      system_bound: sys.bound,
       estimated_samples_per_s: s.plan.estimate.samplesPerS,
       input_wait_fraction: st.inputWaitFraction,
       input_workers: st.numWorkers,
@@ -65,6 +83,9 @@ export class PerformanceHook implements SessionRunHook {
     };
     writeFileAtomic(path.join(s.modelDir, 'performance.json'), JSON.stringify(perf, null, 2) + '\n');
     writeSimReports(s.wafer, s.modelDir);
-    s.log(`Host ${formatRate(perf.host_samples_per_s)} samples/s, simulated ${formatRate(perf.simulated_samples_per_s)} samples/s (compile estimate ${formatRate(perf.estimated_samples_per_s)}), input wait ${(100 * perf.input_wait_fraction).toFixed(1)}%`);
+    s.log(
+      `Host ${formatRate(perf.host_samples_per_s)} samples/s; wafer ${formatRate(simulated)} samples/s simulated (compile estimate ${formatRate(perf.estimated_samples_per_s)}); ` +
+        `system ${formatRate(sys.samplesPerS)} samples/s, ${boundLabel(sys)} (input pipeline ${formatRate(sys.inputSamplesPerS)}, host I/O ${formatRate(sys.ioSamplesPerS)} samples/s); input wait ${(100 * perf.input_wait_fraction).toFixed(1)}%`,
+    );
   }
 }

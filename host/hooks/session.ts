@@ -19,6 +19,7 @@ import type { Plan } from '../../compiler/ir.ts';
 import type { Machine } from '../../compiler/machine.ts';
 import type { Mode } from '../../runtime/graph.ts';
 import type { Wafer } from '../../wafer-sim/wafer.ts';
+import { ioSamplesPerS, systemRate, type SystemRate } from '../input/system-rate.ts';
 
 /** The running session a hook sees: the loaded wafer and the run's bookkeeping. */
 export interface Session {
@@ -45,8 +46,9 @@ export interface Session {
   readonly interrupted: boolean;
   /** The latest checkpoint written or restored in this run (set by the checkpoint saver). */
   lastCheckpoint?: string;
-  /** Input-pipeline figures of the support server (input-wait fraction, workers). */
-  inputStats(): { numWorkers: number; inputWaitFraction: number };
+  /** Input-pipeline figures of the support server: workers, input-wait fraction, samples and bytes taken, and
+   * the pipeline's capacity in samples/s from the workers' busy time (host/support-server.ts). */
+  inputStats(): { numWorkers: number; inputWaitFraction: number; samples: number; bytes: number; capacitySamplesPerSecond: number };
 }
 
 /** What a hook gets around one step (tf.train.SessionRunContext). */
@@ -159,4 +161,15 @@ export class RateWindow {
 /** Human rate: `1.23e+06` style beyond 10⁵, integers beyond 100, else two decimals. */
 export function formatRate(x: number): string {
   return x >= 1e5 ? x.toExponential(2) : x >= 100 ? x.toFixed(0) : x.toFixed(2);
+}
+
+/**
+ * The system rate of a session for a simulated wafer rate: min(wafer, host I/O, input pipeline) with its
+ * bound (host/input/system-rate.ts); I/O from the machine's `io_bytes_per_s` and the bytes per sample taken
+ * so far, the input pipeline from the support server's capacity.
+ */
+export function sessionSystemRate(session: Session, waferSamplesPerS: number): SystemRate {
+  const st = session.inputStats();
+  const bytesPerSample = st.samples > 0 ? st.bytes / st.samples : 0;
+  return systemRate({ wafer: waferSamplesPerS, io: ioSamplesPerS(session.machine.ioBytesPerS, bytesPerSample), input: st.capacitySamplesPerSecond });
 }

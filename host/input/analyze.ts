@@ -7,9 +7,9 @@
  *
  * Figures (per measurement, over the timed window after a warm-up):
  * - `samples_per_s`, `bytes_per_s`: what the consumer received (batch rows and tensor bytes ÷ seconds);
- * - `cpu_s_per_s`: CPU-seconds the input workers used per second (Σ of their event-loop busy time ÷
- *   elapsed time; a single-threaded JS pipeline is busy exactly when it computes);
- * - `per_worker_samples_per_s`: samples per busy second of one worker (samples ÷ Σ busy seconds): what one
+ * - `cpu_s_per_s`: CPU-seconds the input worker threads used per second (Σ of their thread CPU time,
+ *   runtime/parallel/thread-cpu.ts, ÷ elapsed time);
+ * - `per_worker_samples_per_s`: samples per CPU-second of one worker (samples ÷ Σ CPU seconds): what one
  *   worker with a core to itself delivers, independent of how many cores this host has.
  *
  * Scaling fit: `efficiency` = samples_per_s(n) ÷ (n × per_worker_samples_per_s(1 worker)) for each n; below
@@ -26,7 +26,7 @@ import { performance } from 'node:perf_hooks';
 import { UserError } from '../../runtime/errors.ts';
 import type { Mode } from '../../runtime/graph.ts';
 import type { Params } from '../../runtime/params.ts';
-import { batchRows, type Batch } from '../../runtime/batch.ts';
+import { batchBytes, batchRows } from '../../runtime/batch.ts';
 import { SupportServer } from '../support-server.ts';
 
 /** One worker count's measurement (keys as written to input_analysis.json). */
@@ -38,7 +38,7 @@ export interface InputMeasurement {
   bytes_per_s: number;
   /** CPU-seconds per second used by all input workers together. */
   cpu_s_per_s: number;
-  /** Samples per busy second of one worker. */
+  /** Samples per CPU-second of one worker. */
   per_worker_samples_per_s: number;
   /** samples_per_s ÷ (workers × the one-worker per-worker rate); 1 = linear scaling. */
   efficiency: number;
@@ -91,14 +91,6 @@ export interface MeasureOptions {
   warmupBatches?: number;
   /** Called after each measurement (progress). */
   onMeasurement?: (m: InputMeasurement) => void;
-}
-
-/** Bytes of the tensors of a batch. */
-function batchBytes(b: Batch): number {
-  let n = 0;
-  for (const t of Object.values(b.features)) n += t.data.byteLength;
-  if (b.labels) n += b.labels.data.byteLength;
-  return n;
 }
 
 /**

@@ -186,16 +186,6 @@ export class WorkerClient<M extends Methods> {
     });
   }
 
-  /**
-   * Milliseconds the worker's event loop has been busy (running JavaScript, not waiting) since the thread
-   * started: Node's `worker.performance.eventLoopUtilization().active`. For a single-threaded pipeline this
-   * is its CPU time, up to time lost to other threads on a loaded host. 0 once the thread has exited.
-   */
-  busyMs(): number {
-    if (this.dead) return 0;
-    return this.worker.performance.eventLoopUtilization().active;
-  }
-
   /** Stops the thread; pending calls reject. Idempotent. */
   async terminate(): Promise<void> {
     this.stopping = true;
