@@ -1,7 +1,7 @@
 /// <reference lib="dom" />
 /**
  * The wafer map of the report page: the fabric on a canvas (x right, y down, one PE = one unit), kernels as
- * placed, coloured by a {@link ColourBy}, routes as their middle lane drawn `lanes` PEs wide, and the link
+ * placed, coloured by a {@link ColourBy}, routes as their middle lane (width by bytes per sample), and the link
  * heat map as a per-PE raster. Wheel zooms about the cursor, dragging pans, double-click fits; redraws are
  * batched per animation frame, so a 757 × 996 fabric zooms smoothly. Hover shows a kernel's details in a
  * tooltip, click selects it.
@@ -276,18 +276,22 @@ export class WaferMap {
     this.canvas.dataset.frames = String(this.frames);
   }
 
+  /** Routes as their middle lane, 1–5 screen px wide by bytes per sample, ending in a dot at the consumer. */
   private drawRoutes(ctx: CanvasRenderingContext2D): void {
     const s = this.scale;
     const max = Math.max(...this.data.routes.map((r) => r.bytes_per_sample), 1);
+    ctx.strokeStyle = ctx.fillStyle = 'rgba(200,20,70,0.75)';
     for (const r of this.data.routes) {
-      if (r.backward) continue;
       ctx.beginPath();
       const [p, ...rest] = r.points;
       ctx.moveTo(p[0] + 0.5, p[1] + 0.5);
       for (const q of rest) ctx.lineTo(q[0] + 0.5, q[1] + 0.5);
-      ctx.lineWidth = Math.max(r.lanes, 1.5 / s);
-      ctx.strokeStyle = `rgba(10,10,10,${0.25 + 0.5 * (r.bytes_per_sample / max)})`;
+      ctx.lineWidth = (1 + 4 * (r.bytes_per_sample / max)) / s;
       ctx.stroke();
+      const end = r.points[r.points.length - 1];
+      ctx.beginPath();
+      ctx.arc(end[0] + 0.5, end[1] + 0.5, 3 / s, 0, 2 * Math.PI);
+      ctx.fill();
     }
   }
 
