@@ -293,7 +293,7 @@ export interface TimedKernel {
  * - `steadyStateSamplesPerS = clockHz / intervalCycles = min(computeSamplesPerS, transmissionSamplesPerS)`:
  *   what the slowest kernel and the busiest link allow once the pipeline is full (an infinitely long batch);
  * - `samplesPerS = batchSize · clockHz / batchCycles(estimate, batchSize)`: the effective rate of a batch of
- *   `batchSize` samples, the pipeline fill included — exactly what the simulated clock (wafer-sim/clock.ts)
+ *   `batchSize` samples, the pipeline fill included — exactly what the simulated clock at `sim_level: analytic` (wafer-sim/clock.ts)
  *   measures for batches of that size, and the headline "estimated samples/s" of the compile report.
  *
  * `computeUtilization` is a steady-state figure (useful work per interval over the active PEs), not reduced
@@ -446,7 +446,7 @@ export function criticalPath(
 
 /**
  * Simulated cycles for one batch of `batchSize` samples through a compiled plan: pipeline fill along the
- * critical path plus `(batchSize − 1)` bottleneck intervals. The simulator's clock uses this, so a run whose
+ * critical path plus `(batchSize − 1)` bottleneck intervals. The simulated clock uses this at `sim_level: analytic`, so a run whose
  * batches have the plan's batch size simulates exactly the compile report's `samplesPerS`
  * (`B · clockHz / batchCycles`); as batches grow the rate tends to `steadyStateSamplesPerS`
  * (`clockHz / intervalCycles`).
@@ -481,7 +481,7 @@ export interface KernelBatchTiming {
 }
 
 /**
- * The simulator's clock for one batch, from a plan alone: total cycles ({@link batchCycles}), seconds at
+ * The analytic clock for one batch, from a plan alone: total cycles ({@link batchCycles}), seconds at
  * the machine's clock, and every kernel's busy and idle cycles and utilization. Summed over a run of batches
  * of the plan's batch size, samples / seconds equals `plan.estimate.samplesPerS`.
  * @param plan a compiled plan (its `estimate`, `kernels` and `machine`).

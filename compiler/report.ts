@@ -171,7 +171,9 @@ export function reportText(plan: Plan): string {
   return out.join('\n') + '\n';
 }
 
-const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&apos;');
+/** Text escaped for XML (SVG) content and attributes. */
+export const escapeXml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&apos;');
+const esc = escapeXml;
 
 /** Colour of a utilization 0…1: blue (idle) through green and yellow to red (bottleneck). */
 export function utilizationColour(u: number): string {

@@ -181,7 +181,7 @@ export class Estimator {
 
   /** Loads a compiled mode on a wafer with the run's compute workers and shards. */
   private loadWafer(c: Compiled): Promise<Wafer> {
-    return Wafer.load(c.plan, c.graph, this.opts.machine, { computeWorkers: this.computeWorkers, computeShards: this.md.params.runconfig.compute_shards });
+    return Wafer.load(c.plan, c.graph, this.opts.machine, { computeWorkers: this.computeWorkers, computeShards: this.md.params.runconfig.compute_shards, simLevel: this.md.params.runconfig.sim_level });
   }
 
   /**
@@ -408,7 +408,7 @@ export class Estimator {
     try {
       if (!first) throw new UserError(`${this.md.dataFile}: the prediction input pipeline yielded no batches`);
       const { graph, plan } = this.compile('infer', first);
-      wafer = await Wafer.load(plan, graph, this.opts.machine, { computeWorkers: this.computeWorkers, computeShards: this.md.params.runconfig.compute_shards });
+      wafer = await Wafer.load(plan, graph, this.opts.machine, { computeWorkers: this.computeWorkers, computeShards: this.md.params.runconfig.compute_shards, simLevel: this.md.params.runconfig.sim_level });
       await this.restore(wafer, file, ckpt, false);
       let batch: Batch | undefined = first;
       for (let k = 0; opts.steps === undefined || k < opts.steps; k++) {

@@ -131,6 +131,11 @@ const optimizerSchema = z.strictObject({
   overflow_tolerance: z.number().nonnegative().optional(),
 });
 
+/** Levels of the wafer's timing simulation (docs/design.md §10), cheapest first. */
+export const SIM_LEVELS = ['analytic', 'flow', 'wavelet'] as const;
+/** One of {@link SIM_LEVELS}. */
+export type SimLevel = (typeof SIM_LEVELS)[number];
+
 const runconfigSchema = z.strictObject({
   /** Absolute number of training steps (tf.estimator `max_steps`). */
   max_steps: posInt.optional(),
@@ -158,6 +163,9 @@ const runconfigSchema = z.strictObject({
   multireplica: z.boolean().optional(),
   /** Exactly this many replicas (an integer ≥ 1 dividing the batch size); overrides `multireplica`. */
   num_replicas: posInt.optional(),
+  /** How the simulated clock times a batch (docs/design.md §10): `analytic` (the compile estimate), `flow`
+   * (event-driven fabric simulation, any fabric) or `wavelet` (cycle by cycle, fabrics ≤ 64 × 64 PEs). */
+  sim_level: z.enum(SIM_LEVELS).optional(),
 });
 
 /** The schema of a whole params.yaml (after aliases and ignored keys are handled, see {@link validateParams}). */
@@ -206,6 +214,7 @@ export const RUNCONFIG_DEFAULTS = {
   machine: 'wse2',
   compute_workers: 0,
   compute_shards: 0,
+  sim_level: 'flow',
 } as const;
 
 /**

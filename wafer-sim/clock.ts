@@ -1,63 +1,41 @@
 /**
- * The simulated clock of a wafer running a Plan, its per-kernel busy/idle counters, per-route traffic and
- * the Chrome trace of the simulated timeline.
- *
- * Time model (the compiler's, compiler/estimate.ts, so compile estimate and simulation cannot disagree):
- * a batch of B samples takes `batchCycles = fillCycles + (B − 1) · intervalCycles`; kernel k is busy
- * `cyclesPerSample_k · B` cycles of it, starting when the first sample reaches it (compiler/estimate.ts
- * `kernelStartCycles`: its earliest start along the data-flow DAG, route hop latencies included — the same
- * walk as the compiler's critical path). Batches of the plan's batch size therefore simulate exactly
- * `plan.estimate.samplesPerS`.
+ * The simulated clock of a wafer running a Plan: every batch advances it by the time the timing simulation
+ * (docs/design.md §10) computes for a batch of that size at the run's `sim_level` — the flow engine (default),
+ * the wavelet engine, or the compile estimate (`analytic`, wafer-sim/analytic.ts). Timing does not depend on
+ * tensor values, so each batch size is simulated once per clock and reused; only its first batch size keeps
+ * a trace. The clock also sums the route traffic the compute workers measured, to set beside the
+ * simulation's (`sim/utilization.json` routes; wafer-sim/sim-files.ts writes the documents).
  */
-import { batchCycles, kernelBusyCycles, kernelStartCycles } from '../compiler/estimate.ts';
-import { busiestLink, linkLoads } from '../compiler/fabric.ts';
 import type { Plan } from '../compiler/ir.ts';
+import { UserError } from '../runtime/errors.ts';
+import { SIM_LEVELS, type SimLevel } from '../runtime/params.ts';
+import { analyticResult } from './analytic.ts';
 import type { RouteTraffic } from './schedule.ts';
-
-/** One Chrome trace event (https://docs.google.com/document/d/1CvAClvFfyA5R-PhYUmn5OOQtYMH4h6I0nSsKchNAySU). */
-export interface TraceEvent {
-  name: string;
-  ph: 'X' | 'M' | 'C';
-  pid: number;
-  tid: number;
-  /** Microseconds of simulated time. */
-  ts?: number;
-  dur?: number;
-  cat?: string;
-  args?: Record<string, unknown>;
-}
+import { simFiles, type SIM_FILES } from './sim-files.ts';
+import { simulate, type SimResult } from './sim/index.ts';
 
 /** Options of {@link SimClock}. */
 export interface ClockOptions {
-  /** Batches recorded in the trace (the first ones); later batches only advance counters. Default 200. */
-  traceBatches?: number;
+  /** Timing level (default `flow`). */
+  simLevel?: SimLevel;
 }
 
-/** Per-kernel figures of `sim/utilization.json`. */
-export interface KernelUtilization {
-  name: string;
-  op: string;
-  /** Busy cycles / samples processed: equals the plan's cycles per sample by construction. */
-  cycles_per_sample: number;
-  busy_cycles: number;
-  idle_cycles: number;
-  /** busy / (busy + idle). */
-  utilization: number;
-  memory_bytes_per_pe: number;
+/** One simulated batch size of a run: its result and how many batches had it. */
+export interface BatchTiming {
+  result: SimResult;
+  batches: number;
 }
 
-/** Per-route figures of `sim/utilization.json`. */
-export interface RouteUtilization {
-  from: string;
-  to: string;
-  tensor: string;
-  hops: number;
-  /** Bytes the simulated run moved along the route (activations forward, gradients backward). */
-  bytes_forward: number;
-  bytes_backward: number;
-  /** Measured forward bytes / samples, beside the plan's figure. */
-  bytes_per_sample: number;
-  planned_bytes_per_sample: number;
+/**
+ * Times one batch of a plan at a level (the flow and wavelet results are cached by the engine).
+ * @param trace build the Chrome trace (default true).
+ * @throws UserError for an unknown level or what {@link simulate} refuses (a machine without
+ *   `io_bytes_per_s`, the wavelet level on a fabric larger than 64 × 64, a corrupted plan).
+ */
+export function timeBatch(plan: Plan, batchSize: number, level: SimLevel, trace = true): SimResult {
+  if (level === 'analytic') return analyticResult(plan, batchSize);
+  if (level === 'flow' || level === 'wavelet') return simulate(plan, { batchSize, level, trace });
+  throw new UserError(`unknown sim_level '${String(level)}': use one of ${SIM_LEVELS.join(', ')}`);
 }
 
 /** The simulated clock of one Plan (one mode). */
@@ -66,55 +44,44 @@ export class SimClock {
   cycles = 0;
   samples = 0;
   batches = 0;
-  readonly busy: Float64Array;
-  readonly bytesForward: Float64Array;
-  readonly bytesBackward: Float64Array;
-  private readonly starts: number[];
-  private readonly events: TraceEvent[] = [];
-  private readonly traceBatches: number;
+  readonly level: SimLevel;
+  /** Bytes the compute workers moved per route (index = route), forward and backward. */
+  readonly measuredForward: Float64Array;
+  readonly measuredBackward: Float64Array;
+  /** Simulated batch sizes in order of first use. */
+  readonly timings = new Map<number, BatchTiming>();
 
+  /**
+   * @throws UserError (from {@link timeBatch}) when the level cannot time this plan: checked at once on a
+   *   batch of the plan's size, before any step runs.
+   */
   constructor(
     readonly plan: Plan,
     opts: ClockOptions = {},
   ) {
-    this.busy = new Float64Array(plan.kernels.length);
-    this.bytesForward = new Float64Array(plan.routes.length);
-    this.bytesBackward = new Float64Array(plan.routes.length);
-    this.starts = kernelStartCycles(plan.kernels, plan.edges, plan.routes, plan.machine.hopLatencyCycles);
-    this.traceBatches = opts.traceBatches ?? 200;
-    plan.kernels.forEach((k, i) => this.events.push({ name: 'thread_name', ph: 'M', pid: 1, tid: i + 1, args: { name: `${k.name} (${k.op})` } }));
-    this.events.push({ name: 'process_name', ph: 'M', pid: 1, tid: 0, args: { name: `wafer ${plan.machine.name} (${plan.mode})` } });
-  }
-
-  private us(cycles: number): number {
-    return (cycles / this.plan.machine.clockHz) * 1e6;
+    this.level = opts.simLevel ?? 'flow';
+    this.measuredForward = new Float64Array(plan.routes.length);
+    this.measuredBackward = new Float64Array(plan.routes.length);
+    timeBatch(plan, plan.batchSize, this.level);
   }
 
   /**
    * Advances the clock by one batch and adds the route traffic it caused.
    * @param batchSize samples in the batch (≥ 1).
-   * @param step global step (trace labels).
    * @param traffic elements moved per route (from the compute workers); converted to bytes with the
    *   machine's word size.
    * @returns the batch's simulated cycles.
    */
-  advance(batchSize: number, step: number, traffic?: RouteTraffic): number {
-    const c = batchCycles(this.plan.estimate, batchSize);
-    const t0 = this.cycles;
-    this.plan.kernels.forEach((k, i) => {
-      const busy = kernelBusyCycles(k, batchSize);
-      this.busy[i] += busy;
-      if (this.batches < this.traceBatches) {
-        // Active window: from the first sample's arrival until the last sample leaves.
-        const dur = (batchSize - 1) * this.plan.estimate.intervalCycles + k.cyclesPerSample;
-        this.events.push({ name: `step ${step}`, cat: this.plan.mode, ph: 'X', pid: 1, tid: i + 1, ts: this.us(t0 + this.starts[i]), dur: this.us(dur), args: { samples: batchSize, busy_cycles: busy } });
-      }
-    });
+  advance(batchSize: number, traffic?: RouteTraffic): number {
+    let t = this.timings.get(batchSize);
+    if (!t) this.timings.set(batchSize, (t = { result: timeBatch(this.plan, batchSize, this.level, this.timings.size === 0), batches: 0 }));
+    t.batches++;
     if (traffic) {
       const w = this.plan.machine.wordBytes;
-      traffic.forward.forEach((v, i) => (this.bytesForward[i] += v * w));
-      traffic.backward.forEach((v, i) => (this.bytesBackward[i] += v * w));
+      traffic.forward.forEach((v, i) => (this.measuredForward[i] += v * w));
+      traffic.backward.forEach((v, i) => (this.measuredBackward[i] += v * w));
     }
+    const c = t.result.batchCycles;
     this.cycles += c;
     this.samples += batchSize;
     this.batches++;
@@ -131,58 +98,17 @@ export class SimClock {
     return this.cycles > 0 ? this.samples / this.seconds : 0;
   }
 
-  /** Per-kernel counters. */
-  kernelUtilization(): KernelUtilization[] {
-    return this.plan.kernels.map((k, i) => ({
-      name: k.name,
-      op: k.op,
-      cycles_per_sample: this.samples > 0 ? this.busy[i] / this.samples : k.cyclesPerSample,
-      busy_cycles: this.busy[i],
-      idle_cycles: Math.max(0, this.cycles - this.busy[i]),
-      utilization: this.cycles > 0 ? this.busy[i] / this.cycles : 0,
-      memory_bytes_per_pe: k.memoryWordsPerPe * this.plan.machine.wordBytes,
-    }));
+  /** The timing of the first batch size (the plan's batch size before any batch ran). */
+  get first(): SimResult {
+    const t = this.timings.values().next();
+    return t.done ? timeBatch(this.plan, this.plan.batchSize, this.level) : t.value.result;
   }
 
-  /** Per-route traffic. */
-  routeUtilization(): RouteUtilization[] {
-    return this.plan.routes.map((r, i) => ({
-      from: r.from,
-      to: r.to,
-      tensor: r.tensor,
-      hops: r.hops,
-      bytes_forward: this.bytesForward[i],
-      bytes_backward: this.bytesBackward[i],
-      bytes_per_sample: this.samples > 0 ? this.bytesForward[i] / this.samples : 0,
-      planned_bytes_per_sample: r.bytesPerSample,
-    }));
-  }
-
-  /** The `sim/utilization.json` document. */
-  utilization(): Record<string, unknown> {
-    const m = this.plan.machine;
-    const measured = this.plan.routes.map((r, i) => ({ ...r, bytesPerSample: this.samples > 0 ? this.bytesForward[i] / this.samples : 0 }));
-    const link = busiestLink(linkLoads(measured, m.fabric.width, m.fabric.height, this.plan.mode === 'train'), m.fabric.width);
-    return {
-      machine: { name: m.name, fabric: [m.fabric.width, m.fabric.height], clock_hz: m.clockHz },
-      mode: this.plan.mode,
-      plan_hash: this.plan.hash,
-      batches: this.batches,
-      samples: this.samples,
-      simulated_cycles: this.cycles,
-      simulated_seconds: this.seconds,
-      simulated_samples_per_s: this.samplesPerSecond,
-      estimated_samples_per_s: this.plan.estimate.samplesPerS,
-      estimated_batch_size: this.plan.batchSize,
-      steady_state_samples_per_s: this.plan.estimate.steadyStateSamplesPerS,
-      kernels: this.kernelUtilization(),
-      routes: this.routeUtilization(),
-      busiest_link: link && { x: link.x, y: link.y, dir: link.dir, bytes_per_sample: link.bytesPerSample },
-    };
-  }
-
-  /** The Chrome trace-event document of `sim/trace.json` (open in Perfetto or chrome://tracing). */
-  trace(): { traceEvents: TraceEvent[]; displayTimeUnit: 'ns'; otherData: Record<string, unknown> } {
-    return { traceEvents: this.events, displayTimeUnit: 'ns', otherData: { machine: this.plan.machine.name, mode: this.plan.mode, batches_traced: Math.min(this.batches, this.traceBatches) } };
+  /**
+   * The documents of `model_dir/sim/<mode>/` for the batches so far (wafer-sim/sim-files.ts).
+   * @throws RangeError before the first batch.
+   */
+  files(): Record<(typeof SIM_FILES)[number], string> {
+    return simFiles({ plan: this.plan, level: this.level, timings: [...this.timings.values()], measured: { forward: this.measuredForward, backward: this.measuredBackward } });
   }
 }

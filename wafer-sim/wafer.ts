@@ -3,7 +3,8 @@
  * graph nodes (forward, backward, weight update) on the tfjs wasm backend through the compute workers
  * (CPU-thread data parallelism, runtime/parallel/pool.ts) in the schedule the plan gives
  * (wafer-sim/schedule.ts); tensors cross between kernels along the Plan's routes, whose traffic is counted;
- * the simulated clock (wafer-sim/clock.ts) advances by the compiler's own performance model.
+ * the simulated clock (wafer-sim/clock.ts) advances by the timing simulation of each batch at the run's
+ * `sim_level`.
  */
 import type { Plan } from '../compiler/ir.ts';
 import type { Machine } from '../compiler/machine.ts';
@@ -31,8 +32,8 @@ export interface WaferOptions extends ClockOptions {
   computeWorkers?: number;
   /** Data-parallel shards of every batch (a multiple of the workers); 0 or absent: max(2, workers). */
   computeShards?: number;
-  /** Simulation bookkeeping (clock, per-kernel counters, route traffic, trace); default true. Off only to
-   * measure its cost (bench/sim-overhead.ts): the numerics are the same either way. */
+  /** Simulation (clock, route traffic counting); default true. Off only to measure its cost
+   * (bench/sim-overhead.ts): the numerics are the same either way. */
   simulate?: boolean;
 }
 
@@ -61,7 +62,8 @@ export class Wafer {
 
   /**
    * Loads a plan onto a machine and starts the compute workers with the graph's initial weights.
-   * @throws UserError if the plan was compiled for another machine or mode, or does not match the graph.
+   * @throws UserError if the plan was compiled for another machine or mode, or does not match the graph, or
+   *   the sim_level cannot time it (wafer-sim/clock.ts `timeBatch`); checked before any worker starts.
    */
   static async load(plan: Plan, graph: Graph, machine: Machine, opts: WaferOptions = {}): Promise<Wafer> {
     for (const k of MACHINE_KEYS) {
@@ -71,8 +73,9 @@ export class Wafer {
     }
     if (plan.mode !== graph.mode) throw new UserError(`the plan was compiled for mode '${plan.mode}', not '${graph.mode}'`);
     const schedule = scheduleOf(plan, graph);
+    const clock = new SimClock(plan, opts);
     const pool = await ComputeWorkerPool.start({ graph, schedule, numWorkers: opts.computeWorkers ?? 0, numShards: opts.computeShards ?? 0 });
-    return new Wafer(plan, graph, new SimClock(plan, opts), pool, opts.simulate ?? true);
+    return new Wafer(plan, graph, clock, pool, opts.simulate ?? true);
   }
 
   /**
@@ -81,21 +84,21 @@ export class Wafer {
    */
   async trainStep(batch: Batch, step: number): Promise<WaferStepResult> {
     const r = await this.pool.trainStep(batch, step, this.simulate);
-    const simulatedCycles = this.simulate ? this.clock.advance(batchRows(batch), step, r.traffic) : 0;
+    const simulatedCycles = this.simulate ? this.clock.advance(batchRows(batch), r.traffic) : 0;
     return { ...r, simulatedCycles };
   }
 
   /** One evaluation batch (forward only): loss and metric (total, count) pairs; advances the clock. */
   async evalStep(batch: Batch, step: number): Promise<EvalResult> {
     const r = await this.pool.evalStep(batch);
-    this.clock.advance(batchRows(batch), step);
+    this.clock.advance(batchRows(batch));
     return r;
   }
 
   /** Predictions for a batch (rows in order); advances the clock. */
   async predict(batch: Batch, step: number): Promise<Record<string, HostTensor>> {
     const r = await this.pool.predict(batch);
-    this.clock.advance(batchRows(batch), step);
+    this.clock.advance(batchRows(batch));
     return r;
   }
 

@@ -1,18 +1,19 @@
 /**
- * `csrun report MODEL_DIR [--mode train|eval|infer]`: per kernel, the compile estimate
- * (`compile/<mode>/compile_report.json`) beside what the simulated run measured (`sim/…/utilization.json`):
-
- * cycles per sample, utilization (over a batch, pipeline fill included) and memory per PE; then the overall figures (estimated, simulated and host
- * samples/s, input wait from `performance.json`).
+ * `csrun report MODEL_DIR [--mode train|eval|infer]`: the compile estimate beside the timing simulation of
+ * the run (`sim/<mode>/utilization.json`, written by `csrun train/eval/predict` or `csrun simulate`), per
+ * kernel (first-sample start, utilization, starved and blocked time, SRAM) and overall (batch cycles,
+ * first-sample latency, steady interval, samples/s), with the cause of every difference above 2%
+ * (wafer-sim/compare.ts: fill, a named link, credits, stash, ingress); then the bottleneck, the run's
+ * simulated samples/s and the host's (`performance.json`).
  * `--html` (and `--compare` with two dirs) writes the interactive page instead: host/report/.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { batchCycles, kernelBusyCycles } from '../../compiler/estimate.ts';
 import { formatTable } from '../../compiler/report.ts';
 import { UserError } from '../../runtime/errors.ts';
 import type { Mode } from '../../runtime/graph.ts';
+import type { Comparison, Figure } from '../../wafer-sim/compare.ts';
 import { loadModelDir } from '../model-dir.ts';
 import { runHtmlReport } from '../report/index.ts';
 import { parseMode } from './compile.ts';
@@ -28,34 +29,52 @@ function readJson(file: string, hint: string): any {
 
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 const num = (x: number) => (Math.abs(x) >= 1e5 || (x !== 0 && Math.abs(x) < 0.01) ? x.toExponential(3) : Number.isInteger(x) ? String(x) : x.toFixed(2));
+const diff = (f: Figure) => `${f.difference >= 0 ? '+' : ''}${(100 * f.difference).toFixed(1)}%`;
+
+/** The `sim/` folder of a mode (train at the top, as tf.estimator puts eval beside it). */
+export function simDir(modelDir: string, mode: Mode): string {
+  return path.join(modelDir, 'sim', mode === 'train' ? '' : mode);
+}
 
 /**
  * The report text for a model_dir and mode.
- * @throws UserError when the compile report or the simulation results are missing.
+ * @throws UserError when the compile report or the simulation results are missing, or are of different plans.
  */
 export function reportFor(modelDir: string, mode: Mode): string {
-  const run = mode === 'train' ? 'csrun train' : mode === 'eval' ? 'csrun eval' : 'csrun predict';
+  const run = `csrun ${mode === 'train' ? 'train' : mode === 'eval' ? 'eval' : 'predict'} or csrun simulate --mode ${mode}`;
   const compiled = readJson(path.join(modelDir, 'compile', mode, 'compile_report.json'), `compile and run the model first (${run})`);
-  const sim = readJson(path.join(modelDir, 'sim', mode === 'train' ? '' : mode, 'utilization.json'), `run the model on the simulated wafer first (${run})`);
+  const simFile = path.join(simDir(modelDir, mode), 'utilization.json');
+  const sim = readJson(simFile, `simulate the model first (${run})`);
   if (sim.plan_hash !== compiled.plan_hash) {
-    throw new UserError(`${path.join(modelDir, 'sim')}: the simulated run used plan ${String(sim.plan_hash).slice(0, 12)}, the compile report is for plan ${String(compiled.plan_hash).slice(0, 12)}; run ${run} again`);
+    throw new UserError(`${simFile}: the simulation used plan ${String(sim.plan_hash).slice(0, 12)}, the compile report is for plan ${String(compiled.plan_hash).slice(0, 12)}; run ${run} again`);
   }
-  const simByName = new Map<string, any>(sim.kernels.map((k: any) => [k.name, k]));
-  // Estimated utilization over a batch of the compiled size, pipeline fill included (what the run measures).
-  const e = compiled.estimate;
-  const cycles = batchCycles({ fillCycles: e.fill_cycles, intervalCycles: e.interval_cycles }, e.batch_size);
-  const rows = compiled.kernels.map((k: any) => {
-    const s = simByName.get(k.name) ?? {};
-    return [k.name, k.op, num(k.cycles_per_sample), s.cycles_per_sample === undefined ? '-' : num(s.cycles_per_sample), pct(kernelBusyCycles({ cyclesPerSample: k.cycles_per_sample }, e.batch_size) / cycles), s.utilization === undefined ? '-' : pct(s.utilization), num(k.memory_bytes_per_pe), s.memory_bytes_per_pe === undefined ? '-' : num(s.memory_bytes_per_pe)];
+  if (!sim.estimate?.kernels) throw new UserError(`${simFile}: written by an older csrun (no estimate section); run ${run} again`);
+  const cmp: Comparison = sim.estimate;
+  const rows = sim.kernels.map((k: any, i: number) => {
+    const c = cmp.kernels[i];
+    const share = (key: string) => pct(k.passes.length * sim.simulated_cycles > 0 ? k[key] / (k.passes.length * sim.simulated_cycles) : 0);
+    return [k.name, k.op, num(k.cycles_per_sample), num(c.start_cycle.estimate), num(c.start_cycle.simulation), pct(c.utilization.estimate), pct(c.utilization.simulation), share('starved_cycles'), share('blocked_cycles'), num(k.memory_bytes_per_pe), num(k.sram_high_water_bytes_per_pe), c.cause ?? ''];
   });
+  const B = cmp.batch_size;
+  const overall = ([
+    [`batch cycles (B = ${B})`, cmp.batch_cycles, cmp.cause],
+    ['first-sample latency (cycles)', cmp.first_sample_latency_cycles, cmp.latency_cause],
+    ['steady interval (cycles)', cmp.steady_interval_cycles, cmp.interval_cause],
+    [`samples/s (B = ${B})`, cmp.samples_per_s, cmp.cause],
+  ] as const).map(([what, f, cause]) => [what, num(f.estimate), num(f.simulation), diff(f), Math.abs(f.difference) > 0.02 ? (cause ?? '') : '']);
   const out: string[] = [];
-  out.push(`Model dir ${modelDir}, mode ${mode}, machine ${compiled.machine.name} (${compiled.machine.fabric.join('×')} PEs, ${(compiled.machine.clock_hz / 1e6).toFixed(0)} MHz)`);
+  out.push(`Model dir ${modelDir}, mode ${mode}, machine ${compiled.machine.name} (${compiled.machine.fabric.join('×')} PEs, ${(compiled.machine.clock_hz / 1e6).toFixed(0)} MHz), sim_level ${sim.sim_level}`);
   out.push('');
-  out.push(formatTable(['kernel', 'op', 'cycles/sample est.', 'cycles/sample sim.', 'util. est.', 'util. sim.', 'mem B/PE est.', 'mem B/PE sim.'], rows, [false, false, true, true, true, true, true, true]));
+  out.push(formatTable(['kernel', 'op', 'cycles/sample', 'start est.', 'start sim.', 'util. est.', 'util. sim.', 'starved sim.', 'blocked sim.', 'mem B/PE', 'SRAM high-water B/PE', 'cause of a difference > 2%'], rows, [false, false, true, true, true, true, true, true, true, true, true, false]));
   out.push('');
-  out.push(`estimated samples/s   ${num(e.samples_per_s)}  (batches of ${e.batch_size}; steady state ${num(e.steady_state_samples_per_s)})`);
-  out.push(`simulated samples/s   ${num(sim.simulated_samples_per_s)}  (${sim.samples} samples in ${sim.batches} batches, ${num(sim.simulated_seconds)} s simulated)`);
-  if (sim.busiest_link) out.push(`busiest link          (${sim.busiest_link.x},${sim.busiest_link.y},${sim.busiest_link.dir}) ${num(sim.busiest_link.bytes_per_sample)} bytes/sample measured`);
+  out.push(formatTable(['overall', 'estimate', 'simulation', 'difference', 'cause'], overall, [false, true, true, true, false]));
+  out.push('');
+  const bn = sim.bottleneck;
+  out.push(`bottleneck            estimate ${compiled.estimate.bottleneck}; simulation ${bn.kind} ${bn.name}${bn.pass ? ` (${bn.pass})` : ''}`);
+  for (const e of sim.errors ?? []) out.push(`plan error            ${e.message}`);
+  out.push(`simulated run         ${num(sim.samples_per_s)} samples/s (${sim.samples} samples in ${sim.batches} batches, ${num(sim.simulated_seconds)} s simulated)`);
+  const hot = readLinks(modelDir, mode)[0];
+  if (hot) out.push(`hottest link          (${hot.x},${hot.y},${hot.dir}) ${num(hot.bytes / Math.max(1, sim.samples))} bytes/sample, utilization ${pct(hot.utilization)}`);
   const perfFile = path.join(modelDir, 'performance.json');
   if (mode === 'train' && fs.existsSync(perfFile)) {
     const p = readJson(perfFile, '');
@@ -64,11 +83,16 @@ export function reportFor(modelDir: string, mode: Mode): string {
   return out.join('\n') + '\n';
 }
 
+function readLinks(modelDir: string, mode: Mode): any[] {
+  const f = path.join(simDir(modelDir, mode), 'links.json');
+  return fs.existsSync(f) ? (readJson(f, '').links ?? []) : [];
+}
+
 /** Registers `csrun report`. */
 export function register(program: Command): void {
   program
     .command('report')
-    .description('compare the compile estimate with the simulated run, kernel by kernel (--html: an interactive page, model_dir/report/index.html)')
+    .description('compare the compile estimate with the timing simulation, kernel by kernel, naming the cause of each difference (--html: an interactive page, model_dir/report/index.html)')
     .argument('<model_dir...>', 'model directory (model.ts, data.ts, configs/params.yaml) or output model_dir; two with --compare')
     .option('--mode <mode>', 'train, eval or infer', 'train')
     .option('--params <file>', 'params file (default MODEL_DIR/configs/params.yaml)')

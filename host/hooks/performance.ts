@@ -11,14 +11,14 @@ import { boundLabel, type SystemBound } from '../input/system-rate.ts';
 import { formatRate, sessionSystemRate, type RunContext, type RunValues, type Session, type SessionRunHook } from './session.ts';
 
 /**
- * Writes the simulated clock's reports of a wafer: `<modelDir>/sim/<sub>/utilization.json` (per-kernel
- * busy/idle cycles, route traffic) and `trace.json` (Chrome trace-event format).
+ * Writes the simulated clock's reports of a wafer into `<modelDir>/sim/<sub>/` (wafer-sim/sim-files.ts:
+ * utilization.json, links.json, links.svg, trace.json); nothing before the first batch.
  */
 export function writeSimReports(wafer: Wafer, modelDir: string, sub = ''): void {
+  if (wafer.clock.batches === 0) return;
   const dir = path.join(modelDir, 'sim', sub);
   fs.mkdirSync(dir, { recursive: true });
-  writeFileAtomic(path.join(dir, 'utilization.json'), JSON.stringify(wafer.clock.utilization(), null, 2) + '\n');
-  writeFileAtomic(path.join(dir, 'trace.json'), JSON.stringify(wafer.clock.trace()) + '\n');
+  for (const [file, text] of Object.entries(wafer.clock.files())) writeFileAtomic(path.join(dir, file), text);
 }
 
 /** The fields of `performance.json`. */

@@ -50,6 +50,13 @@ describe('params.yaml', () => {
     expect(() => validateParams({ optimizer: { learning_rate: { scheduler: 'Linear', initial_learning_rate: 1 } } }, 'x.yaml')).toThrow(/'optimizer.learning_rate/);
   });
 
+  it('runconfig.sim_level: flow by default, one of analytic | flow | wavelet', () => {
+    expect(validateParams({}, 'x.yaml').runconfig.sim_level).toBe('flow');
+    expect(validateParams({ runconfig: { sim_level: 'wavelet' } }, 'x.yaml').runconfig.sim_level).toBe('wavelet');
+    expect(() => validateParams({ runconfig: { sim_level: 'cycle' } }, 'x.yaml')).toThrow(UserError);
+    expect(() => validateParams({ runconfig: { sim_level: 'cycle' } }, 'x.yaml')).toThrow(/x\.yaml: 'runconfig\.sim_level' is invalid: .*"analytic".*"flow".*"wavelet".*\(got string "cycle"\)/);
+  });
+
   it('reports a missing file and invalid YAML with its line', () => {
     expect(() => loadParams(path.join(tmp, 'nope.yaml'))).toThrow(/nope.yaml: cannot read params file \(ENOENT\)/);
     const f = write('bad.yaml', 'runconfig:\n  max_steps: 10\n bad: [\n');

@@ -14,6 +14,7 @@
  */
 import { passGraph } from '../../compiler/pass-graph.ts';
 import { UserError } from '../../runtime/errors.ts';
+import type { SimLevel } from '../../runtime/params.ts';
 import { PipelineSim } from './core.ts';
 import type { SimPlan } from './events.ts';
 import { FlowTransport } from './flow.ts';
@@ -22,17 +23,18 @@ import { buildResult, type SimResult } from './result.ts';
 import { WAVELET_MAX_SIDE, WaveletTransport } from './wavelet.ts';
 
 export type { SimPlan } from './events.ts';
+export { checkGeometry } from './network.ts';
 export type * from './result.ts';
 
-/** Simulation levels of docs/design.md §10 that simulate (the analytic level is compiler/pass-graph.ts). */
-export type SimLevel = 'flow' | 'wavelet';
+/** Simulation levels of docs/design.md §10 that simulate (`analytic`, the estimate, is wafer-sim/analytic.ts). */
+export type EngineLevel = Exclude<SimLevel, 'analytic'>;
 
 /** Options of {@link simulate}. */
 export interface SimulateOptions {
   /** Samples in the batch, an integer ≥ 1. */
   batchSize: number;
   /** Engine (default `flow`). */
-  level?: SimLevel;
+  level?: EngineLevel;
   /** `chunked` (default): tensors stream over their lanes as wavelets sharing port bandwidth; `whole`: one
    * zero-cost message per transfer with hop latency only (the analytic limit; flow level only). */
   transfer?: 'chunked' | 'whole';

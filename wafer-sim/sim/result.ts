@@ -16,6 +16,7 @@
  * Units: cycles (rates in samples/s at `machine.clockHz`), bytes, words (`machine.wordBytes`), µs in the trace.
  */
 import type { PassKind } from '../../compiler/pass-graph.ts';
+import type { SimLevel } from '../../runtime/params.ts';
 import type { PipelineSim } from './core.ts';
 import { Rec, VIA, Via } from './events.ts';
 import { PORTS_PER_PE, portLabel, portName, portTraffic, WAVELET_BYTES, type PortDir } from './network.ts';
@@ -129,7 +130,8 @@ export interface TraceDoc {
 
 /** The result of one simulated batch. */
 export interface SimResult {
-  simLevel: 'flow' | 'wavelet';
+  /** `analytic` only for the estimate restated (wafer-sim/analytic.ts). */
+  simLevel: SimLevel;
   transfer: 'chunked' | 'whole';
   buffers: 'sram' | 'unbounded';
   /** Host I/O bytes/s per direction used (Infinity: free). */
