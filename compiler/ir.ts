@@ -286,6 +286,10 @@ export interface PlanEstimate {
   computeUtilization: number;
   /** Name of the slowest kernel, or `link (x,y,dir)` when transmission limits. */
   bottleneck: string;
+  /** Data-parallel replicas (absent: 1): fill and interval are one replica's, every rate the whole wafer's. */
+  replicas?: number;
+  /** Cycles per batch of the replicas' gradient all-reduce (absent: 0). */
+  allreduceCycles?: number;
 }
 
 /** The axis the fabric is cut along: 'x' cuts columns (regions side by side), 'y' rows (stacked). */
@@ -302,7 +306,7 @@ export interface ReplicaTrial {
 
 /** How a plan's kernels are replicated over the fabric (absent on a one-replica plan; compiler/replicas.ts). */
 export interface ReplicaLayout {
-  /** K ≥ 2. */
+  /** K ≥ 1 (1: `multireplica` chose one replica; the trials are still recorded). */
   count: number;
   axis: CutAxis;
   /** The region each replica is compiled for, PEs. */

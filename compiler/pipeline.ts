@@ -106,6 +106,11 @@ export function compileGraph(graph: Graph, machine: Machine, opts: CompileOption
   return { kernelGraph: kg, plan, timings };
 }
 
+/** The replica request of params `runconfig` (`multireplica`, `num_replicas`). */
+export function replicaRequest(runconfig: { multireplica?: boolean; num_replicas?: number }): ReplicaRequest {
+  return { multireplica: runconfig.multireplica, numReplicas: runconfig.num_replicas };
+}
+
 /** Whether a replica request asks for more than one replica. */
 function wantsReplicas(r: ReplicaRequest | undefined): boolean {
   return !!r && (r.multireplica === true || (r.numReplicas ?? 1) > 1);
@@ -131,10 +136,12 @@ function headline(e: unknown): string {
  */
 function chooseReplicas(graph: Graph, machine: Machine, B: number, req: ReplicaRequest, compileFor: (m: Machine, batch: number) => Plan): Plan {
   const tried: ReplicaTrial[] = [];
-  const attempt = (K: number): { plan: Plan; samplesPerS: number; layout?: Omit<ReplicaLayout, 'tried'> } => {
+  const attempt = (K: number): { plan: Plan; samplesPerS: number; layout: Omit<ReplicaLayout, 'tried'> } => {
     if (K === 1) {
       const plan = compileFor(machine, B);
-      return { plan, samplesPerS: plan.estimate.samplesPerS };
+      const { width, height } = machine.fabric;
+      const one = { count: 1, axis: width >= height ? 'x' : 'y', region: { width, height }, offsets: [{ x: 0, y: 0 }], samplesPerReplica: B, samplesPerSPerReplica: plan.estimate.samplesPerS, allreduceWords: 0, allreduceLinkWords: 0, allreduceCycles: 0 } as const;
+      return { plan, samplesPerS: plan.estimate.samplesPerS, layout: { ...one, region: { ...one.region }, offsets: [{ x: 0, y: 0 }] } };
     }
     const { axis, region, offsets } = replicaRegions(machine, K);
     const per = compileFor(regionMachine(machine, region), Math.ceil(B / K));
@@ -144,7 +151,6 @@ function chooseReplicas(graph: Graph, machine: Machine, B: number, req: ReplicaR
     return { plan: per, samplesPerS, layout };
   };
   const finish = (best: ReturnType<typeof attempt>): Plan => {
-    if (!best.layout) return best.plan;
     const p = replicatePlan(best.plan, machine, best.layout, tried, B);
     return { ...p, hash: planContentHash(p) };
   };

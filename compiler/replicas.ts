@@ -28,6 +28,7 @@ import { UserError } from '../runtime/errors.ts';
 import type { Graph } from '../runtime/graph.ts';
 import { sizeOf } from '../runtime/graph.ts';
 import type { CutAxis, Plan, ReplicaLayout, ReplicaTrial } from './ir.ts';
+import { batchCycles } from './estimate.ts';
 import type { Machine } from './machine.ts';
 
 /**
@@ -101,8 +102,7 @@ export function allreduceCost(graph: Graph, plan: Plan, K: number, axis: CutAxis
  * @param perReplica one replica's estimate: `fillCycles` and `intervalCycles` (cycles).
  */
 export function replicatedSamplesPerS(perReplica: { fillCycles: number; intervalCycles: number }, K: number, B: number, allreduceCycles: number, clockHz: number): number {
-  const b = Math.ceil(B / K);
-  return (B * clockHz) / (perReplica.fillCycles + (b - 1) * perReplica.intervalCycles + allreduceCycles);
+  return (B * clockHz) / batchCycles({ ...perReplica, replicas: K, allreduceCycles }, B);
 }
 
 /**
@@ -127,6 +127,8 @@ export function replicatePlan(perReplica: Plan, machine: Machine, layout: Omit<R
       computeSamplesPerS: K * e.computeSamplesPerS,
       transmissionSamplesPerS: K * e.transmissionSamplesPerS,
       activePeFraction: (e.activePeFraction * regionPes * K) / fabricPes,
+      replicas: K,
+      allreduceCycles: layout.allreduceCycles,
     },
     replicas: { ...layout, tried },
   };

@@ -24,7 +24,7 @@ import { formatSummary } from '../../runtime/summary.ts';
 import { kernelGraphToKgraph, writeKgraph } from '../../compiler/kgraph.ts';
 import { lower } from '../../compiler/lower.ts';
 import { DEFAULT_MACHINE, loadMachine } from '../../compiler/machine.ts';
-import { compileGraph, compileToDir, COMPILE_FILES } from '../../compiler/pipeline.ts';
+import { compileGraph, compileToDir, COMPILE_FILES, replicaRequest } from '../../compiler/pipeline.ts';
 import { formatKernelList, reportText } from '../../compiler/report.ts';
 import { traceModelDir, writeRunFiles } from '../model-dir.ts';
 
@@ -86,7 +86,7 @@ export async function runCompile(modelDirArg: string, opts: CompileCommandOption
     out(`Wrote kernel graph ${file}\n`);
   }
   if (opts.validateOnly) {
-    const r = compileGraph(graph, machine, { validateOnly: true, dumpIrDir: opts.dumpIr && path.resolve(opts.dumpIr) });
+    const r = compileGraph(graph, machine, { validateOnly: true, dumpIrDir: opts.dumpIr && path.resolve(opts.dumpIr), replicas: replicaRequest(params.runconfig) });
     out(formatSummary(graph, title) + '\n');
     out(`\nKernels for machine ${machine.name}, mode ${mode} (${r.kernelGraph.kernels.length}):\n`);
     out(formatKernelList(r.kernelGraph) + '\n');
@@ -95,7 +95,7 @@ export async function runCompile(modelDirArg: string, opts: CompileCommandOption
   }
   const dir = path.join(params.runconfig.model_dir, 'compile', mode);
   writeRunFiles(modelDir);
-  const r = compileToDir(graph, machine, dir, { batchSize: compileBatchSize(params, mode, firstBatchRows), dumpIrDir: opts.dumpIr && path.resolve(opts.dumpIr) });
+  const r = compileToDir(graph, machine, dir, { batchSize: compileBatchSize(params, mode, firstBatchRows), dumpIrDir: opts.dumpIr && path.resolve(opts.dumpIr), replicas: replicaRequest(params.runconfig) });
   if (r.cached) out(`Compile cache hit: the model and machine are unchanged, reusing ${path.join(dir, COMPILE_FILES.plan)} (plan ${r.plan.hash.slice(0, 16)})\n\n`);
   else {
     const total = Object.values(r.timings).reduce((a, b) => a + b, 0);

@@ -14,7 +14,7 @@ import { performance } from 'node:perf_hooks';
 import type { Command } from 'commander';
 import type { Plan } from '../../compiler/ir.ts';
 import { DEFAULT_MACHINE, loadMachine } from '../../compiler/machine.ts';
-import { compileToDir } from '../../compiler/pipeline.ts';
+import { compileToDir, replicaRequest } from '../../compiler/pipeline.ts';
 import { readPlan } from '../../compiler/plan.ts';
 import { writeFileAtomic } from '../../runtime/checkpoint.ts';
 import { UserError } from '../../runtime/errors.ts';
@@ -66,7 +66,7 @@ export async function runSimulate(modelDirArg: string, opts: SimulateCommandOpti
     const machine = loadMachine(opts.machine ?? t.params.runconfig.machine ?? DEFAULT_MACHINE, opts.machine ? process.cwd() : md.dir);
     const dir = path.join(t.params.runconfig.model_dir, 'compile', mode);
     writeRunFiles(md);
-    plan = compileToDir(t.graph, machine, dir, { batchSize: compileBatchSize(t.params, mode, t.firstBatchRows) }).plan;
+    plan = compileToDir(t.graph, machine, dir, { batchSize: compileBatchSize(t.params, mode, t.firstBatchRows), replicas: replicaRequest(t.params.runconfig) }).plan;
     planFile = path.join(dir, 'plan.json');
   }
   const level = (opts.simLevel ?? md.params.runconfig.sim_level) as SimLevel;
