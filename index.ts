@@ -11,6 +11,7 @@ export * as initializers from './runtime/api/initializers.ts';
 export { Model, Sequential, model, sequential, type ModelInputs, type ModelArgs } from './runtime/model.ts';
 export { ModeKeys, traceModelFn, type EstimatorSpec, type ModelFn, type Features, type InputSignature, type TensorSignature } from './runtime/api/estimator.ts';
 export type { MetricOp } from './runtime/api/metrics.ts';
+export type { InitializerArg } from './runtime/layers/base.ts';
 export type { TrainOp, Optimizer } from './runtime/api/optimizers.ts';
 export { SymbolicTensor } from './runtime/symbolic.ts';
 export * from './runtime/graph.ts';
@@ -29,4 +30,4 @@ export { loadMnist, MNIST_DATA_DIR, writeMnistTFRecords, mnistTFRecordDir, type 
 export { TFRecordDataset, TFRecordWriter, readTFRecords, writeTFRecordFile, encodeRecord, decodeRecords, maskedCrc32c, crc32c, type CompressionType } from './host/data/readers/tfrecord.ts';
 export { encodeExample, decodeExample, parseSingleExample, FixedLenFeature, decodeRaw, type Feature, type ExampleFeatures, type FixedLenFeatureSpec } from './host/data/readers/example.ts';
 export { CsvDataset, readCsv, readCsvRows, type CsvOptions, type CsvRow } from './host/data/readers/csv.ts';
-export { elasticDLInputFn, ElasticDLMode, findRecordFiles, type DatasetFn, type ElasticDLMetadata } from './host/elasticdl.ts';
+export { elasticDLInputFn, ElasticDLMode, findRecordFiles, type DatasetFn, type ElasticDLMetadata } from './host/input/elasticdl.ts';

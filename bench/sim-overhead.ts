@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util';
 import { loadMachine } from '../compiler/machine.ts';
 import { compileGraph } from '../compiler/pipeline.ts';
 import { firstBatch, loadModelDir, signatureOf, traceModel } from '../host/model-dir.ts';
-import { SupportServer } from '../host/support-server.ts';
+import { SupportServer } from '../host/input/support-server.ts';
 import type { Batch } from '../runtime/batch.ts';
 import { Wafer } from '../wafer-sim/wafer.ts';
 

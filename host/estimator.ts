@@ -20,10 +20,12 @@ import { performance } from 'node:perf_hooks';
 import { compileToDir, replicaRequest } from '../compiler/pipeline.ts';
 import type { Plan } from '../compiler/ir.ts';
 import type { Machine } from '../compiler/machine.ts';
-import { latestCheckpoint, readCheckpoint, readIndex, writeFileAtomic, type Checkpoint } from '../runtime/checkpoint.ts';
+import { latestCheckpoint, readCheckpoint, readIndex, type Checkpoint } from '../runtime/checkpoint.ts';
+import { writeFileAtomic, writeJsonAtomic } from '../runtime/fs.ts';
 import { UserError } from '../runtime/errors.ts';
 import { batchRows, type Batch } from '../runtime/batch.ts';
 import type { NamedArray } from '../runtime/exec/store.ts';
+import { metricResult } from '../runtime/exec/metrics.ts';
 import type { Graph, Mode } from '../runtime/graph.ts';
 import { Wafer } from '../wafer-sim/wafer.ts';
 import { CheckpointSaverHook, type CheckpointListener } from './hooks/checkpoint.ts';
@@ -32,8 +34,10 @@ import { PerformanceHook, writeSimReports } from './hooks/performance.ts';
 import { ProgressBarHook } from './hooks/progress.ts';
 import { formatRate, runSession, type Session, type SessionRunHook } from './hooks/session.ts';
 import { signatureOf, traceModel, writeRunFiles, type ModelDir } from './model-dir.ts';
+import { sampleSequences, samplingOptions } from './generate.ts';
+import { importUserModule } from './user-module.ts';
 import { SummaryWriter } from './summaries.ts';
-import { SupportServer } from './support-server.ts';
+import { SupportServer } from './input/support-server.ts';
 
 /** Options shared by every Estimator run. */
 export interface EstimatorOptions {
@@ -125,13 +129,13 @@ export class Estimator {
     const got = this.compiled.get(mode);
     if (got) return got;
     const graph = traceModel(this.md, mode, signatureOf(first, this.md.dataFile));
-    const dir = path.join(this.modelDir, 'compile', mode);
+    const dir = this.md.out.compileDir(mode);
     const t0 = performance.now();
     const r = compileToDir(graph, this.opts.machine, dir, { batchSize: batchRows(first), replicas: replicaRequest(this.md.params.runconfig) });
     const e = r.plan.estimate;
     this.log(
       r.cached
-        ? `Compile cache hit (${mode}): reusing ${path.join(dir, 'plan.json')}`
+        ? `Compile cache hit (${mode}): reusing ${this.md.out.plan(mode)}`
         : `Compiled ${mode} graph for ${this.opts.machine.name} in ${((performance.now() - t0) / 1000).toFixed(2)} s: ${r.plan.kernels.length} kernels, estimated ${formatRate(e.samplesPerS)} samples/s (bottleneck ${e.bottleneck}) → ${dir}`,
     );
     const c = { graph, plan: r.plan };
@@ -147,7 +151,7 @@ export class Estimator {
       return f;
     }
     const latest = latestCheckpoint(this.modelDir);
-    if (latest && !fs.existsSync(latest)) throw new UserError(`${path.join(this.modelDir, 'checkpoint')}: the latest checkpoint ${latest} is missing`);
+    if (latest && !fs.existsSync(latest)) throw new UserError(`${this.md.out.checkpointIndex}: the latest checkpoint ${latest} is missing`);
     return latest;
   }
 
@@ -273,7 +277,7 @@ export class Estimator {
       wafer,
       plan,
       machine: this.opts.machine,
-      modelDir: this.modelDir,
+      out: this.md.out,
       startStep,
       lastStep,
       globalStep: startStep,
@@ -307,7 +311,7 @@ export class Estimator {
       let lossSum = 0;
       let n = 0;
       let k = 0;
-      const totals: Record<string, { total: number; count: number }> = {};
+      const totals: Record<string, number[]> = {};
       let batch: Batch | undefined = first;
       const create = async (): Promise<Session> => {
         this.evalWafer ??= await this.loadWafer(compiled);
@@ -328,22 +332,19 @@ export class Estimator {
         n += samples;
         k++;
         for (const [m, v] of Object.entries(r.metrics)) {
-          const t = (totals[m] ??= { total: 0, count: 0 });
-          t.total += v.total;
-          t.count += v.count;
+          const t = (totals[m] ??= v.sums.map(() => 0));
+          v.sums.forEach((x, i) => (t[i] += x));
         }
         return { step: ckpt.globalStep, loss: r.loss, samples, simulatedCycles: 0, metrics: r.metrics };
       });
       const results: EvalResults = { global_step: ckpt.globalStep, loss: lossSum / n };
-      for (const [m, t] of Object.entries(totals)) results[m] = t.total / t.count;
-      const evalDir = path.join(this.modelDir, 'eval');
-      fs.mkdirSync(evalDir, { recursive: true });
-      writeFileAtomic(path.join(evalDir, 'results.json'), JSON.stringify(results, null, 2) + '\n');
-      this.evalSummary ??= new SummaryWriter(evalDir);
+      for (const [m, t] of Object.entries(totals)) results[m] = metricResult(compiled.graph.metrics[m], { sums: t });
+      writeJsonAtomic(this.md.out.evalResults, results);
+      this.evalSummary ??= new SummaryWriter(this.md.out.eval);
       const { global_step: _g, ...scalars } = results;
       this.evalSummary.scalars(scalars, ckpt.globalStep);
       this.evalSummary.flush();
-      writeSimReports(s.wafer, this.modelDir, 'eval');
+      writeSimReports(s.wafer, this.md.out, 'eval');
       this.log(`Evaluation at step ${ckpt.globalStep} (${n} samples, ${k} batches, ${(s.runMs / 1000).toFixed(1)} s): ${Object.entries(results).filter(([key]) => key !== 'global_step').map(([key, v]) => `${key} = ${v.toFixed(4)}`).join(', ')}`);
       return results;
     } finally {
@@ -390,7 +391,9 @@ export class Estimator {
 
   /**
    * Writes predictions of the eval input (features only) to `model_dir/predict/predictions.jsonl`: one JSON
-   * object per sample, `{ <prediction name>: value or nested list }`.
+   * object per sample, `{ <prediction name>: value or nested list }`. With `predict_input.temperature` set, samples
+   * token sequences instead (`./generate.ts`) into `predict/samples.jsonl` (`{ tokens, text }`) and, when data.ts
+   * exports a `vocabulary` (token id → string), `predict/samples.txt` (one sequence per line).
    * @returns the file and the number of samples.
    */
   async predict(opts: { checkpointPath?: string; steps?: number } = {}): Promise<{ file: string; count: number }> {
@@ -399,17 +402,30 @@ export class Estimator {
     const ckpt = readCheckpoint(file);
     const { server, first } = await this.startInput('infer', 0);
     let wafer: Wafer | undefined;
-    const outDir = path.join(this.modelDir, 'predict');
-    fs.mkdirSync(outDir, { recursive: true });
-    const outFile = path.join(outDir, 'predictions.jsonl');
+    const outFile = this.md.out.predictions;
+    fs.mkdirSync(path.dirname(outFile), { recursive: true });
     const tmp = `${outFile}.tmp-${process.pid}`;
     const fd = fs.openSync(tmp, 'w');
     let count = 0;
     try {
       if (!first) throw new UserError(`${this.md.dataFile}: the prediction input pipeline yielded no batches`);
-      const { graph, plan } = this.compile('infer', first);
-      wafer = await Wafer.load(plan, graph, this.opts.machine, { computeWorkers: this.computeWorkers, computeShards: this.md.params.runconfig.compute_shards, simLevel: this.md.params.runconfig.sim_level });
+      wafer = await this.loadWafer(this.compile('infer', first));
       await this.restore(wafer, file, ckpt, false);
+      const sampling = samplingOptions(this.md.params.predict_input, this.md.params.runconfig.seed);
+      if (sampling) {
+        fs.closeSync(fd);
+        fs.rmSync(tmp, { force: true });
+        const w = wafer;
+        const seqs = await sampleSequences((b) => w.predict(b, ckpt.globalStep), first, sampling);
+        const vocabulary = (await importUserModule(this.md.dataFile, 'data module')).vocabulary;
+        const text = (ids: number[]) => (Array.isArray(vocabulary) ? ids.map((i) => String(vocabulary[i] ?? `<${i}>`)).join('') : undefined);
+        const samplesFile = this.md.out.predictSamples('jsonl');
+        writeFileAtomic(samplesFile, seqs.map((ids) => JSON.stringify({ tokens: ids, ...(Array.isArray(vocabulary) ? { text: text(ids) } : {}) })).join('\n') + '\n');
+        if (Array.isArray(vocabulary)) writeFileAtomic(this.md.out.predictSamples('txt'), seqs.map(text).join('\n') + '\n');
+        writeSimReports(wafer, this.md.out, 'infer');
+        this.log(`Sampled ${seqs.length} sequences (temperature ${sampling.temperature}, seed ${sampling.seed}) from checkpoint ${path.basename(file)} into ${samplesFile}`);
+        return { file: samplesFile, count: seqs.length };
+      }
       let batch: Batch | undefined = first;
       for (let k = 0; opts.steps === undefined || k < opts.steps; k++) {
         if (!batch) {
@@ -435,7 +451,7 @@ export class Estimator {
       fs.fsyncSync(fd);
       fs.closeSync(fd);
       fs.renameSync(tmp, outFile);
-      writeSimReports(wafer, this.modelDir, 'infer');
+      writeSimReports(wafer, this.md.out, 'infer');
       this.log(`Wrote ${count} predictions of checkpoint ${path.basename(file)} to ${outFile}`);
       return { file: outFile, count };
     } catch (e) {

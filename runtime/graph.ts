@@ -80,6 +80,15 @@ export interface OpAttrs {
     activation: Activation;
     useBias: boolean;
   };
+  /** Keras Conv2DTranspose, channels-last; kernel `[kh, kw, filters, in]` (`kernels/conv2dTranspose.ts`). */
+  conv2dTranspose: {
+    filters: number;
+    kernelSize: [number, number];
+    strides: [number, number];
+    padding: Padding;
+    activation: Activation;
+    useBias: boolean;
+  };
   /** Input `[batch, ..., in]` → output `[batch, ..., units]` (applies to the last axis, as Keras Dense). */
   dense: { units: number; activation: Activation; useBias: boolean };
   maxPooling2d: { poolSize: [number, number]; strides: [number, number]; padding: Padding };
@@ -222,8 +231,9 @@ export interface MetricSpec {
   /** accuracy: inputs `[labels, predictions]`; when predictions have one more axis than labels they are
    * logits/probabilities and their argmax is compared, when shapes match and predictions are float they are
    * thresholded at 0.5. topKAccuracy: `[labels, logits]` with `k`. mean: `[values]`. meanSquaredError:
-   * `[labels, predictions]`. */
-  op: 'accuracy' | 'topKAccuracy' | 'mean' | 'meanSquaredError';
+   * `[labels, predictions]`. perplexity: `[labels, logits]` (class ids, `[batch, …, classes]`). meanIou, dice,
+   * meanPerClassAccuracy: `[labels, predictions]` of equal shapes, binary masks thresholded at 0.5. */
+  op: 'accuracy' | 'topKAccuracy' | 'mean' | 'meanSquaredError' | 'perplexity' | 'meanIou' | 'dice' | 'meanPerClassAccuracy';
   inputs: string[];
   k?: number;
 }

@@ -8,6 +8,7 @@ import { formatShape } from './symbolic.ts';
 /** Keras class name of each op, as shown in the "Layer (type)" column. */
 export const LAYER_CLASS: Record<OpName, string> = {
   conv2d: 'Conv2D',
+  conv2dTranspose: 'Conv2DTranspose',
   dense: 'Dense',
   maxPooling2d: 'MaxPooling2D',
   averagePooling2d: 'AveragePooling2D',

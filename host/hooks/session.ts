@@ -19,6 +19,8 @@ import type { Plan } from '../../compiler/ir.ts';
 import type { Machine } from '../../compiler/machine.ts';
 import type { Mode } from '../../runtime/graph.ts';
 import type { Wafer } from '../../wafer-sim/wafer.ts';
+import type { MetricValue } from '../../runtime/exec/metrics.ts';
+import type { ModelDirLayout } from '../model-dir.ts';
 import { ioSamplesPerS, systemRate, type SystemRate } from '../input/system-rate.ts';
 
 /** The running session a hook sees: the loaded wafer and the run's bookkeeping. */
@@ -29,8 +31,8 @@ export interface Session {
   /** The plan loaded on the wafer (its `estimate` is the compile-time prediction). */
   readonly plan: Plan;
   readonly machine: Machine;
-  /** Absolute model_dir. */
-  readonly modelDir: string;
+  /** Paths in model_dir (absolute). */
+  readonly out: ModelDirLayout;
   /** Global step when the session was created (restored from the checkpoint, 0 without one). */
   readonly startStep: number;
   /** Train: the global step training stops at (absolute max_steps); eval: undefined. */
@@ -71,8 +73,8 @@ export interface RunValues {
   samples: number;
   /** Simulated wafer cycles of the step (0 when the mode does not report them). */
   simulatedCycles: number;
-  /** Eval: streaming metric (total, count) pairs of this batch. */
-  metrics?: Record<string, { total: number; count: number }>;
+  /** Eval: this batch's streaming metric sums (`runtime/exec/metrics.ts` MetricValue). */
+  metrics?: Record<string, MetricValue>;
 }
 
 /**

@@ -57,13 +57,14 @@ export interface ReportKernel {
   cause: string;
 }
 
-/** A route drawn as its middle lane (an L of three points, PE coordinates) `lanes` PEs wide. */
+/** A route: its middle lane (an L of three points, PE coordinates) of a bundle of `lanes`. */
 export interface ReportRoute {
   from: string;
   to: string;
   tensor: string;
   bytes_per_sample: number;
   lanes: number;
+  /** Also carries gradients back (TRAIN). */
   backward: boolean;
   points: [number, number][];
 }
@@ -117,18 +118,19 @@ function passSum(k: any, camel: string, snake: string): number | null {
   return vs.every((v: number | null) => v !== null) && vs.length > 0 ? vs.reduce((a: number, b: number) => a + b, 0) : null;
 }
 
-/** Normalises a kernel of `sim/utilization.json` (either the clock's or the event simulator's fields). */
-function simKernel(k: any, wordBytes: number): SimKernel {
+/** Normalises a kernel of `sim/utilization.json` (counters at the kernel or summed over `passes`; memory: the
+ * SRAM high water when the simulator tracks it, else the plan's). */
+function simKernel(k: any): SimKernel {
   const busy = passSum(k, 'busyCycles', 'busy_cycles');
   const starved = passSum(k, 'starvedCycles', 'starved_cycles');
   const blocked = passSum(k, 'blockedCycles', 'blocked_cycles');
   let stall: SimKernel['stall'] = null;
   if (busy !== null && starved !== null && blocked !== null) stall = busy >= starved && busy >= blocked ? 'busy' : starved >= blocked ? 'starved' : 'blocked';
-  const words = numOrNull(k.sram_high_water_words_per_pe ?? k.sramHighWaterWordsPerPe);
+  const high = numOrNull(k.sram_high_water_bytes_per_pe);
   return {
     cycles_per_sample: numOrNull(k.cycles_per_sample),
     utilization: numOrNull(k.utilization),
-    memory_bytes_per_pe: numOrNull(k.memory_bytes_per_pe) ?? (words === null ? null : words * wordBytes),
+    memory_bytes_per_pe: high ?? numOrNull(k.memory_bytes_per_pe),
     busy_cycles: busy,
     starved_cycles: starved,
     blocked_cycles: blocked,
@@ -143,29 +145,21 @@ function bottleneckText(b: unknown): string | null {
   return null;
 }
 
-/** Whether the simulator's bottleneck (`{ kind, name }` or text) is the estimate's (a kernel name or `link (x,y,dir)`). */
-function sameBottleneck(sim: unknown, est: string): boolean {
-  const name = typeof sim === 'string' ? sim : (sim as any)?.name;
-  return name === est || `link ${name}` === est || bottleneckText(sim) === est;
+/**
+ * Why a kernel's simulated figures differ from the estimate: the cause the simulator names for it in
+ * `utilization.json`'s `estimate.kernels` (wafer-sim/compare.ts: stash, credits, fill, or the overall cause),
+ * else a `cause` on the kernel itself; '' when it names none (they agree, or the simulator gives no causes).
+ */
+function kernelCause(name: string, util: any, raw: any): string {
+  const c = Array.isArray(util?.estimate?.kernels) ? util.estimate.kernels.find((k: any) => k.name === name)?.cause : undefined;
+  return typeof c === 'string' ? c : typeof raw?.cause === 'string' ? raw.cause : '';
 }
 
-/**
- * Why a kernel's simulated figures differ from the estimate: the simulator's own `cause` when it names one,
- * else the kernel being the simulated bottleneck, else its dominant idle kind. '' when they agree within
- * 1% or the kernel was not simulated. ASSUMPTION: 1% is the agreement threshold (rounding of utilization).
- */
-function kernelCause(k: ReportKernel, simRaw: any, bottleneck: string | null): string {
-  const s = k.sim;
-  if (!s || s.cycles_per_sample === null) return '';
-  if (typeof simRaw?.cause === 'string' && simRaw.cause) return simRaw.cause;
-  const cpsOff = Math.abs(s.cycles_per_sample / Math.max(k.est.cycles_per_sample, 1e-9) - 1) > 0.01;
-  const utilOff = s.utilization !== null && Math.abs(s.utilization - k.est.utilization) > 0.01;
-  if (!cpsOff && !utilOff) return '';
-  if (bottleneck && bottleneck.split(/[^\w.]+/).includes(k.name)) return `the simulated bottleneck (${bottleneck})`;
-  const idle = (s.starved_cycles ?? 0) + (s.blocked_cycles ?? 0);
-  if (s.stall === 'starved' || (s.stall === 'busy' && idle > 0 && (s.starved_cycles ?? 0) >= (s.blocked_cycles ?? 0))) return 'starved: waits for its inputs longer than estimated';
-  if (s.stall === 'blocked' || idle > 0) return 'blocked: waits to hand its outputs to the fabric (credits or a busy link)';
-  return cpsOff ? 'cycles per sample differ from the estimate' : 'pipeline fill and drain differ from the estimate';
+/** The overall cause: the simulator's (`estimate.cause`), else whether the rates agree within 1%. */
+function overallCause(util: any, estRate: number, simRate: number): string {
+  if (util?.estimate && 'cause' in util.estimate) return util.estimate.cause ?? 'agrees with the estimate (within the simulator\'s 2% threshold)';
+  const agree = Math.abs(simRate / estRate - 1) <= 0.01;
+  return agree ? 'agrees with the estimate (within 1%)' : 'differs from the estimate; the simulator names no cause';
 }
 
 /** The per-PE raster of {@link ReportHeat} from per-link loads (index `((y · w) + x) · 4 + dir`). */
@@ -237,18 +231,16 @@ export function collectReport(modelDir: string, mode: Mode): ReportData {
   const cycles = batchCycles({ fillCycles: e.fill_cycles, intervalCycles: e.interval_cycles }, e.batch_size);
   const kernels: ReportKernel[] = rep.kernels.map((k: any) => {
     const raw = simByName.get(k.name);
-    const row: ReportKernel = {
+    return {
       name: k.name, op: k.op, kind: k.kind, layers: k.layers ?? [], x: k.x, y: k.y, width: k.width, height: k.height,
       rotation: k.rotation, copies: k.copies, exec_params: k.exec_params ?? {},
       est: {
         cycles_per_sample: k.cycles_per_sample, utilization: cycles > 0 ? kernelBusyCycles({ cyclesPerSample: k.cycles_per_sample }, e.batch_size) / cycles : 0,
         steady_utilization: k.utilization, memory_bytes_per_pe: k.memory_bytes_per_pe,
       },
-      sim: raw ? simKernel(raw, m.word_bytes) : null,
-      cause: '',
+      sim: raw ? simKernel(raw) : null,
+      cause: kernelCause(k.name, util, raw),
     };
-    row.cause = kernelCause(row, raw, simBottleneck);
-    return row;
   });
   const routes: ReportRoute[] = (plan?.routes ?? []).map((r) => ({
     from: r.from, to: r.to, tensor: r.tensor, bytes_per_sample: r.bytesPerSample, lanes: r.lanes, backward: r.backward,
@@ -261,9 +253,7 @@ export function collectReport(modelDir: string, mode: Mode): ReportData {
   const sim = util && simRate !== null
     ? {
         samples_per_s: simRate, batches: util.batches ?? 0, samples: util.samples ?? 0, seconds: util.simulated_seconds ?? 0, bottleneck: simBottleneck,
-        cause: Math.abs(simRate / estRate - 1) <= 0.01 ? 'agrees with the estimate (within 1%)'
-          : simBottleneck && !sameBottleneck(util.bottleneck, rep.estimate.bottleneck) ? `the simulation is bound by ${simBottleneck}, the estimate by ${rep.estimate.bottleneck}`
-            : `${simRate < estRate ? 'slower' : 'faster'} than estimated at the same bottleneck (${rep.estimate.bottleneck})`,
+        cause: overallCause(util, estRate, simRate),
       }
     : null;
   return {

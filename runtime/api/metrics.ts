@@ -1,7 +1,7 @@
 /**
  * Streaming evaluation metrics (tf.metrics / Keras metrics names). Each returns a {@link MetricOp} to put
- * in `EstimatorSpec.evalMetricOps`; the runtime accumulates (total, count) over all evaluation batches and
- * reports total / count.
+ * in `EstimatorSpec.evalMetricOps`; the runtime accumulates a few sums over all evaluation batches (total and
+ * count, or a confusion matrix) and reports the metric of the whole evaluation (`../exec/metrics.ts`).
  */
 import type { MetricSpec } from '../graph.ts';
 import { UserError } from '../errors.ts';
@@ -57,4 +57,50 @@ export function meanSquaredError(labels: SymbolicTensor, predictions: SymbolicTe
   const [l, p] = check('meanSquaredError', [labels, predictions]);
   if (l.toString() !== p.toString()) throw new UserError(`metrics.meanSquaredError: labels ${l} and predictions ${p} must have the same shape`);
   return { kind: 'metric', spec: { op: 'meanSquaredError', inputs: [l.id, p.id] } };
+}
+
+/**
+ * Perplexity of `[batch, …, classes]` logits against `[batch, …]` class ids: e^(mean over every position of
+ * −log softmax(logits)[label]), the mean taken over the whole evaluation (e.g. a language model's tokens).
+ * @throws UserError for other shapes.
+ */
+export function perplexity(labels: SymbolicTensor, logits: SymbolicTensor): MetricOp {
+  const [l, p] = check('perplexity', [labels, logits]);
+  if (!isClassIds(l, p)) throw new UserError(`metrics.perplexity: expects [batch, …] class ids and [batch, …, classes] logits, got ${l} and ${p}`);
+  return { kind: 'metric', spec: { op: 'perplexity', inputs: [l.id, p.id] } };
+}
+
+/** A binary segmentation metric: labels and probabilities of equal shapes. */
+function binaryMask(op: 'meanIou' | 'dice' | 'meanPerClassAccuracy', labels: SymbolicTensor, predictions: SymbolicTensor): MetricOp {
+  const [l, p] = check(op, [labels, predictions]);
+  if (l.toString() !== p.toString()) throw new UserError(`metrics.${op}: labels ${l} and predictions ${p} must have the same shape (a binary mask and its foreground probabilities)`);
+  return { kind: 'metric', spec: { op, inputs: [l.id, p.id] } };
+}
+
+/**
+ * Mean intersection-over-union of a binary segmentation (tf.metrics.mean_iou with 2 classes; modelzoo UNet
+ * "mIOU"): labels in {0, 1} and foreground probabilities, both thresholded at 0.5; IoU per class from the
+ * confusion matrix of the whole evaluation, averaged over the classes present.
+ * @throws UserError when the shapes differ.
+ */
+export function meanIou(labels: SymbolicTensor, predictions: SymbolicTensor): MetricOp {
+  return binaryMask('meanIou', labels, predictions);
+}
+
+/**
+ * Dice coefficient (Sørensen–Dice, F1) of the foreground of a binary segmentation (modelzoo UNet "DSC"):
+ * 2·TP / (2·TP + FP + FN) over the whole evaluation, masks thresholded at 0.5.
+ * @throws UserError when the shapes differ.
+ */
+export function dice(labels: SymbolicTensor, predictions: SymbolicTensor): MetricOp {
+  return binaryMask('dice', labels, predictions);
+}
+
+/**
+ * Mean per-class accuracy of a binary segmentation (tf.metrics.mean_per_class_accuracy; modelzoo UNet "MPCA"):
+ * the mean over the two classes of the fraction of that class's pixels predicted as it (masks thresholded at 0.5).
+ * @throws UserError when the shapes differ.
+ */
+export function meanPerClassAccuracy(labels: SymbolicTensor, predictions: SymbolicTensor): MetricOp {
+  return binaryMask('meanPerClassAccuracy', labels, predictions);
 }

@@ -12,7 +12,7 @@ import type * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../backend.ts';
 import type { Batch, HostTensor } from '../batch.ts';
 import type { Graph } from '../graph.ts';
-import { computeMetric, type MetricValue } from './metrics.ts';
+import { computeMetric, metricSize, type MetricValue } from './metrics.ts';
 import { SINGLE_SHARD, StepEngine, type ShardOptions, type SliceInfo, type StepState } from './step.ts';
 import { ParamStore, type NamedArray } from './store.ts';
 
@@ -41,7 +41,7 @@ export interface EvalResult {
   /** Data loss plus regularisation penalties (as Keras `evaluate` reports it); NaN when the graph has no loss. */
   loss: number;
   dataLoss: number;
-  /** (total, count) per metric name of `graph.metrics`; the metric value is total / count. */
+  /** Sums per metric name of `graph.metrics` (`./metrics.ts` `metricResult` gives the value). */
   metrics: Record<string, MetricValue>;
 }
 
@@ -193,17 +193,15 @@ export class Executor extends StepEngine {
     try {
       await this.forwardNodes(state, this.evalNodes);
       const names = Object.keys(this.graph.metrics);
-      const local = new Float32Array(1 + 2 * names.length);
+      const offsets = [1];
+      for (const nm of names) offsets.push(offsets.at(-1)! + metricSize(this.graph.metrics[nm]));
+      const local = new Float32Array(offsets.at(-1)!);
       const lossT: tf.Tensor | undefined = this.graph.loss ? state.values.get(this.graph.loss) : undefined;
       local[0] = lossT ? lossT.dataSync()[0] : NaN;
-      names.forEach((nm, k) => {
-        const m = computeMetric(nm, this.graph.metrics[nm], state.values);
-        local[1 + 2 * k] = m.total;
-        local[2 + 2 * k] = m.count;
-      });
+      names.forEach((nm, k) => local.set(computeMetric(nm, this.graph.metrics[nm], state.values).sums, offsets[k]));
       const all = this.shard.numShards === 1 ? local : await this.shard.allReduceSum(local);
       const metrics: Record<string, MetricValue> = {};
-      names.forEach((nm, k) => (metrics[nm] = { total: all[1 + 2 * k], count: all[2 + 2 * k] }));
+      names.forEach((nm, k) => (metrics[nm] = { sums: Array.from(all.slice(offsets[k], offsets[k + 1])) }));
       const dataLoss = all[0];
       return { loss: dataLoss + this.regularizationLoss(), dataLoss, metrics };
     } finally {

@@ -10,7 +10,7 @@ import { initialize } from '../initializers.ts';
 import { fmtShape } from '../kernels/util.ts';
 import { learningRateAt } from '../optimizers/schedule.ts';
 import { isZeroPenalty, penalty, penaltyGrad } from '../optimizers/regularization.ts';
-import { applyUpdate, slotSuffixes } from '../optimizers/update.ts';
+import { applyUpdate, clipByGlobalNorm, slotSuffixes } from '../optimizers/update.ts';
 
 /** A named array (parameter or slot) for checkpoints: `shape` as the parameter's, `data` row-major. */
 export interface NamedArray {
@@ -163,8 +163,9 @@ export class ParamStore {
   /**
    * Applies the graph's optimizer at global step `step` to the trainable parameters in `only` (default:
    * all) that have a gradient in `grads` (the global gradients, summed over shards), each plus its
-   * regularisation gradient. Parameters without a gradient are left unchanged (as tfjs optimizers do).
-   * Does not dispose `grads`.
+   * regularisation gradient, all scaled by min(1, globalClipnorm / global norm) when the optimizer clips
+   * (params `optimizer.max_gradient_norm`; the norm over every trainable gradient, `clipByGlobalNorm`).
+   * Parameters without a gradient are left unchanged (as tfjs optimizers do). Does not dispose `grads`.
    * @returns the learning rate used (`../optimizers/schedule.ts`).
    * @throws Error if the graph has no optimizer.
    */
@@ -173,20 +174,32 @@ export class ParamStore {
     const spec = this.graph.optimizer;
     if (!spec) throw new Error('the graph has no optimizer (traced in a mode other than train?)');
     const lr = learningRateAt(spec.learningRate, step);
+    // every trainable gradient plus its regularisation gradient; the global norm (globalClipnorm) is taken over
+    // all of them, whichever subset `only` updates
+    const withPenalty = new Map<string, tf.Tensor>();
     for (const p of this.graph.params) {
-      if (!p.trainable || (only && !only.has(p.name))) continue;
       const g0 = grads.get(p.name);
-      if (!g0) continue;
+      if (!p.trainable || !g0) continue;
+      withPenalty.set(p.name, isZeroPenalty(p.regularizer) ? g0 : tf.tidy(() => tf.add(g0, penaltyGrad(p.regularizer!, this.values.get(p.name)!))));
+    }
+    const names = [...withPenalty.keys()];
+    const clipped = spec.globalClipnorm ? clipByGlobalNorm(names.map((nm) => withPenalty.get(nm)!), spec.globalClipnorm).grads : undefined;
+    const made = new Set<tf.Tensor>();
+    names.forEach((nm, i) => {
+      for (const t of [withPenalty.get(nm)!, clipped?.[i]]) if (t && t !== grads.get(nm)) made.add(t);
+    });
+    for (const p of this.graph.params) {
+      if (!withPenalty.has(p.name) || (only && !only.has(p.name))) continue;
+      const g = clipped ? clipped[names.indexOf(p.name)] : withPenalty.get(p.name)!;
       const value = this.values.get(p.name)!;
-      const g = isZeroPenalty(p.regularizer) ? g0 : tf.tidy(() => tf.add(g0, penaltyGrad(p.regularizer!, value)));
       const slots = this.slots.get(p.name)!;
       const res = applyUpdate(spec, value, g, slots, lr, step);
-      if (g !== g0) g.dispose();
       value.dispose();
       tf.dispose(slots);
       this.values.set(p.name, res.value);
       this.slots.set(p.name, res.slots);
     }
+    tf.dispose([...made]);
     return lr;
   }
 

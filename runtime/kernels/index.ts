@@ -8,6 +8,7 @@ import { averagePooling2dKernel } from './averagePooling2d.ts';
 import { batchNormalizationKernel } from './batchNormalization.ts';
 import { concatenateKernel } from './concatenate.ts';
 import { conv2dKernel } from './conv2d.ts';
+import { conv2dTransposeKernel } from './conv2dTranspose.ts';
 import { denseKernel } from './dense.ts';
 import { divKernel } from './div.ts';
 import { dropoutKernel } from './dropout.ts';
@@ -47,6 +48,7 @@ export { KernelError } from './util.ts';
 /** Every kernel, keyed by op name. */
 export const KERNELS: { readonly [K in OpName]: OpKernel<K> } = {
   conv2d: conv2dKernel,
+  conv2dTranspose: conv2dTransposeKernel,
   dense: denseKernel,
   maxPooling2d: maxPooling2dKernel,
   averagePooling2d: averagePooling2dKernel,

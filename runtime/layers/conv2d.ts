@@ -1,4 +1,4 @@
-/** `Conv2D` (Keras / tfjs-layers `layers.conv2d`): 2-D convolution over `[batch, h, w, c]`, bias and activation fused. */
+/** `Conv2D` and `Conv2DTranspose` (Keras / tfjs-layers `layers.conv2d`, `layers.conv2dTranspose`) over `[batch, h, w, c]`, bias and activation fused. */
 import type { SymbolicTensor } from '../symbolic.ts';
 import { Layer, activationArg, paddingArg, pair, regularizerArg, type InitializerArg, type LayerArgs, type LayerSpec, type RegularizerArg } from './base.ts';
 
@@ -71,4 +71,64 @@ export class Conv2D extends Layer {
 /** Creates a {@link Conv2D} layer. */
 export function conv2d(args: Conv2DArgs): Conv2D {
   return new Conv2D(args);
+}
+
+/** Keras Conv2DTranspose arguments (channels-last; no dilation or output padding). */
+export interface Conv2DTransposeArgs extends LayerArgs {
+  /** Output channels. */
+  filters: number;
+  /** Kernel [kh, kw] (an int means square). */
+  kernelSize: number | [number, number];
+  /** Stride [sh, sw] (the upsampling factor); default 1. */
+  strides?: number | [number, number];
+  /** 'valid' (default): out = (in − 1)·s + k; 'same': out = in·s. */
+  padding?: 'valid' | 'same';
+  activation?: string | null;
+  /** Default true. */
+  useBias?: boolean;
+  /** Default glorotUniform (Keras fans of the `[kh, kw, filters, in]` kernel). */
+  kernelInitializer?: InitializerArg;
+  /** Default zeros. */
+  biasInitializer?: InitializerArg;
+  kernelRegularizer?: RegularizerArg | null;
+}
+
+/**
+ * Transposed 2-D convolution (Keras `Conv2DTranspose`, e.g. UNet's 2×2 stride-2 upsampling). Input `[batch, h, w,
+ * c]` → `[batch, ho, wo, filters]` (see {@link Conv2DTransposeArgs.padding}); weights kernel `[kh, kw, filters, c]`
+ * (Keras layout), bias `[filters]`. Kernel in `../kernels/conv2dTranspose.ts`.
+ */
+export class Conv2DTranspose extends Layer {
+  readonly className = 'Conv2DTranspose';
+  readonly baseName = 'conv2d_transpose';
+  constructor(override readonly args: Conv2DTransposeArgs) {
+    super(args);
+    if (!Number.isInteger(args?.filters) || args.filters <= 0) this.fail(`filters must be a positive integer, got ${JSON.stringify(args?.filters)}`);
+    activationArg(this.label(), args.activation);
+  }
+
+  protected spec([x]: SymbolicTensor[]): LayerSpec<'conv2dTranspose'> {
+    const name = this.label();
+    this.expectRank(x, 4, '[batch, h, w, c]');
+    const [h, w, c] = this.staticDims(x);
+    const kernelSize = pair(name, 'kernelSize', this.args.kernelSize, 1);
+    const strides = pair(name, 'strides', this.args.strides, 1);
+    const padding = paddingArg(name, this.args.padding);
+    const out = (n: number, i: 0 | 1) => (padding === 'same' ? n * strides[i] : (n - 1) * strides[i] + kernelSize[i]);
+    const useBias = this.args.useBias ?? true;
+    return {
+      op: 'conv2dTranspose',
+      attrs: { filters: this.args.filters, kernelSize, strides, padding, activation: activationArg(name, this.args.activation), useBias },
+      out: { shape: [x.shape[0], out(h, 0), out(w, 1), this.args.filters], dtype: 'float32' },
+      weights: [
+        { weight: 'kernel', shape: [kernelSize[0], kernelSize[1], this.args.filters, c], init: this.args.kernelInitializer ?? 'glorotUniform', regularizer: regularizerArg(name, this.args.kernelRegularizer) },
+        ...(useBias ? [{ weight: 'bias', shape: [this.args.filters], init: this.args.biasInitializer ?? 'zeros' }] : []),
+      ],
+    };
+  }
+}
+
+/** Creates a {@link Conv2DTranspose} layer. */
+export function conv2dTranspose(args: Conv2DTransposeArgs): Conv2DTranspose {
+  return new Conv2DTranspose(args);
 }

@@ -1,6 +1,6 @@
 /** The `layers` namespace (Keras / tfjs-layers names): `layers.conv2d({ filters: 32, kernelSize: 3 })`. */
 export { input, type InputArgs } from './input.ts';
-export { conv2d, Conv2D, type Conv2DArgs } from './conv2d.ts';
+export { conv2d, Conv2D, conv2dTranspose, Conv2DTranspose, type Conv2DArgs, type Conv2DTransposeArgs } from './conv2d.ts';
 export { dense, Dense, type DenseArgs } from './dense.ts';
 export {
   maxPooling2d, averagePooling2d, globalAveragePooling2d, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, type Pooling2DArgs,

@@ -105,6 +105,26 @@ describe('csrun report --html in headless Chromium', () => {
     for (const tag of ['loss', 'learning_rate', 'accuracy']) expect(await w.page.locator(`.chart[data-tag="${tag}"] canvas`).count(), tag).toBe(1);
     expect(await w.page.locator('.chart[data-tag="loss"] .u-legend').textContent()).toMatch(/train.*eval/);
     expect(await w.page.locator('#timeline code.path').textContent()).toBe(path.join(dirs.mnist, 'sim', 'trace.json'));
+    // The simulated link heat map (sim/links.json) lays over the map: the hottest PE changes colour.
+    await w.page.locator('canvas.wafer[data-heat="ready"]').waitFor();
+    const hot = await w.page.evaluate(() => {
+      const m = (window as any).csrunReport.maps[0];
+      const [x, y] = m.hottest;
+      m.scale = 40;
+      m.ox = 200 - (x + 0.5) * m.scale;
+      m.oy = 200 - (y + 0.5) * m.scale;
+      m.draw();
+      return m.data.heat.source;
+    });
+    expect(hot).toBe('simulated');
+    const off = await pixel(w.page, 0, 200, 200);
+    await w.page.locator('input.layer-heat').check();
+    await nextFrame(w.page);
+    const on = await pixel(w.page, 0, 200, 200);
+    // Viridis' top (253, 231, 37) blended over what lies beneath: yellow, and changed.
+    expect(on[0] > 180 && on[1] > 180 && on[2] < 120, `hottest PE drawn at the top of the scale: ${on}`).toBe(true);
+    expect(close(on, off, 40)).toBe(false);
+    await w.page.locator('input.layer-heat').uncheck();
     await w.page.screenshot({ path: path.join(ARTIFACTS, 'report-mnist.png'), fullPage: true });
     expect(w.errors).toEqual([]);
     expect(w.requests).toEqual([]);

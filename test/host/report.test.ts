@@ -3,6 +3,7 @@
  * estimated link heat raster), the simulator's stall breakdown, bottleneck, links and causes when present,
  * the event-file reader behind the curves, escaping of the embedded data, and the bad paths.
  */
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -55,30 +56,33 @@ describe('report page data', () => {
     expect(heat.max).toBeCloseTo(b.bytes_per_sample, 6);
   });
 
-  it('reads the simulator breakdown: stall kind per kernel, bottleneck, cause, link utilization', () => {
+  it('reads the simulator breakdown: stall kind per kernel, SRAM high water, bottleneck, causes, link utilization', () => {
     const [k0, k1] = rep.kernels;
     const d = withSim({
       'utilization.json': {
-        plan_hash: rep.plan_hash, batches: 2, samples: 64, simulated_seconds: 1e-4, simulated_samples_per_s: rep.estimate.samples_per_s * 0.8,
-        bottleneck: { kind: 'kernel', name: k1.name },
+        plan_hash: rep.plan_hash, batches: 2, samples: 64, simulated_seconds: 1e-4, samples_per_s: rep.estimate.samples_per_s * 0.8,
+        bottleneck: { kind: 'link', name: '(3,2,E)' },
+        estimate: { cause: 'link (3,2,E)', kernels: [{ name: k0.name, cause: 'credits (blocked 70 cycles waiting for receive slots downstream)' }, { name: k1.name, cause: null }] },
         kernels: [
-          { name: k0.name, cycles_per_sample: k0.cycles_per_sample, utilization: 0.2, passes: [{ busyCycles: 10, starvedCycles: 5, blockedCycles: 70 }, { busyCycles: 10, starvedCycles: 0, blockedCycles: 0 }] },
-          { name: k1.name, cycles_per_sample: k1.cycles_per_sample * 1.5, utilization: 0.3, busy_cycles: 30, starved_cycles: 60, blocked_cycles: 0 },
+          { name: k0.name, cycles_per_sample: k0.cycles_per_sample, utilization: 0.2, sram_high_water_bytes_per_pe: 999, passes: [{ busyCycles: 10, starvedCycles: 5, blockedCycles: 70 }, { busyCycles: 10, starvedCycles: 0, blockedCycles: 0 }] },
+          { name: k1.name, cycles_per_sample: k1.cycles_per_sample, utilization: 0.3, memory_bytes_per_pe: 12, busy_cycles: 30, starved_cycles: 60, blocked_cycles: 0 },
         ],
       },
       'links.json': { links: [{ x: 3, y: 2, dir: 'E', utilization: 0.5 }, { x: 4, y: 2, dir: 'N', utilization: 1 }] },
     });
     const r = collectReport(d, 'train');
-    expect(r.kernels[0].sim).toMatchObject({ busy_cycles: 20, starved_cycles: 5, blocked_cycles: 70, stall: 'blocked' });
-    expect(r.kernels[0].cause).toMatch(/^blocked: waits to hand its outputs/);
-    expect(r.kernels[1].sim!.stall).toBe('starved');
-    expect(r.kernels[1].cause).toBe(`the simulated bottleneck (kernel ${k1.name})`);
+    expect(r.kernels[0].sim).toMatchObject({ busy_cycles: 20, starved_cycles: 5, blocked_cycles: 70, stall: 'blocked', memory_bytes_per_pe: 999 });
+    expect(r.kernels[0].cause).toMatch(/^credits \(blocked 70 cycles/);
+    expect(r.kernels[1].sim).toMatchObject({ stall: 'starved', memory_bytes_per_pe: 12 });
+    expect(r.kernels[1].cause).toBe('');
     expect(r.kernels[2].sim).toBeNull();
-    expect(rep.estimate.bottleneck).not.toBe(k1.name);
-    expect(r.sim!.cause).toBe(`the simulation is bound by kernel ${k1.name}, the estimate by ${rep.estimate.bottleneck}`);
+    expect(r.sim).toMatchObject({ samples_per_s: rep.estimate.samples_per_s * 0.8, bottleneck: 'link (3,2,E)', cause: 'link (3,2,E)' });
     const q = zlib.inflateSync(Buffer.from(r.heat!.data, 'base64'));
     expect(r.heat!.source).toBe('simulated');
     expect([q[2 * r.heat!.width + 3], q[2 * r.heat!.width + 4], q[0]]).toEqual([128, 255, 0]);
+    // Without the simulator's comparison: only whether the rates agree.
+    const plain = withSim({ 'utilization.json': { plan_hash: rep.plan_hash, simulated_samples_per_s: rep.estimate.samples_per_s, kernels: [] } });
+    expect(collectReport(plain, 'train').sim!.cause).toBe('agrees with the estimate (within 1%)');
   });
 
   it('bad paths: no compile report, another plan simulated, broken JSON, wrong number of dirs', async () => {
@@ -108,6 +112,26 @@ describe('report page', () => {
     const file = await runHtmlReport([md], { mode: 'train' });
     expect(file).toBe(path.join(md, 'report', 'index.html'));
     expect(fs.readFileSync(file, 'utf8')).toMatch(/^<!doctype html>/);
+  });
+});
+
+describe('csrun report --html (CLI)', () => {
+  const csrun = (...args: string[]) => spawnSync(process.execPath, [path.join(import.meta.dirname, '../../bin/csrun.js'), ...args], { encoding: 'utf8', timeout: 60_000 });
+  it('writes the page and says where; bad combinations end in one line and exit code 1', () => {
+    const ok = csrun('report', md, '--html');
+    expect(ok.status).toBe(0);
+    expect(ok.stdout).toBe(`Wrote ${path.join(md, 'report', 'index.html')} (open it in a browser; it works offline)\n`);
+    for (const [args, msg] of [
+      [[md, '--compare'], /--compare needs --html/],
+      [[md, '--html', '--compare'], /--compare takes two model dirs \(A B\), got 1/],
+      [[md, md], /takes one model dir, got 2 \(two need --html --compare\)/],
+      [[md, '--html', '--mode', 'eval'], /compile\/eval\/compile_report\.json not found/],
+    ] as const) {
+      const r = csrun('report', ...args);
+      expect(r.status, args.join(' ')).toBe(1);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(msg);
+    }
   });
 });
 

@@ -160,8 +160,8 @@ describe('state, evaluation, prediction', () => {
       if (row.filter((v) => v > row[y[n]]).length < 3) top3++;
     }
     expect(ev.loss).toBeCloseTo(ce / 20, 5);
-    expect(ev.metrics.accuracy).toEqual({ total: hits, count: 20 });
-    expect(ev.metrics.top3).toEqual({ total: top3, count: 20 });
+    expect(ev.metrics.accuracy).toEqual({ sums: [hits, 20] });
+    expect(ev.metrics.top3).toEqual({ sums: [top3, 20] });
     // evaluation is deterministic (no dropout) and does not change the parameters
     expect((await exec.evalStep(b)).loss).toBe(ev.loss);
     exec.dispose();
@@ -248,13 +248,13 @@ describe('metrics and collectives', () => {
       ['b', tf.tensor1d([1, 0, 1, 1])],
       ['p', tf.tensor1d([0.7, 0.2, 0.4, 0.51])],
     ]);
-    expect(computeMetric('a', { op: 'accuracy', inputs: ['y', 'z'] }, v)).toEqual({ total: 2, count: 3 });
-    expect(computeMetric('a', { op: 'accuracy', inputs: ['y1', 'z'] }, v)).toEqual({ total: 2, count: 3 });
-    expect(computeMetric('b', { op: 'accuracy', inputs: ['b', 'p'] }, v)).toEqual({ total: 3, count: 4 });
+    expect(computeMetric('a', { op: 'accuracy', inputs: ['y', 'z'] }, v)).toEqual({ sums: [2, 3] });
+    expect(computeMetric('a', { op: 'accuracy', inputs: ['y1', 'z'] }, v)).toEqual({ sums: [2, 3] });
+    expect(computeMetric('b', { op: 'accuracy', inputs: ['b', 'p'] }, v)).toEqual({ sums: [3, 4] });
     // row 1: label 0 (0.5) ties with class 1 → in the top 1 (TF in_top_k); row 2: all equal → hit
-    expect(computeMetric('t', { op: 'topKAccuracy', inputs: ['y', 'z'], k: 1 }, v)).toEqual({ total: 3, count: 3 });
-    expect(computeMetric('m', { op: 'mean', inputs: ['p'] }, v).total).toBeCloseTo(1.81, 5);
-    expect(computeMetric('e', { op: 'meanSquaredError', inputs: ['b', 'p'] }, v).total).toBeCloseTo(0.09 + 0.04 + 0.36 + 0.2401, 5);
+    expect(computeMetric('t', { op: 'topKAccuracy', inputs: ['y', 'z'], k: 1 }, v)).toEqual({ sums: [3, 3] });
+    expect(computeMetric('m', { op: 'mean', inputs: ['p'] }, v).sums[0]).toBeCloseTo(1.81, 5);
+    expect(computeMetric('e', { op: 'meanSquaredError', inputs: ['b', 'p'] }, v).sums[0]).toBeCloseTo(0.09 + 0.04 + 0.36 + 0.2401, 5);
     expect(() => computeMetric('a', { op: 'accuracy', inputs: ['y', 'b'] }, v)).toThrow(/metric 'a' \(accuracy\): labels \[3\] do not match predictions \[4\]/);
     tf.dispose([...v.values()]);
   });

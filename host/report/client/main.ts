@@ -57,7 +57,8 @@ function controls(parent: HTMLElement, ms: WaferMap[]): void {
     const by = sel.value as ColourBy;
     if (by === 'stall') for (const [k, c] of Object.entries(STALL_COLOURS)) el('span', 'swatch', k, legend).style.setProperty('--c', c);
     else if (by !== 'op') {
-      el('span', '', by === 'memory' ? '0 B' : '0%', legend);
+      const simulated = ms[0].data.sim !== null;
+      el('span', 'note', by === 'memory' ? `${simulated ? 'SRAM high water' : 'plan memory'}: 0 B` : `${simulated ? 'simulated' : 'estimated steady-state'}: 0%`, legend);
       const g = el('span', 'gradient', undefined, legend);
       g.style.background = `linear-gradient(to right, ${[0, 0.25, 0.5, 0.75, 1].map(viridis).join(',')})`;
       el('span', '', by === 'memory' ? `${num(ms[0].data.machine.sram_bytes_per_pe)} B (SRAM)` : '100%', legend);

@@ -1,7 +1,7 @@
 /// <reference lib="dom" />
 /**
  * The wafer map of the report page: the fabric on a canvas (x right, y down, one PE = one unit), kernels as
- * placed, coloured by a {@link ColourBy}, routes as their middle lane drawn `lanes` PEs wide, and the link
+ * placed, coloured by a {@link ColourBy}, routes as their middle lane (width by bytes per sample), and the link
  * heat map as a per-PE raster. Wheel zooms about the cursor, dragging pans, double-click fits; redraws are
  * batched per animation frame, so a 757 × 996 fabric zooms smoothly. Hover shows a kernel's details in a
  * tooltip, click selects it.
@@ -24,8 +24,9 @@ export interface ScreenRect {
   h: number;
 }
 
-/** Decodes the deflated per-PE heat raster into an offscreen canvas (null when absent or unsupported). */
-async function heatCanvas(d: ReportData): Promise<HTMLCanvasElement | null> {
+/** Decodes the deflated per-PE heat raster into an offscreen canvas and the PE of its maximum (null when
+ * absent or unsupported). */
+async function heatCanvas(d: ReportData): Promise<{ canvas: HTMLCanvasElement; hottest: [number, number] } | null> {
   const heat = d.heat;
   if (!heat || typeof DecompressionStream === 'undefined') return null;
   const bytes = Uint8Array.from(atob(heat.data), (c) => c.charCodeAt(0));
@@ -35,13 +36,15 @@ async function heatCanvas(d: ReportData): Promise<HTMLCanvasElement | null> {
   c.width = heat.width;
   c.height = heat.height;
   const img = c.getContext('2d')!.createImageData(heat.width, heat.height);
+  let top = 0;
   for (let i = 0; i < q.length; i++) {
+    if (q[i] > q[top]) top = i;
     if (q[i] === 0) continue;
     const [r, g, b] = viridisRgb(q[i] / 255);
     img.data.set([r, g, b, 230], 4 * i);
   }
   c.getContext('2d')!.putImageData(img, 0, 0);
-  return c;
+  return { canvas: c, hottest: [top % heat.width, Math.floor(top / heat.width)] };
 }
 
 /** One wafer map bound to a container. */
@@ -58,6 +61,8 @@ export class WaferMap {
   /** Frames drawn so far (tests wait for a frame after an action). */
   frames = 0;
   private heat: HTMLCanvasElement | null = null;
+  /** The PE whose outgoing link carries the most (null until the heat raster is decoded, or without one). */
+  hottest: [number, number] | null = null;
   private pending = false;
   private readonly listeners: ((name: string | null) => void)[] = [];
 
@@ -74,8 +79,10 @@ export class WaferMap {
     this.bind();
     this.resize();
     this.fit();
-    void heatCanvas(data).then((c) => {
-      this.heat = c;
+    void heatCanvas(data).then((h) => {
+      this.heat = h?.canvas ?? null;
+      this.hottest = h?.hottest ?? null;
+      this.canvas.dataset.heat = h ? 'ready' : 'none';
       this.redraw();
     });
   }
@@ -276,18 +283,22 @@ export class WaferMap {
     this.canvas.dataset.frames = String(this.frames);
   }
 
+  /** Routes as their middle lane, 1–5 screen px wide by bytes per sample, ending in a dot at the consumer. */
   private drawRoutes(ctx: CanvasRenderingContext2D): void {
     const s = this.scale;
     const max = Math.max(...this.data.routes.map((r) => r.bytes_per_sample), 1);
+    ctx.strokeStyle = ctx.fillStyle = 'rgba(200,20,70,0.75)';
     for (const r of this.data.routes) {
-      if (r.backward) continue;
       ctx.beginPath();
       const [p, ...rest] = r.points;
       ctx.moveTo(p[0] + 0.5, p[1] + 0.5);
       for (const q of rest) ctx.lineTo(q[0] + 0.5, q[1] + 0.5);
-      ctx.lineWidth = Math.max(r.lanes, 1.5 / s);
-      ctx.strokeStyle = `rgba(10,10,10,${0.25 + 0.5 * (r.bytes_per_sample / max)})`;
+      ctx.lineWidth = (1 + 4 * (r.bytes_per_sample / max)) / s;
       ctx.stroke();
+      const end = r.points[r.points.length - 1];
+      ctx.beginPath();
+      ctx.arc(end[0] + 0.5, end[1] + 0.5, 3 / s, 0, 2 * Math.PI);
+      ctx.fill();
     }
   }
 

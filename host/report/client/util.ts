@@ -64,8 +64,9 @@ export const STALL_COLOURS: Record<string, string> = { busy: '#2a9d8f', starved:
 /** What the map colours kernels by. */
 export type ColourBy = 'utilization' | 'memory' | 'stall' | 'op';
 
-/** Utilization shown for a kernel: the simulated one when present, else the estimate over a batch. */
-export const kernelUtil = (k: ReportKernel): number => k.sim?.utilization ?? k.est.utilization;
+/** Utilization the map shows for a kernel: the simulated one when present, else the steady-state estimate
+ * (over one small batch the fill makes every kernel look alike). */
+export const kernelUtil = (k: ReportKernel): number => k.sim?.utilization ?? k.est.steady_utilization;
 
 /** Memory per PE shown for a kernel (simulated high water when present, else the plan's). */
 export const kernelMem = (k: ReportKernel): number => k.sim?.memory_bytes_per_pe ?? k.est.memory_bytes_per_pe;

@@ -1,0 +1,77 @@
+/**
+ * Learning benchmark of examples/gpt2 (issue 12; not a test): the tiny character-level GPT trained by
+ * `csrun train_and_eval examples/gpt2` and by a PyTorch reference of the same model (bench/gpt2/pytorch_gpt2.py)
+ * on the same windows of the same fixed train/test split (written from examples/gpt2/data.ts), with the same
+ * steps, batch size and optimizer. Prints both test losses (nats per token), perplexities and next-token
+ * accuracies, and their difference; the target is |Δ loss| ≤ 0.03 nats.
+ *
+ *   npx tsx bench/gpt2.ts [--python /usr/bin/python3] [--seeds 1]
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { spawnSync } from 'node:child_process';
+import { loadParams } from '../runtime/params.ts';
+import { splitWindows } from '../examples/gpt2/data.ts';
+import { gptConfig } from '../examples/gpt2/model.ts';
+import { runMeasured, table } from './lib.ts';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const example = path.join(root, 'examples/gpt2');
+const { values } = parseArgs({ options: { python: { type: 'string' } } });
+const params = loadParams(path.join(example, 'configs/params.yaml'));
+const c = gptConfig(params);
+const steps = params.runconfig.max_steps!;
+const batchSize = params.train_input.batch_size!;
+const lr = params.optimizer.learning_rate;
+
+interface Figures {
+  test_loss: number;
+  perplexity: number;
+  accuracy: number;
+  seconds: number;
+}
+
+async function csrun(): Promise<Figures> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'csrun-bench-gpt2-'));
+  const t0 = performance.now();
+  const run = await runMeasured(process.execPath, [path.join(root, 'bin/csrun.js'), 'train_and_eval', example, '--model-dir', dir, '--no-progress'], { cwd: root });
+  if (run.code !== 0) throw new Error(`csrun train_and_eval failed (exit ${run.code}):\n${run.stderr || run.stdout}`);
+  const r = JSON.parse(fs.readFileSync(path.join(dir, 'eval/results.json'), 'utf8'));
+  fs.rmSync(dir, { recursive: true, force: true });
+  return { test_loss: r.loss, perplexity: r.perplexity, accuracy: r.accuracy, seconds: (performance.now() - t0) / 1000 };
+}
+
+async function pytorch(): Promise<Figures> {
+  const candidates = values.python ? [values.python] : ['python3', '/usr/bin/python3'];
+  const python = candidates.find((p) => spawnSync(p, ['-c', 'import torch'], { encoding: 'utf8' }).status === 0);
+  if (!python) throw new Error(`PyTorch not available (${candidates.join(', ')}): apt-get install python3-torch (Debian), or pass --python`);
+  const train = splitWindows(params, 'train');
+  const test = splitWindows(params, 'eval');
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'csrun-bench-gpt2-torch-')), 'data.json');
+  const config = {
+    vocab_size: c.vocabSize, max_sequence_length: c.maxSequenceLength, max_position_embeddings: c.maxPositions, hidden_size: c.hiddenSize,
+    num_heads: c.numHeads, filter_size: c.filterSize, num_hidden_layers: c.numLayers, layer_norm_epsilon: c.layerNormEpsilon,
+    learning_rate: lr, batch_size: batchSize, steps, seed: params.runconfig.seed,
+  };
+  fs.writeFileSync(file, JSON.stringify({ config, train_inputs: Array.from(train.inputs), train_labels: Array.from(train.labels), test_inputs: Array.from(test.inputs), test_labels: Array.from(test.labels) }));
+  const t0 = performance.now();
+  const run = await runMeasured(python, [path.join(root, 'bench/gpt2/pytorch_gpt2.py'), file]);
+  fs.rmSync(path.dirname(file), { recursive: true, force: true });
+  if (run.code !== 0) throw new Error(`pytorch failed (exit ${run.code}):\n${run.stderr || run.stdout}`);
+  return { ...JSON.parse(run.stdout.trim().split('\n').pop()!), seconds: (performance.now() - t0) / 1000 };
+}
+
+if (c.dropoutRate !== 0 || c.attentionDropoutRate !== 0 || !c.shareEmbeddings || !c.usePositionEmbedding || c.nonlinearity !== 'gelu' || params.optimizer.optimizer_type !== 'adam') {
+  throw new Error('bench/gpt2.ts mirrors the default examples/gpt2 params (no dropout, tied learned embeddings, gelu, adam); the PyTorch model would differ');
+}
+console.log(`examples/gpt2: ${c.numLayers} layers, hidden ${c.hiddenSize}, ${c.numHeads} heads, T ${c.maxSequenceLength}; Adam ${lr}, batch ${batchSize}, ${steps} steps\n`);
+const [a, b] = [await csrun(), await pytorch()];
+const f = (x: number, d = 4) => x.toFixed(d);
+console.log(table(['', 'test loss (nats/token)', 'perplexity', 'next-token accuracy', 'wall s'], [
+  ['csrun train_and_eval', f(a.test_loss), f(a.perplexity, 3), f(a.accuracy), f(a.seconds, 0)],
+  ['PyTorch reference', f(b.test_loss), f(b.perplexity, 3), f(b.accuracy), f(b.seconds, 0)],
+]));
+console.log(`\nΔ test loss = ${f(a.test_loss - b.test_loss)} nats (target |Δ| ≤ 0.03)`);
