@@ -8,7 +8,7 @@ import { batchCycles } from '../../compiler/estimate.ts';
 import type { Plan } from '../../compiler/ir.ts';
 import { customMachine } from '../../compiler/machine.ts';
 import { compileGraph } from '../../compiler/pipeline.ts';
-import { checkPlacement } from '../../compiler/place.ts';
+import { checkPlacement } from '../../compiler/passes/place.ts';
 import { allreduceCost, replicaRegions } from '../../compiler/replicas.ts';
 import { timeBatch } from '../../wafer-sim/clock.ts';
 import { validateParams } from '../../runtime/params.ts';
