@@ -30,4 +30,4 @@ export { loadMnist, MNIST_DATA_DIR, writeMnistTFRecords, mnistTFRecordDir, type 
 export { TFRecordDataset, TFRecordWriter, readTFRecords, writeTFRecordFile, encodeRecord, decodeRecords, maskedCrc32c, crc32c, type CompressionType } from './host/data/readers/tfrecord.ts';
 export { encodeExample, decodeExample, parseSingleExample, FixedLenFeature, decodeRaw, type Feature, type ExampleFeatures, type FixedLenFeatureSpec } from './host/data/readers/example.ts';
 export { CsvDataset, readCsv, readCsvRows, type CsvOptions, type CsvRow } from './host/data/readers/csv.ts';
-export { elasticDLInputFn, ElasticDLMode, findRecordFiles, type DatasetFn, type ElasticDLMetadata } from './host/elasticdl.ts';
+export { elasticDLInputFn, ElasticDLMode, findRecordFiles, type DatasetFn, type ElasticDLMetadata } from './host/input/elasticdl.ts';

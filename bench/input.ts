@@ -14,7 +14,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { loadParams } from '../runtime/params.ts';
-import { SupportServer } from '../host/support-server.ts';
+import { SupportServer } from '../host/input/support-server.ts';
 
 /**
  * Training steps per second to compare against (MNIST CNN, batch 64, on the simulated wafer): 7.9 is the

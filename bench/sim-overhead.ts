@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util';
 import { loadMachine } from '../compiler/machine.ts';
 import { compileGraph } from '../compiler/pipeline.ts';
 import { firstBatch, loadModelDir, signatureOf, traceModel } from '../host/model-dir.ts';
-import { SupportServer } from '../host/support-server.ts';
+import { SupportServer } from '../host/input/support-server.ts';
 import type { Batch } from '../runtime/batch.ts';
 import { SimClock } from '../wafer-sim/clock.ts';
 import { clearSimCache } from '../wafer-sim/sim/index.ts';

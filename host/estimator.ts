@@ -20,7 +20,8 @@ import { performance } from 'node:perf_hooks';
 import { compileToDir } from '../compiler/pipeline.ts';
 import type { Plan } from '../compiler/ir.ts';
 import type { Machine } from '../compiler/machine.ts';
-import { latestCheckpoint, readCheckpoint, readIndex, writeFileAtomic, type Checkpoint } from '../runtime/checkpoint.ts';
+import { latestCheckpoint, readCheckpoint, readIndex, type Checkpoint } from '../runtime/checkpoint.ts';
+import { writeFileAtomic, writeJsonAtomic } from '../runtime/fs.ts';
 import { UserError } from '../runtime/errors.ts';
 import { batchRows, type Batch } from '../runtime/batch.ts';
 import type { NamedArray } from '../runtime/exec/store.ts';
@@ -36,7 +37,7 @@ import { signatureOf, traceModel, writeRunFiles, type ModelDir } from './model-d
 import { sampleSequences, samplingOptions } from './generate.ts';
 import { importUserModule } from './user-module.ts';
 import { SummaryWriter } from './summaries.ts';
-import { SupportServer } from './support-server.ts';
+import { SupportServer } from './input/support-server.ts';
 
 /** Options shared by every Estimator run. */
 export interface EstimatorOptions {
@@ -128,13 +129,13 @@ export class Estimator {
     const got = this.compiled.get(mode);
     if (got) return got;
     const graph = traceModel(this.md, mode, signatureOf(first, this.md.dataFile));
-    const dir = path.join(this.modelDir, 'compile', mode);
+    const dir = this.md.out.compileDir(mode);
     const t0 = performance.now();
     const r = compileToDir(graph, this.opts.machine, dir, { batchSize: batchRows(first) });
     const e = r.plan.estimate;
     this.log(
       r.cached
-        ? `Compile cache hit (${mode}): reusing ${path.join(dir, 'plan.json')}`
+        ? `Compile cache hit (${mode}): reusing ${this.md.out.plan(mode)}`
         : `Compiled ${mode} graph for ${this.opts.machine.name} in ${((performance.now() - t0) / 1000).toFixed(2)} s: ${r.plan.kernels.length} kernels, estimated ${formatRate(e.samplesPerS)} samples/s (bottleneck ${e.bottleneck}) → ${dir}`,
     );
     const c = { graph, plan: r.plan };
@@ -150,7 +151,7 @@ export class Estimator {
       return f;
     }
     const latest = latestCheckpoint(this.modelDir);
-    if (latest && !fs.existsSync(latest)) throw new UserError(`${path.join(this.modelDir, 'checkpoint')}: the latest checkpoint ${latest} is missing`);
+    if (latest && !fs.existsSync(latest)) throw new UserError(`${this.md.out.checkpointIndex}: the latest checkpoint ${latest} is missing`);
     return latest;
   }
 
@@ -276,7 +277,7 @@ export class Estimator {
       wafer,
       plan,
       machine: this.opts.machine,
-      modelDir: this.modelDir,
+      out: this.md.out,
       startStep,
       lastStep,
       globalStep: startStep,
@@ -338,14 +339,12 @@ export class Estimator {
       });
       const results: EvalResults = { global_step: ckpt.globalStep, loss: lossSum / n };
       for (const [m, t] of Object.entries(totals)) results[m] = metricResult(compiled.graph.metrics[m], { sums: t });
-      const evalDir = path.join(this.modelDir, 'eval');
-      fs.mkdirSync(evalDir, { recursive: true });
-      writeFileAtomic(path.join(evalDir, 'results.json'), JSON.stringify(results, null, 2) + '\n');
-      this.evalSummary ??= new SummaryWriter(evalDir);
+      writeJsonAtomic(this.md.out.evalResults, results);
+      this.evalSummary ??= new SummaryWriter(this.md.out.eval);
       const { global_step: _g, ...scalars } = results;
       this.evalSummary.scalars(scalars, ckpt.globalStep);
       this.evalSummary.flush();
-      writeSimReports(s.wafer, this.modelDir, 'eval');
+      writeSimReports(s.wafer, this.md.out, 'eval');
       this.log(`Evaluation at step ${ckpt.globalStep} (${n} samples, ${k} batches, ${(s.runMs / 1000).toFixed(1)} s): ${Object.entries(results).filter(([key]) => key !== 'global_step').map(([key, v]) => `${key} = ${v.toFixed(4)}`).join(', ')}`);
       return results;
     } finally {
@@ -403,16 +402,14 @@ export class Estimator {
     const ckpt = readCheckpoint(file);
     const { server, first } = await this.startInput('infer', 0);
     let wafer: Wafer | undefined;
-    const outDir = path.join(this.modelDir, 'predict');
-    fs.mkdirSync(outDir, { recursive: true });
-    const outFile = path.join(outDir, 'predictions.jsonl');
+    const outFile = this.md.out.predictions;
+    fs.mkdirSync(path.dirname(outFile), { recursive: true });
     const tmp = `${outFile}.tmp-${process.pid}`;
     const fd = fs.openSync(tmp, 'w');
     let count = 0;
     try {
       if (!first) throw new UserError(`${this.md.dataFile}: the prediction input pipeline yielded no batches`);
-      const { graph, plan } = this.compile('infer', first);
-      wafer = await Wafer.load(plan, graph, this.opts.machine, { computeWorkers: this.computeWorkers, computeShards: this.md.params.runconfig.compute_shards, simLevel: this.md.params.runconfig.sim_level });
+      wafer = await this.loadWafer(this.compile('infer', first));
       await this.restore(wafer, file, ckpt, false);
       const sampling = samplingOptions(this.md.params.predict_input, this.md.params.runconfig.seed);
       if (sampling) {
@@ -422,10 +419,10 @@ export class Estimator {
         const seqs = await sampleSequences((b) => w.predict(b, ckpt.globalStep), first, sampling);
         const vocabulary = (await importUserModule(this.md.dataFile, 'data module')).vocabulary;
         const text = (ids: number[]) => (Array.isArray(vocabulary) ? ids.map((i) => String(vocabulary[i] ?? `<${i}>`)).join('') : undefined);
-        const samplesFile = path.join(outDir, 'samples.jsonl');
+        const samplesFile = this.md.out.predictSamples('jsonl');
         writeFileAtomic(samplesFile, seqs.map((ids) => JSON.stringify({ tokens: ids, ...(Array.isArray(vocabulary) ? { text: text(ids) } : {}) })).join('\n') + '\n');
-        if (Array.isArray(vocabulary)) writeFileAtomic(path.join(outDir, 'samples.txt'), seqs.map(text).join('\n') + '\n');
-        writeSimReports(wafer, this.modelDir, 'infer');
+        if (Array.isArray(vocabulary)) writeFileAtomic(this.md.out.predictSamples('txt'), seqs.map(text).join('\n') + '\n');
+        writeSimReports(wafer, this.md.out, 'infer');
         this.log(`Sampled ${seqs.length} sequences (temperature ${sampling.temperature}, seed ${sampling.seed}) from checkpoint ${path.basename(file)} into ${samplesFile}`);
         return { file: samplesFile, count: seqs.length };
       }
@@ -454,7 +451,7 @@ export class Estimator {
       fs.fsyncSync(fd);
       fs.closeSync(fd);
       fs.renameSync(tmp, outFile);
-      writeSimReports(wafer, this.modelDir, 'infer');
+      writeSimReports(wafer, this.md.out, 'infer');
       this.log(`Wrote ${count} predictions of checkpoint ${path.basename(file)} to ${outFile}`);
       return { file: outFile, count };
     } catch (e) {

@@ -2,13 +2,16 @@
  * A user's model directory (Cerebras layout): `model.ts` (modelFn, or an ElasticDL model file),
  * `data.ts` (inputFn, or ElasticDL datasetFn/feed), `configs/params.yaml`. Loads and checks the modules and
  * params, derives the input signature by peeking the input pipeline, and traces the Graph for a mode.
+ * {@link ModelDirLayout} is the one place that spells the paths of the output directory (model_dir).
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Graph, Mode } from '../runtime/graph.ts';
 import { UserError } from '../runtime/errors.ts';
 import { dumpParams, readParamsYaml, validateParams, type Params } from '../runtime/params.ts';
-import { writeFileAtomic } from '../runtime/checkpoint.ts';
+import { CHECKPOINT_INDEX } from '../runtime/checkpoint.ts';
+import { writeFileAtomic } from '../runtime/fs.ts';
+import { COMPILE_FILES } from '../compiler/pipeline.ts';
 import { traceModelFn, type InputSignature, type ModelFn } from '../runtime/api/estimator.ts';
 import { Model } from '../runtime/model.ts';
 import { batchRows } from '../runtime/batch.ts';
@@ -16,7 +19,88 @@ import type { MetricOp } from '../runtime/api/metrics.ts';
 import type { Optimizer } from '../runtime/api/optimizers.ts';
 import type { SymbolicTensor } from '../runtime/symbolic.ts';
 import { errorSummary, importUserModule } from './user-module.ts';
-import { SupportServer } from './support-server.ts';
+import { SupportServer } from './input/support-server.ts';
+
+/**
+ * The layout of a model_dir (docs/design.md §5): every file and directory csrun writes there, spelled once.
+ * All paths are absolute when `root` is. The simulator's reports of a mode live in `sim/` (train),
+ * `sim/eval/` and `sim/infer/`.
+ */
+export class ModelDirLayout {
+  constructor(readonly root: string) {}
+
+  private at(...parts: string[]): string {
+    return path.join(this.root, ...parts);
+  }
+  /** `params.yaml`: the effective params of the last run. */
+  get params(): string {
+    return this.at('params.yaml');
+  }
+  /** `src/`: copy of the model directory's sources at run time. */
+  get src(): string {
+    return this.at('src');
+  }
+  /** `compile/<mode>/`: the Plan and compile reports of a mode (files: compiler/pipeline.ts COMPILE_FILES). */
+  compileDir(mode: Mode): string {
+    return this.at('compile', mode);
+  }
+  /** `compile/<mode>/plan.json`. */
+  plan(mode: Mode): string {
+    return path.join(this.compileDir(mode), COMPILE_FILES.plan);
+  }
+  /** `compile/<mode>/compile_report.json`. */
+  compileReportJson(mode: Mode): string {
+    return path.join(this.compileDir(mode), COMPILE_FILES.json);
+  }
+  /** `checkpoint`: the JSON checkpoint index (runtime/checkpoint.ts). */
+  get checkpointIndex(): string {
+    return this.at(CHECKPOINT_INDEX);
+  }
+  /** Directory of the training event files (`events.out.tfevents.*`): model_dir itself, as tf.estimator. */
+  get events(): string {
+    return this.root;
+  }
+  /** `eval/`: eval event files and results. */
+  get eval(): string {
+    return this.at('eval');
+  }
+  /** `eval/results.json`: the last evaluation. */
+  get evalResults(): string {
+    return this.at('eval', 'results.json');
+  }
+  /** `predict/predictions.jsonl`: one JSON object per sample. */
+  get predictions(): string {
+    return this.at('predict', 'predictions.jsonl');
+  }
+  /** `predict/samples.jsonl` (`{ tokens, text }` per sequence) / `samples.txt`: sampled token sequences. */
+  predictSamples(ext: 'jsonl' | 'txt' = 'jsonl'): string {
+    return this.at('predict', `samples.${ext}`);
+  }
+  /** The simulator's reports of a mode: `sim/` (train), `sim/eval/`, `sim/infer/`. */
+  sim(mode: Mode = 'train'): string {
+    return mode === 'train' ? this.at('sim') : this.at('sim', mode);
+  }
+  /** `sim[/<mode>]/utilization.json`: per-kernel busy/idle cycles and route traffic. */
+  simUtilization(mode: Mode = 'train'): string {
+    return path.join(this.sim(mode), 'utilization.json');
+  }
+  /** `sim[/<mode>]/trace.json`: the simulated timeline (Chrome trace-event format). */
+  simTrace(mode: Mode = 'train'): string {
+    return path.join(this.sim(mode), 'trace.json');
+  }
+  /** `report/`: the visual report (csrun report --html). */
+  get report(): string {
+    return this.at('report');
+  }
+  /** `performance.json`: host and simulated samples/s of the last training run. */
+  get performance(): string {
+    return this.at('performance.json');
+  }
+  /** `input_analysis.json` / `.txt`: the measured input-pipeline rate per worker count. */
+  inputAnalysis(ext: 'json' | 'txt' = 'json'): string {
+    return this.at(`input_analysis.${ext}`);
+  }
+}
 
 /** Values from the command line that override params.yaml (validated with the same schema). */
 export interface ParamOverrides {
@@ -35,6 +119,8 @@ export interface ModelDir {
   paramsFile: string;
   /** Validated params with defaults and overrides applied; `runconfig.model_dir` is absolute. */
   params: Params;
+  /** Paths in the output directory `runconfig.model_dir`. */
+  out: ModelDirLayout;
   /** The model function (an ElasticDL model file is adapted onto it). */
   modelFn: ModelFn;
   /** 'estimator' for a modelFn export, 'elasticdl' for an adapted ElasticDL model file. */
@@ -132,7 +218,7 @@ export async function loadModelDir(dirArg: string, opts: { paramsFile?: string; 
     const found = Object.keys(mod).join(', ') || 'nothing';
     throw new UserError(`${modelFile}: exports no 'modelFn' function (nor an ElasticDL 'model'); it exports ${found}`);
   }
-  return { dir, modelFile, dataFile, paramsFile, params, modelFn, convention };
+  return { dir, modelFile, dataFile, paramsFile, params, out: new ModelDirLayout(params.runconfig.model_dir), modelFn, convention };
 }
 
 /** A source of input batches for signature peeking: the first batch's features and labels. */
@@ -221,10 +307,10 @@ const SOURCE_FILE = /\.(m?[jt]s|tsx|ya?ml|json|md)$/;
  * dot-files.
  */
 export function writeRunFiles(md: ModelDir): void {
-  const out = md.params.runconfig.model_dir;
+  const out = md.out.root;
   fs.mkdirSync(out, { recursive: true });
-  writeFileAtomic(path.join(out, 'params.yaml'), dumpParams(md.params));
-  const src = path.join(out, 'src');
+  writeFileAtomic(md.out.params, dumpParams(md.params));
+  const src = md.out.src;
   fs.rmSync(src, { recursive: true, force: true });
   const skip = new Set([path.resolve(out), path.join(md.dir, 'node_modules')]);
   const copy = (from: string, to: string): void => {

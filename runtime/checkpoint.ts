@@ -18,6 +18,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import crc32c from 'crc-32/crc32c';
 import { UserError } from './errors.ts';
+import { writeFileAtomic } from './fs.ts';
 
 /** A tensor stored in a checkpoint. */
 export interface StoredTensor {
@@ -38,30 +39,12 @@ export interface Checkpoint {
 const FORMAT = 'csrun-ckpt-1';
 const BYTES: Record<StoredTensor['dtype'], number> = { F32: 4, I64: 8, I32: 4 };
 
+/** File name of the checkpoint index in a model_dir (TensorFlow's name). */
+export const CHECKPOINT_INDEX = 'checkpoint';
+
 /** `model.ckpt-<step>.safetensors` */
 export function checkpointFileName(step: number): string {
   return `model.ckpt-${step}.safetensors`;
-}
-
-/** Writes `data` to `file` atomically (temp file + fsync + rename + directory fsync). */
-export function writeFileAtomic(file: string, data: Uint8Array | string): void {
-  const dir = path.dirname(file);
-  const tmp = path.join(dir, `.${path.basename(file)}.tmp-${process.pid}-${Date.now()}`);
-  const fd = fs.openSync(tmp, 'w');
-  try {
-    fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-  fs.renameSync(tmp, file);
-  try {
-    const dfd = fs.openSync(dir, 'r');
-    fs.fsyncSync(dfd);
-    fs.closeSync(dfd);
-  } catch {
-    // Directory fsync is not supported everywhere; the rename is still atomic.
-  }
 }
 
 /**
@@ -157,7 +140,7 @@ export interface CheckpointIndex {
 
 /** Reads `<modelDir>/checkpoint`; undefined when there is none. @throws UserError if it is malformed. */
 export function readIndex(modelDir: string): CheckpointIndex | undefined {
-  const f = path.join(modelDir, 'checkpoint');
+  const f = path.join(modelDir, CHECKPOINT_INDEX);
   if (!fs.existsSync(f)) return undefined;
   try {
     const idx = JSON.parse(fs.readFileSync(f, 'utf8')) as CheckpointIndex;
@@ -203,7 +186,7 @@ export function saveCheckpoint(modelDir: string, ckpt: Checkpoint, keepMax: numb
   const removed = keepMax > 0 && all.length > keepMax ? all.slice(0, all.length - keepMax) : [];
   all = all.slice(removed.length);
   const index: CheckpointIndex = { model_checkpoint_path: name, all_model_checkpoint_paths: all };
-  writeFileAtomic(path.join(modelDir, 'checkpoint'), JSON.stringify(index, null, 2) + '\n');
+  writeFileAtomic(path.join(modelDir, CHECKPOINT_INDEX), JSON.stringify(index, null, 2) + '\n');
   for (const r of removed) fs.rmSync(path.resolve(modelDir, r), { force: true });
   return file;
 }

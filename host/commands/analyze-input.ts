@@ -8,19 +8,18 @@
  * when the machine has no host I/O bandwidth for the simulator, the compile estimate, and the report says
  * which.
  */
-import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { UserError } from '../../runtime/errors.ts';
-import { writeFileAtomic } from '../../runtime/checkpoint.ts';
-import { DEFAULT_MACHINE, loadMachine } from '../../compiler/machine.ts';
+import { writeFileAtomic, writeJsonAtomic } from '../../runtime/fs.ts';
 import { compileToDir } from '../../compiler/pipeline.ts';
 import type { Plan } from '../../compiler/ir.ts';
 import { simulate } from '../../wafer-sim/sim/index.ts';
 import { analyzeMeasurements, formatInputAnalysis, measureInput, type InputAnalysis } from '../input/analyze.ts';
 import { traceModelDir } from '../model-dir.ts';
-import { compileBatchSize, parseMode } from './compile.ts';
+import { compileBatchSize } from './compile.ts';
+import { machineOption, modelDirArguments, parseMode, resolveMachine } from './options.ts';
 
 /** Options of `csrun analyze-input`. */
 export interface AnalyzeInputOptions {
@@ -68,9 +67,9 @@ export async function runAnalyzeInput(modelDirArg: string, opts: AnalyzeInputOpt
   const cores = Number(opts.coresPerNode ?? os.availableParallelism());
   const overrides = opts.modelDir ? { runconfig: { model_dir: opts.modelDir } } : undefined;
   const { graph, params, modelDir, firstBatchRows } = await traceModelDir(modelDirArg, { mode, paramsFile: opts.params, overrides });
-  const machine = loadMachine(opts.machine ?? params.runconfig.machine ?? DEFAULT_MACHINE, opts.machine ? process.cwd() : modelDir.dir);
+  const machine = resolveMachine(opts.machine, modelDir);
   const batchSize = compileBatchSize(params, mode, firstBatchRows);
-  const { plan } = compileToDir(graph, machine, path.join(params.runconfig.model_dir, 'compile', mode), { batchSize });
+  const { plan } = compileToDir(graph, machine, modelDir.out.compileDir(mode), { batchSize });
   const wafer = waferRate(plan, batchSize);
   const title = path.basename(modelDir.dir);
   out(`analyze-input ${title}: mode ${mode}, workers ${workers.join(', ')}, ${seconds} s each\n`);
@@ -83,28 +82,21 @@ export async function runAnalyzeInput(modelDirArg: string, opts: AnalyzeInputOpt
     onMeasurement: (m) => out(`  ${m.workers} worker(s): ${m.samples_per_s.toFixed(0)} samples/s\n`),
   });
   const a = analyzeMeasurements(measured, mode, wafer, cores);
-  const dir = params.runconfig.model_dir;
-  fs.mkdirSync(dir, { recursive: true });
-  writeFileAtomic(path.join(dir, 'input_analysis.json'), JSON.stringify(a, null, 2) + '\n');
+  const [jsonFile, textFile] = [modelDir.out.inputAnalysis('json'), modelDir.out.inputAnalysis('txt')];
+  writeJsonAtomic(jsonFile, a);
   const text = formatInputAnalysis(a, title);
-  writeFileAtomic(path.join(dir, 'input_analysis.txt'), text);
-  out('\n' + text + `\nWrote ${path.join(dir, 'input_analysis.json')}, ${path.join(dir, 'input_analysis.txt')}\n`);
+  writeFileAtomic(textFile, text);
+  out('\n' + text + `\nWrote ${jsonFile}, ${textFile}\n`);
   return a;
 }
 
 /** Registers `csrun analyze-input`. */
 export function register(program: Command): void {
-  program
-    .command('analyze-input')
-    .description("measure the input pipeline (inputFn) with 1..N workers and compare with the wafer's rate: input-bound?, workers needed, Slurm settings")
-    .argument('<model_dir>', 'model directory (model.ts, data.ts, configs/params.yaml)')
+  machineOption(modelDirArguments(program.command('analyze-input').description("measure the input pipeline (inputFn) with 1..N workers and compare with the wafer's rate: input-bound?, workers needed, Slurm settings")))
     .option('--mode <mode>', 'train or eval', 'train')
     .option('--workers <list>', 'input worker counts to measure, comma-separated', '1,2')
     .option('--seconds <s>', 'seconds timed per worker count', '3')
     .option('--cores-per-node <n>', "cores per cluster node for the Slurm recommendation (default: this host's)")
-    .option('--machine <name|path>', `machine: wse1, wse2, wse3 or a machine YAML (default: runconfig.machine or ${DEFAULT_MACHINE})`)
-    .option('--params <file>', 'params file (default MODEL_DIR/configs/params.yaml)')
-    .option('--model-dir <dir>', 'output directory (overrides runconfig.model_dir)')
     .action(async (modelDir: string, opts: AnalyzeInputOptions) => {
       await runAnalyzeInput(modelDir, opts);
     });

@@ -23,10 +23,10 @@ import type { Mode } from '../../runtime/graph.ts';
 import { formatSummary } from '../../runtime/summary.ts';
 import { kernelGraphToKgraph, writeKgraph } from '../../compiler/kgraph.ts';
 import { lower } from '../../compiler/lower.ts';
-import { DEFAULT_MACHINE, loadMachine } from '../../compiler/machine.ts';
 import { compileGraph, compileToDir, COMPILE_FILES } from '../../compiler/pipeline.ts';
 import { formatKernelList, reportText } from '../../compiler/report.ts';
 import { traceModelDir, writeRunFiles } from '../model-dir.ts';
+import { machineOption, modelDirArguments, parseMode, resolveMachine } from './options.ts';
 
 /** Options of `csrun compile`. */
 export interface CompileCommandOptions {
@@ -37,20 +37,6 @@ export interface CompileCommandOptions {
   dumpIr?: string;
   params?: string;
   modelDir?: string;
-}
-
-const MODES = ['train', 'eval', 'infer'] as const;
-
-/**
- * The mode of a `--mode` option, accepting Cerebras and tf.estimator spellings (predict, inference → infer).
- * @throws UserError for anything else.
- */
-export function parseMode(m: string | undefined): Mode {
-  const s = (m ?? 'train').toLowerCase();
-  const alias: Record<string, Mode> = { train: 'train', eval: 'eval', infer: 'infer', predict: 'infer', inference: 'infer' };
-  const mode = alias[s];
-  if (!mode) throw new UserError(`--mode '${m}' is not one of ${MODES.join(', ')} (or predict)`);
-  return mode;
 }
 
 /**
@@ -74,8 +60,7 @@ export async function runCompile(modelDirArg: string, opts: CompileCommandOption
   const mode = parseMode(opts.mode);
   const overrides = opts.modelDir ? { runconfig: { model_dir: opts.modelDir } } : undefined;
   const { graph, params, modelDir, firstBatchRows } = await traceModelDir(modelDirArg, { mode, paramsFile: opts.params, overrides });
-  const machineArg = opts.machine ?? params.runconfig.machine ?? DEFAULT_MACHINE;
-  const machine = loadMachine(machineArg, opts.machine ? process.cwd() : modelDir.dir);
+  const machine = resolveMachine(opts.machine, modelDir);
   const title = path.basename(modelDir.dir);
 
   if (opts.emitKgraph) {
@@ -93,7 +78,7 @@ export async function runCompile(modelDirArg: string, opts: CompileCommandOption
     out(`\nValidation passed: every layer is supported and the model fits ${machine.name} (${machine.fabric.width}×${machine.fabric.height} PEs).\n`);
     return;
   }
-  const dir = path.join(params.runconfig.model_dir, 'compile', mode);
+  const dir = modelDir.out.compileDir(mode);
   writeRunFiles(modelDir);
   const r = compileToDir(graph, machine, dir, { batchSize: compileBatchSize(params, mode, firstBatchRows), dumpIrDir: opts.dumpIr && path.resolve(opts.dumpIr) });
   if (r.cached) out(`Compile cache hit: the model and machine are unchanged, reusing ${path.join(dir, COMPILE_FILES.plan)} (plan ${r.plan.hash.slice(0, 16)})\n\n`);
@@ -107,17 +92,11 @@ export async function runCompile(modelDirArg: string, opts: CompileCommandOption
 
 /** Registers `csrun compile`. */
 export function register(program: Command): void {
-  program
-    .command('compile')
-    .description('validate and compile a model for the wafer: plan, compile report and placement picture in model_dir/compile/<mode>')
-    .argument('<model_dir>', 'model directory (model.ts, data.ts, configs/params.yaml)')
-    .option('--machine <name|path>', `machine: wse1, wse2, wse3 or a machine YAML (default: runconfig.machine or ${DEFAULT_MACHINE})`)
+  machineOption(modelDirArguments(program.command('compile').description('validate and compile a model for the wafer: plan, compile report and placement picture in model_dir/compile/<mode>')))
     .option('--mode <mode>', 'train, eval or infer', 'train')
     .option('--validate-only', 'stop after validate + lower: print the layer summary and the kernel list')
     .option('--emit-kgraph <file>', 'also write the kernel graph in ISPD 2020 kgraph format')
     .option('--dump-ir <dir>', 'write every intermediate representation as JSON into DIR')
-    .option('--params <file>', 'params file (default MODEL_DIR/configs/params.yaml)')
-    .option('--model-dir <dir>', 'output directory (overrides runconfig.model_dir)')
     .action(async (modelDir: string, opts: CompileCommandOptions) => {
       await runCompile(modelDir, opts);
     });

@@ -10,10 +10,9 @@
  * model_dir/params.yaml.
  */
 import type { Command } from 'commander';
-import { DEFAULT_MACHINE, loadMachine } from '../../compiler/machine.ts';
-import { UserError } from '../../runtime/errors.ts';
 import { Estimator } from '../estimator.ts';
 import { loadModelDir } from '../model-dir.ts';
+import { intOption, machineOption, modelDirArguments, resolveMachine } from './options.ts';
 
 /** Options of the Estimator commands (commander camelCase). */
 export interface EstimatorCommandOptions {
@@ -28,14 +27,6 @@ export interface EstimatorCommandOptions {
   computeWorkers?: string;
   inputWorkers?: string;
   progress?: boolean;
-}
-
-/** Parses an integer option; `min` is the smallest value allowed. */
-function intOption(name: string, v: string | undefined, min: number): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new UserError(`--${name} must be an integer ≥ ${min}, got '${v}'`);
-  return n;
 }
 
 /** Loads the model directory with the command-line overrides and builds an Estimator. */
@@ -53,17 +44,12 @@ export async function makeEstimator(modelDirArg: string, o: EstimatorCommandOpti
       },
     },
   });
-  const machineArg = o.machine ?? md.params.runconfig.machine ?? DEFAULT_MACHINE;
-  const machine = loadMachine(machineArg, o.machine ? process.cwd() : md.dir);
+  const machine = resolveMachine(o.machine, md);
   return new Estimator(md, { machine, inputWorkers: intOption('input-workers', o.inputWorkers, 1), progress: o.progress === false ? false : undefined });
 }
 
 function common(cmd: Command, what: string): Command {
-  return cmd
-    .argument('<model_dir>', 'model directory (model.ts, data.ts, configs/params.yaml)')
-    .option('--params <file>', 'params file (default MODEL_DIR/configs/params.yaml)')
-    .option('--model-dir <dir>', 'output directory (overrides runconfig.model_dir)')
-    .option('--machine <name|path>', `machine: wse1, wse2, wse3 or a machine YAML (default: runconfig.machine or ${DEFAULT_MACHINE})`)
+  return machineOption(modelDirArguments(cmd))
     .option('--checkpoint-path <file>', `checkpoint to ${what} (default: the latest in model_dir)`)
     .option('--seed <n>', 'runconfig.seed')
     .option('--compute-workers <n>', 'compute worker threads, each running a share of the batch (0 = one per core)')

@@ -14,9 +14,9 @@ import { formatTable } from '../../compiler/report.ts';
 import { UserError } from '../../runtime/errors.ts';
 import type { Mode } from '../../runtime/graph.ts';
 import type { Comparison, Figure } from '../../wafer-sim/compare.ts';
-import { loadModelDir } from '../model-dir.ts';
+import { loadModelDir, ModelDirLayout } from '../model-dir.ts';
 import { runHtmlReport } from '../report/index.ts';
-import { parseMode } from './compile.ts';
+import { parseMode } from './options.ts';
 
 function readJson(file: string, hint: string): any {
   if (!fs.existsSync(file)) throw new UserError(`${file} not found: ${hint}`);
@@ -31,10 +31,6 @@ const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 const num = (x: number) => (Math.abs(x) >= 1e5 || (x !== 0 && Math.abs(x) < 0.01) ? x.toExponential(3) : Number.isInteger(x) ? String(x) : x.toFixed(2));
 const diff = (f: Figure) => `${f.difference >= 0 ? '+' : ''}${(100 * f.difference).toFixed(1)}%`;
 
-/** The `sim/` folder of a mode (train at the top, as tf.estimator puts eval beside it). */
-export function simDir(modelDir: string, mode: Mode): string {
-  return path.join(modelDir, 'sim', mode === 'train' ? '' : mode);
-}
 
 /**
  * The report text for a model_dir and mode.
@@ -42,8 +38,8 @@ export function simDir(modelDir: string, mode: Mode): string {
  */
 export function reportFor(modelDir: string, mode: Mode): string {
   const run = `csrun ${mode === 'train' ? 'train' : mode === 'eval' ? 'eval' : 'predict'} or csrun simulate --mode ${mode}`;
-  const compiled = readJson(path.join(modelDir, 'compile', mode, 'compile_report.json'), `compile and run the model first (${run})`);
-  const simFile = path.join(simDir(modelDir, mode), 'utilization.json');
+  const compiled = readJson(new ModelDirLayout(modelDir).compileReportJson(mode), `compile and run the model first (${run})`);
+  const simFile = new ModelDirLayout(modelDir).simUtilization(mode);
   const sim = readJson(simFile, `simulate the model first (${run})`);
   if (sim.plan_hash !== compiled.plan_hash) {
     throw new UserError(`${simFile}: the simulation used plan ${String(sim.plan_hash).slice(0, 12)}, the compile report is for plan ${String(compiled.plan_hash).slice(0, 12)}; run ${run} again`);
@@ -75,7 +71,7 @@ export function reportFor(modelDir: string, mode: Mode): string {
   out.push(`simulated run         ${num(sim.samples_per_s)} samples/s (${sim.samples} samples in ${sim.batches} batches, ${num(sim.simulated_seconds)} s simulated)`);
   const hot = readLinks(modelDir, mode)[0];
   if (hot) out.push(`hottest link          (${hot.x},${hot.y},${hot.dir}) ${num(hot.bytes / Math.max(1, sim.samples))} bytes/sample, utilization ${pct(hot.utilization)}`);
-  const perfFile = path.join(modelDir, 'performance.json');
+  const perfFile = new ModelDirLayout(modelDir).performance;
   if (mode === 'train' && fs.existsSync(perfFile)) {
     const p = readJson(perfFile, '');
     out.push(`host samples/s        ${num(p.host_samples_per_s)}  (${p.compute_workers} compute worker(s), ${p.input_workers} input worker(s), input wait ${pct(p.input_wait_fraction)})`);
@@ -84,7 +80,7 @@ export function reportFor(modelDir: string, mode: Mode): string {
 }
 
 function readLinks(modelDir: string, mode: Mode): any[] {
-  const f = path.join(simDir(modelDir, mode), 'links.json');
+  const f = path.join(new ModelDirLayout(modelDir).sim(mode), 'links.json');
   return fs.existsSync(f) ? (readJson(f, '').links ?? []) : [];
 }
 

@@ -13,18 +13,17 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Command } from 'commander';
 import type { Plan } from '../../compiler/ir.ts';
-import { DEFAULT_MACHINE, loadMachine } from '../../compiler/machine.ts';
 import { compileToDir } from '../../compiler/pipeline.ts';
 import { readPlan } from '../../compiler/plan.ts';
-import { writeFileAtomic } from '../../runtime/checkpoint.ts';
+import { writeFileAtomic } from '../../runtime/fs.ts';
 import { UserError } from '../../runtime/errors.ts';
 import { SIM_LEVELS, type SimLevel } from '../../runtime/params.ts';
 import { timeBatch } from '../../wafer-sim/clock.ts';
 import { simFiles } from '../../wafer-sim/sim-files.ts';
 import { checkGeometry } from '../../wafer-sim/sim/index.ts';
 import { loadModelDir, traceModelDir, writeRunFiles } from '../model-dir.ts';
-import { compileBatchSize, parseMode } from './compile.ts';
-import { simDir } from './report.ts';
+import { compileBatchSize } from './compile.ts';
+import { machineOption, modelDirArguments, parseMode, resolveMachine } from './options.ts';
 
 /** Options of `csrun simulate`. */
 export interface SimulateCommandOptions {
@@ -63,11 +62,11 @@ export async function runSimulate(modelDirArg: string, opts: SimulateCommandOpti
   } else {
     const t = await traceModelDir(modelDirArg, { mode, paramsFile: opts.params, overrides });
     md = t.modelDir;
-    const machine = loadMachine(opts.machine ?? t.params.runconfig.machine ?? DEFAULT_MACHINE, opts.machine ? process.cwd() : md.dir);
-    const dir = path.join(t.params.runconfig.model_dir, 'compile', mode);
+    const machine = resolveMachine(opts.machine, md);
+    const dir = md.out.compileDir(mode);
     writeRunFiles(md);
     plan = compileToDir(t.graph, machine, dir, { batchSize: compileBatchSize(t.params, mode, t.firstBatchRows) }).plan;
-    planFile = path.join(dir, 'plan.json');
+    planFile = md.out.plan(mode);
   }
   const level = (opts.simLevel ?? md.params.runconfig.sim_level) as SimLevel;
   const batch = B ?? plan.batchSize;
@@ -79,7 +78,7 @@ export async function runSimulate(modelDirArg: string, opts: SimulateCommandOpti
   }
   const files = simFiles({ plan, level, timings: [{ result: timeBatch(plan, batch, level), batches: 1 }] });
   const ms = performance.now() - t0;
-  const dir = simDir(md.params.runconfig.model_dir, mode);
+  const dir = md.out.sim(mode);
   fs.mkdirSync(dir, { recursive: true });
   for (const [f, text] of Object.entries(files)) writeFileAtomic(path.join(dir, f), text);
   const u = JSON.parse(files['utilization.json']);
@@ -102,17 +101,11 @@ export async function runSimulate(modelDirArg: string, opts: SimulateCommandOpti
 
 /** Registers `csrun simulate`. */
 export function register(program: Command): void {
-  program
-    .command('simulate')
-    .description('simulate the timing of one batch on the wafer (no numerics): model_dir/sim/<mode>, estimate beside simulation')
-    .argument('<model_dir>', 'model directory (model.ts, data.ts, configs/params.yaml)')
+  machineOption(modelDirArguments(program.command('simulate').description('simulate the timing of one batch on the wafer (no numerics): model_dir/sim/<mode>, estimate beside simulation')))
     .option('--mode <mode>', 'train, eval or infer', 'train')
     .option('--batch-size <n>', 'samples in the simulated batch (default: the batch size the plan is compiled for)')
     .option('--sim-level <level>', `${SIM_LEVELS.join(', ')} (default: runconfig.sim_level, else flow)`)
-    .option('--machine <name|path>', `machine: wse1, wse2, wse3 or a machine YAML (default: runconfig.machine or ${DEFAULT_MACHINE})`)
     .option('--plan <file>', 'simulate this plan.json instead of compiling the model')
-    .option('--params <file>', 'params file (default MODEL_DIR/configs/params.yaml)')
-    .option('--model-dir <dir>', 'output directory (overrides runconfig.model_dir)')
     .action(async (modelDir: string, opts: SimulateCommandOptions) => {
       await runSimulate(modelDir, opts);
     });

@@ -84,7 +84,7 @@ export class SummarySaverHook implements SessionRunHook {
   constructor(private readonly opts: { saveSteps: number; outputDir?: string }) {}
 
   afterCreateSession(s: Session): void {
-    this.writer = new SummaryWriter(this.opts.outputDir ?? s.modelDir);
+    this.writer = new SummaryWriter(this.opts.outputDir ?? s.out.events);
   }
 
   afterRun(ctx: RunContext, v: RunValues): void {

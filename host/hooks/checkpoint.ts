@@ -42,7 +42,7 @@ export class CheckpointSaverHook implements SessionRunHook {
   private async save(s: Session, step: number): Promise<string> {
     const ckpt = checkpointOf(await s.wafer.getState(), s.wafer.graph, step);
     Object.assign(ckpt.metadata!, this.opts.metadata ?? {});
-    s.lastCheckpoint = saveCheckpoint(s.modelDir, ckpt, this.opts.keepMax);
+    s.lastCheckpoint = saveCheckpoint(s.out.root, ckpt, this.opts.keepMax);
     return s.lastCheckpoint;
   }
 

@@ -5,18 +5,21 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { writeFileAtomic } from '../../runtime/checkpoint.ts';
+import type { Mode } from '../../runtime/graph.ts';
+import { writeFileAtomic, writeJsonAtomic } from '../../runtime/fs.ts';
 import type { Wafer } from '../../wafer-sim/wafer.ts';
+import type { ModelDirLayout } from '../model-dir.ts';
 import { boundLabel, type SystemBound } from '../input/system-rate.ts';
 import { formatRate, sessionSystemRate, type RunContext, type RunValues, type Session, type SessionRunHook } from './session.ts';
 
 /**
- * Writes the simulated clock's reports of a wafer into `<modelDir>/sim/<sub>/` (wafer-sim/sim-files.ts:
- * utilization.json, links.json, links.svg, trace.json); nothing before the first batch.
+ * Writes the simulated clock's reports of a wafer run in `mode` into `sim[/<mode>]/` (wafer-sim/sim-files.ts:
+ * utilization.json, links.json, links.svg, trace.json; see {@link ModelDirLayout}); nothing before the
+ * first batch.
  */
-export function writeSimReports(wafer: Wafer, modelDir: string, sub = ''): void {
+export function writeSimReports(wafer: Wafer, out: ModelDirLayout, mode: Mode): void {
   if (wafer.clock.batches === 0) return;
-  const dir = path.join(modelDir, 'sim', sub);
+  const dir = out.sim(mode);
   fs.mkdirSync(dir, { recursive: true });
   for (const [file, text] of Object.entries(wafer.clock.files())) writeFileAtomic(path.join(dir, file), text);
 }
@@ -81,8 +84,8 @@ export class PerformanceHook implements SessionRunHook {
       compute_workers: s.wafer.computeWorkers,
       compute_shards: s.wafer.computeShards,
     };
-    writeFileAtomic(path.join(s.modelDir, 'performance.json'), JSON.stringify(perf, null, 2) + '\n');
-    writeSimReports(s.wafer, s.modelDir);
+    writeJsonAtomic(s.out.performance, perf);
+    writeSimReports(s.wafer, s.out, 'train');
     s.log(
       `Host ${formatRate(perf.host_samples_per_s)} samples/s; wafer ${formatRate(simulated)} samples/s simulated (compile estimate ${formatRate(perf.estimated_samples_per_s)}); ` +
         `system ${formatRate(sys.samplesPerS)} samples/s, ${boundLabel(sys)} (input pipeline ${formatRate(sys.inputSamplesPerS)}, host I/O ${formatRate(sys.ioSamplesPerS)} samples/s); input wait ${(100 * perf.input_wait_fraction).toFixed(1)}%`,

@@ -20,6 +20,7 @@ import type { Machine } from '../../compiler/machine.ts';
 import type { Mode } from '../../runtime/graph.ts';
 import type { Wafer } from '../../wafer-sim/wafer.ts';
 import type { MetricValue } from '../../runtime/exec/metrics.ts';
+import type { ModelDirLayout } from '../model-dir.ts';
 import { ioSamplesPerS, systemRate, type SystemRate } from '../input/system-rate.ts';
 
 /** The running session a hook sees: the loaded wafer and the run's bookkeeping. */
@@ -30,8 +31,8 @@ export interface Session {
   /** The plan loaded on the wafer (its `estimate` is the compile-time prediction). */
   readonly plan: Plan;
   readonly machine: Machine;
-  /** Absolute model_dir. */
-  readonly modelDir: string;
+  /** Paths in model_dir (absolute). */
+  readonly out: ModelDirLayout;
   /** Global step when the session was created (restored from the checkpoint, 0 without one). */
   readonly startStep: number;
   /** Train: the global step training stops at (absolute max_steps); eval: undefined. */

@@ -27,7 +27,7 @@ import { UserError } from '../../runtime/errors.ts';
 import type { Mode } from '../../runtime/graph.ts';
 import type { Params } from '../../runtime/params.ts';
 import { batchBytes, batchRows } from '../../runtime/batch.ts';
-import { SupportServer } from '../support-server.ts';
+import { SupportServer } from './support-server.ts';
 
 /** One worker count's measurement (keys as written to input_analysis.json). */
 export interface InputMeasurement {

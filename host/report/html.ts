@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
-import { writeFileAtomic } from '../../runtime/checkpoint.ts';
+import { writeFileAtomic } from '../../runtime/fs.ts';
 import type { ReportData } from './data.ts';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));

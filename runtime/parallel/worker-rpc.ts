@@ -2,7 +2,7 @@
  * The one way csrun talks to its worker threads: a long-lived `node:worker_threads` Worker that runs a
  * setup once and then serves requests `method(arg)` one at a time, in the order they were sent. Used by
  * the compute workers (runtime/parallel/pool.ts) and by the support server's input workers
- * (host/support-server-lanes.ts).
+ * (host/input/lanes.ts).
  *
  * Why a long-lived worker with a message port, and not a task pool (piscina, which the support server
  * used before as a mere thread spawner): every csrun worker holds state for the whole run that lives in

@@ -7,11 +7,11 @@ import { UserError } from '../../runtime/errors.ts';
 import { validateParams } from '../../runtime/params.ts';
 import type { Batch, TensorData } from '../../runtime/batch.ts';
 import { Dataset } from '../../host/data/dataset.ts';
-import { ElasticDLMode, elasticDLInputFn, findRecordFiles } from '../../host/elasticdl.ts';
+import { ElasticDLMode, elasticDLInputFn, findRecordFiles } from '../../host/input/elasticdl.ts';
 import { encodeExample, FixedLenFeature, parseSingleExample } from '../../host/data/readers/example.ts';
 import { writeTFRecordFile } from '../../host/data/readers/tfrecord.ts';
 import { loadMnist } from '../../host/data/readers/mnist.ts';
-import { SupportServer } from '../../host/support-server.ts';
+import { SupportServer } from '../../host/input/support-server.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'csrun-elasticdl-'));

@@ -12,7 +12,7 @@ import { compileToDir } from '../../compiler/pipeline.ts';
 import { Estimator } from '../../host/estimator.ts';
 import { checkpointOf } from '../../host/hooks/checkpoint.ts';
 import { firstBatch, loadModelDir, signatureOf, traceModel } from '../../host/model-dir.ts';
-import { SupportServer } from '../../host/support-server.ts';
+import { SupportServer } from '../../host/input/support-server.ts';
 import { latestCheckpoint, readCheckpoint, readIndex, saveCheckpoint } from '../../runtime/checkpoint.ts';
 import { UserError } from '../../runtime/errors.ts';
 import type { Batch } from '../../runtime/batch.ts';

@@ -67,7 +67,8 @@ function pixel(page: Page, i: number, x: number, y: number): Promise<number[]> {
     [i, x, y],
   );
 }
-const rgb = (css: string) => css.match(/\d+/g)!.slice(0, 3).map(Number);
+/** `rgb(r,g,b)` or `#rrggbb` as [r, g, b]. */
+const rgb = (css: string) => (css.startsWith('#') ? [1, 3, 5].map((i) => parseInt(css.slice(i, i + 2), 16)) : css.match(/\d+/g)!.slice(0, 3).map(Number));
 const close = (a: number[], b: number[], tol = 3) => a.every((v, i) => Math.abs(v - b[i]) <= tol);
 
 /** Every kernel of the report is drawn at its rectangle in its colour, and hovering it names it. */
@@ -98,6 +99,12 @@ describe('csrun report --html in headless Chromium', () => {
     const w = await openReport(browser, pages.mnist);
     const names = kernelsOf(dirs.mnist).map((k) => k.name);
     await everyKernelDrawn(w, names);
+    // Coloured by the simulator's stall kind: each kernel in the colour of its kind, and the kinds are known.
+    await w.page.locator('select.colour-by').selectOption('stall');
+    await everyKernelDrawn(w, names);
+    const stalls = await w.page.evaluate(() => (window as any).csrunReport.maps[0].data.kernels.map((k: any) => k.sim.stall));
+    for (const s of stalls) expect(['busy', 'starved', 'blocked']).toContain(s);
+    await w.page.locator('select.colour-by').selectOption('utilization');
     expect(await w.page.locator('table.kernels tbody tr').count()).toBe(names.length);
     // Estimate vs simulation, per kernel and overall.
     expect(await w.page.locator('#overall').textContent()).toMatch(/simulated samples\/s.*\(1,280 samples in 20 batches\)/);
@@ -105,6 +112,26 @@ describe('csrun report --html in headless Chromium', () => {
     for (const tag of ['loss', 'learning_rate', 'accuracy']) expect(await w.page.locator(`.chart[data-tag="${tag}"] canvas`).count(), tag).toBe(1);
     expect(await w.page.locator('.chart[data-tag="loss"] .u-legend').textContent()).toMatch(/train.*eval/);
     expect(await w.page.locator('#timeline code.path').textContent()).toBe(path.join(dirs.mnist, 'sim', 'trace.json'));
+    // The simulated link heat map (sim/links.json) lays over the map: the hottest PE changes colour.
+    await w.page.locator('canvas.wafer[data-heat="ready"]').waitFor();
+    const hot = await w.page.evaluate(() => {
+      const m = (window as any).csrunReport.maps[0];
+      const [x, y] = m.hottest;
+      m.scale = 40;
+      m.ox = 200 - (x + 0.5) * m.scale;
+      m.oy = 200 - (y + 0.5) * m.scale;
+      m.draw();
+      return m.data.heat.source;
+    });
+    expect(hot).toBe('simulated');
+    const off = await pixel(w.page, 0, 200, 200);
+    await w.page.locator('input.layer-heat').check();
+    await nextFrame(w.page);
+    const on = await pixel(w.page, 0, 200, 200);
+    // Viridis' top (253, 231, 37) blended over what lies beneath: yellow, and changed.
+    expect(on[0] > 180 && on[1] > 180 && on[2] < 120, `hottest PE drawn at the top of the scale: ${on}`).toBe(true);
+    expect(close(on, off, 40)).toBe(false);
+    await w.page.locator('input.layer-heat').uncheck();
     await w.page.screenshot({ path: path.join(ARTIFACTS, 'report-mnist.png'), fullPage: true });
     expect(w.errors).toEqual([]);
     expect(w.requests).toEqual([]);

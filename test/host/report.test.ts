@@ -3,6 +3,7 @@
  * estimated link heat raster), the simulator's stall breakdown, bottleneck, links and causes when present,
  * the event-file reader behind the curves, escaping of the embedded data, and the bad paths.
  */
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -111,6 +112,26 @@ describe('report page', () => {
     const file = await runHtmlReport([md], { mode: 'train' });
     expect(file).toBe(path.join(md, 'report', 'index.html'));
     expect(fs.readFileSync(file, 'utf8')).toMatch(/^<!doctype html>/);
+  });
+});
+
+describe('csrun report --html (CLI)', () => {
+  const csrun = (...args: string[]) => spawnSync(process.execPath, [path.join(import.meta.dirname, '../../bin/csrun.js'), ...args], { encoding: 'utf8', timeout: 60_000 });
+  it('writes the page and says where; bad combinations end in one line and exit code 1', () => {
+    const ok = csrun('report', md, '--html');
+    expect(ok.status).toBe(0);
+    expect(ok.stdout).toBe(`Wrote ${path.join(md, 'report', 'index.html')} (open it in a browser; it works offline)\n`);
+    for (const [args, msg] of [
+      [[md, '--compare'], /--compare needs --html/],
+      [[md, '--html', '--compare'], /--compare takes two model dirs \(A B\), got 1/],
+      [[md, md], /takes one model dir, got 2 \(two need --html --compare\)/],
+      [[md, '--html', '--mode', 'eval'], /compile\/eval\/compile_report\.json not found/],
+    ] as const) {
+      const r = csrun('report', ...args);
+      expect(r.status, args.join(' ')).toBe(1);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(msg);
+    }
   });
 });
 

@@ -12,7 +12,7 @@ import type { Mode } from '../../runtime/graph.ts';
 import type { Batch } from '../../runtime/batch.ts';
 import { loadMnist } from '../../host/data/readers/mnist.ts';
 import { encodeIdxUint8 } from '../../host/data/readers/idx.ts';
-import { SupportServer, defaultNumWorkers, resumePlan, type SupportServerOptions } from '../../host/support-server.ts';
+import { SupportServer, defaultNumWorkers, resumePlan, type SupportServerOptions } from '../../host/input/support-server.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../..');

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { loadMachine } from '../../compiler/machine.ts';
 import { compileGraph } from '../../compiler/pipeline.ts';
 import { loadModelDir, signatureOf, traceModel } from '../../host/model-dir.ts';
-import { SupportServer } from '../../host/support-server.ts';
+import { SupportServer } from '../../host/input/support-server.ts';
 import type { Batch } from '../../runtime/batch.ts';
 import { splitBatch } from '../../runtime/parallel/shards.ts';
 import { Wafer } from '../../wafer-sim/wafer.ts';

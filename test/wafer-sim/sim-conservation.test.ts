@@ -10,7 +10,7 @@ import type { Plan } from '../../compiler/ir.ts';
 import { loadMachine } from '../../compiler/machine.ts';
 import { compileGraph } from '../../compiler/pipeline.ts';
 import { loadModelDir, signatureOf, traceModel } from '../../host/model-dir.ts';
-import { SupportServer } from '../../host/support-server.ts';
+import { SupportServer } from '../../host/input/support-server.ts';
 import type { Batch } from '../../runtime/batch.ts';
 import type { Graph } from '../../runtime/graph.ts';
 import { simulate } from '../../wafer-sim/sim/index.ts';

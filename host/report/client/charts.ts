@@ -31,8 +31,8 @@ export function drawCurves(parent: HTMLElement, d: ReportData): number {
         width: 360,
         height: 200,
         scales: { x: { time: false } },
-        axes: [{ label: 'step' }, { size: 60 }],
-        series: [{ label: 'step' }, ...parts.map(([name]) => ({ label: name, stroke: colours[name as 'train' | 'eval'], width: 1.5, spanGaps: true, points: { show: parts.length > 1 && name === 'eval' } }))],
+        axes: [{ label: 'step' }, { size: 64, values: (_u: uPlot, vs: number[]) => vs.map(compact) }],
+        series: [{ label: 'step' }, ...parts.map(([name, s]) => ({ label: name, stroke: colours[name as 'train' | 'eval'], width: 1.5, spanGaps: true, points: { show: s.steps.length <= 30, size: 5 } }))],
       },
       data,
       box,
@@ -40,6 +40,9 @@ export function drawCurves(parent: HTMLElement, d: ReportData): number {
   }
   return tags.length;
 }
+
+/** An axis tick: at most 4 significant digits, large values compact (1.2M). */
+const compact = (v: number): string => (v === null ? '' : Math.abs(v) >= 1e4 ? v.toLocaleString('en-US', { notation: 'compact', maximumSignificantDigits: 3 }) : v.toLocaleString('en-US', { maximumSignificantDigits: 4 }));
 
 /** Loss first, then learning rate, then the rest. */
 const rank = (t: string): number => (t === 'loss' ? 0 : t === 'learning_rate' ? 1 : 2);
@@ -55,7 +58,7 @@ export function drawTimeline(parent: HTMLElement, d: ReportData): void {
   el('li', '', 'Open https://ui.perfetto.dev (or chrome://tracing) in a browser.', steps);
   el('li', '', 'Choose "Open trace file" and pick this file:', steps);
   el('code', 'path', t.file, steps.lastElementChild as HTMLElement);
-  el('li', '', 'Each kernel is a thread; each slice is one step of the simulated wafer (W/S zoom, A/D pan).', steps);
+  el('li', '', 'Each row (thread) is a kernel, a kernel pass or a transfer stream; each slice is simulated work on it (W/S zoom, A/D pan).', steps);
   if (t.events.length === 0) return;
   const tids = [...new Set(t.events.map((e) => e.tid))].sort((a, b) => a - b);
   const t0 = Math.min(...t.events.map((e) => e.ts));

@@ -24,8 +24,9 @@ export interface ScreenRect {
   h: number;
 }
 
-/** Decodes the deflated per-PE heat raster into an offscreen canvas (null when absent or unsupported). */
-async function heatCanvas(d: ReportData): Promise<HTMLCanvasElement | null> {
+/** Decodes the deflated per-PE heat raster into an offscreen canvas and the PE of its maximum (null when
+ * absent or unsupported). */
+async function heatCanvas(d: ReportData): Promise<{ canvas: HTMLCanvasElement; hottest: [number, number] } | null> {
   const heat = d.heat;
   if (!heat || typeof DecompressionStream === 'undefined') return null;
   const bytes = Uint8Array.from(atob(heat.data), (c) => c.charCodeAt(0));
@@ -35,13 +36,15 @@ async function heatCanvas(d: ReportData): Promise<HTMLCanvasElement | null> {
   c.width = heat.width;
   c.height = heat.height;
   const img = c.getContext('2d')!.createImageData(heat.width, heat.height);
+  let top = 0;
   for (let i = 0; i < q.length; i++) {
+    if (q[i] > q[top]) top = i;
     if (q[i] === 0) continue;
     const [r, g, b] = viridisRgb(q[i] / 255);
     img.data.set([r, g, b, 230], 4 * i);
   }
   c.getContext('2d')!.putImageData(img, 0, 0);
-  return c;
+  return { canvas: c, hottest: [top % heat.width, Math.floor(top / heat.width)] };
 }
 
 /** One wafer map bound to a container. */
@@ -58,6 +61,8 @@ export class WaferMap {
   /** Frames drawn so far (tests wait for a frame after an action). */
   frames = 0;
   private heat: HTMLCanvasElement | null = null;
+  /** The PE whose outgoing link carries the most (null until the heat raster is decoded, or without one). */
+  hottest: [number, number] | null = null;
   private pending = false;
   private readonly listeners: ((name: string | null) => void)[] = [];
 
@@ -74,8 +79,10 @@ export class WaferMap {
     this.bind();
     this.resize();
     this.fit();
-    void heatCanvas(data).then((c) => {
-      this.heat = c;
+    void heatCanvas(data).then((h) => {
+      this.heat = h?.canvas ?? null;
+      this.hottest = h?.hottest ?? null;
+      this.canvas.dataset.heat = h ? 'ready' : 'none';
       this.redraw();
     });
   }

@@ -52,7 +52,10 @@ export class KernelTable<R> {
     for (const r of rows) {
       const tr = el('tr', '', undefined, this.body);
       tr.dataset.key = key(r);
-      for (const c of columns) el('td', c.right ? 'num' : '', c.text(r), tr);
+      for (const c of columns) {
+        const td = el('td', c.right ? 'num' : '', c.text(r), tr);
+        if (td.textContent!.length > 40) td.title = td.textContent!;
+      }
       tr.addEventListener('click', () => {
         this.select(this.selected === key(r) ? null : key(r), true);
         for (const f of this.listeners) f(this.selected);

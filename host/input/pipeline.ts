@@ -3,22 +3,22 @@
  * `inputFn(params, mode, { numInputPipelines: N, inputPipelineId: i })` with the global seed set, shards
  * the dataset if the inputFn did not (see DatasetOptions.autoShardPolicy), and then yields batches that
  * own their buffers, ready to transfer. The same code runs in an input worker thread
- * (host/support-server-worker.ts) and on the calling thread (the support server's in-process mode).
+ * (host/input/worker.ts) and on the calling thread (the support server's in-process mode).
  *
  * Errors. Everything that goes wrong — the module failing to load, inputFn throwing, a reader error, a
  * malformed batch — comes out as one UserError whose message starts with the pipeline's label (e.g.
  * `input worker 0/2 (examples/mnist/data.ts)`) and, for errors that are not UserErrors, names what the
  * pipeline was doing and the failing source line in the data module.
  */
-import { UserError } from '../runtime/errors.ts';
-import type { Mode } from '../runtime/graph.ts';
-import type { Params } from '../runtime/params.ts';
-import type { Batch } from '../runtime/batch.ts';
-import type { Dataset } from './data/dataset.ts';
-import { datasetOptions, hasShard } from './data/options.ts';
-import { setRandomSeed } from './data/seed.ts';
-import { describeValue } from './data/tensor.ts';
-import { dataModulePath, errorSummary, isDataset, loadInputFn, toTransferableBatch } from './support-server-common.ts';
+import { UserError } from '../../runtime/errors.ts';
+import type { Mode } from '../../runtime/graph.ts';
+import type { Params } from '../../runtime/params.ts';
+import type { Batch } from '../../runtime/batch.ts';
+import type { Dataset } from '../data/dataset.ts';
+import { datasetOptions, hasShard } from '../data/options.ts';
+import { setRandomSeed } from '../data/seed.ts';
+import { describeValue } from '../data/tensor.ts';
+import { dataModulePath, errorSummary, isDataset, loadInputFn, toTransferableBatch } from './common.ts';
 
 /** How a pipeline's batches were sharded: 'context' (inputFn called shard), 'data' (sharded by batch here), 'off' (autoShardPolicy OFF), 'single' (N = 1). */
 export type Sharding = 'context' | 'data' | 'off' | 'single';

@@ -10,11 +10,11 @@
  * ```
  *
  * Workers. Worker i of N calls `inputFn(params, mode, { numInputPipelines: N, inputPipelineId: i })` with
- * the global seed set (host/input-pipeline.ts) and produces its shard of the batches. N is `numWorkers`,
+ * the global seed set (host/input/pipeline.ts) and produces its shard of the batches. N is `numWorkers`,
  * else `<section>.num_parallel_calls`, else {@link defaultNumWorkers}. Each worker is a long-lived thread
  * holding its pipeline's state for the whole run, spoken to through runtime/parallel/worker-rpc.ts (whose
  * header says why a task pool such as piscina does not fit a never-ending stream); in-process mode runs
- * the same pipeline on the calling thread. Both are lanes (host/support-server-lanes.ts) behind one
+ * the same pipeline on the calling thread. Both are lanes (host/input/lanes.ts) behind one
  * interface, merged here.
  *
  * Order. Batches are merged round-robin: worker 0's first batch, worker 1's first, …, worker 0's second,
@@ -44,17 +44,17 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { batchBytes, batchRows } from '../runtime/batch.ts';
-import { UserError } from '../runtime/errors.ts';
-import type { Mode } from '../runtime/graph.ts';
-import type { Params } from '../runtime/params.ts';
-import type { Batch } from '../runtime/batch.ts';
-import type { PipelineSpec } from './input-pipeline.ts';
-import { inputSection } from './data/input.ts';
-import { batchSpecOf, checkBatchAgainstSpec, dataModulePath, displayPath, type BatchSpec } from './support-server-common.ts';
-import { LocalLane, WorkerLane, type InputLane } from './support-server-lanes.ts';
+import { batchBytes, batchRows } from '../../runtime/batch.ts';
+import { UserError } from '../../runtime/errors.ts';
+import type { Mode } from '../../runtime/graph.ts';
+import type { Params } from '../../runtime/params.ts';
+import type { Batch } from '../../runtime/batch.ts';
+import type { PipelineSpec } from './pipeline.ts';
+import { inputSection } from '../data/input.ts';
+import { batchSpecOf, checkBatchAgainstSpec, dataModulePath, displayPath, type BatchSpec } from './common.ts';
+import { LocalLane, WorkerLane, type InputLane } from './lanes.ts';
 
-export type { BatchSpec, TensorSpec } from './support-server-common.ts';
+export type { BatchSpec, TensorSpec } from './common.ts';
 
 /** Options of {@link SupportServer.start}. */
 export interface SupportServerOptions {

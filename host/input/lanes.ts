@@ -1,7 +1,7 @@
 /**
- * The support server's lanes: one lane per input pipeline, as the merging consumer (host/support-server.ts)
+ * The support server's lanes: one lane per input pipeline, as the merging consumer (host/input/support-server.ts)
  * sees it. One interface, two implementations:
- * - {@link WorkerLane}: the pipeline runs in its own input worker thread (host/support-server-worker.ts),
+ * - {@link WorkerLane}: the pipeline runs in its own input worker thread (host/input/worker.ts),
  *   spoken to through runtime/parallel/worker-rpc.ts. The lane keeps up to `credit` `next()` requests
  *   outstanding plus batches received and not yet consumed, and asks for one more each time the consumer
  *   takes one: the worker never runs more than `credit` batches ahead (backpressure).
@@ -10,14 +10,14 @@
  * Both produce the same batches in the same order for the same pipeline, and fail with one UserError
  * naming the pipeline.
  */
-import { UserError } from '../runtime/errors.ts';
-import { threadCpuMs } from '../runtime/parallel/thread-cpu.ts';
-import { WorkerClient, WorkerError } from '../runtime/parallel/worker-rpc.ts';
-import type { Batch } from '../runtime/batch.ts';
-import { InputPipeline, type PipelineSpec, type Sharding } from './input-pipeline.ts';
-import type { InputWorkerMethods } from './support-server-worker.ts';
+import { UserError } from '../../runtime/errors.ts';
+import { threadCpuMs } from '../../runtime/parallel/thread-cpu.ts';
+import { WorkerClient, WorkerError } from '../../runtime/parallel/worker-rpc.ts';
+import type { Batch } from '../../runtime/batch.ts';
+import { InputPipeline, type PipelineSpec, type Sharding } from './pipeline.ts';
+import type { InputWorkerMethods } from './worker.ts';
 
-const ENTRY = new URL('./support-server-worker.ts', import.meta.url);
+const ENTRY = new URL('./worker.ts', import.meta.url);
 
 /**
  * Batches of a lane's start left out of its cost measurement ({@link InputLane.busyMs}). Measured on
@@ -74,7 +74,7 @@ export class LocalLane implements InputLane {
 
   /**
    * Opens the pipeline on this thread.
-   * @throws UserError naming the pipeline (host/input-pipeline.ts).
+   * @throws UserError naming the pipeline (host/input/pipeline.ts).
    */
   static async open(spec: PipelineSpec): Promise<LocalLane> {
     return new LocalLane(await InputPipeline.open(spec), spec.label);

@@ -2,13 +2,13 @@
  * An input worker of the support server: a long-lived thread (runtime/parallel/worker-rpc.ts) running one
  * {@link InputPipeline}, opened at start. It serves `skip(n)` (resume) and `next()` requests one at a
  * time in arrival order, transferring each batch's buffers; the main thread keeps at most its credit of
- * `next()` requests outstanding (host/support-server-lanes.ts), which is the backpressure. Every failure is
- * a UserError naming this worker and the data module (host/input-pipeline.ts).
+ * `next()` requests outstanding (host/input/lanes.ts), which is the backpressure. Every failure is
+ * a UserError naming this worker and the data module (host/input/pipeline.ts).
  */
-import { serveRequests, withTransfer, type Transfer } from '../runtime/parallel/worker-rpc.ts';
-import type { Batch } from '../runtime/batch.ts';
-import { threadCpuMs } from '../runtime/parallel/thread-cpu.ts';
-import { InputPipeline, type PipelineSpec, type Sharding } from './input-pipeline.ts';
+import { serveRequests, withTransfer, type Transfer } from '../../runtime/parallel/worker-rpc.ts';
+import type { Batch } from '../../runtime/batch.ts';
+import { threadCpuMs } from '../../runtime/parallel/thread-cpu.ts';
+import { InputPipeline, type PipelineSpec, type Sharding } from './pipeline.ts';
 
 async function setup(spec: PipelineSpec) {
   const pipeline = await InputPipeline.open(spec);

@@ -14,14 +14,14 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { UserError } from '../runtime/errors.ts';
-import type { Mode } from '../runtime/graph.ts';
-import type { Params } from '../runtime/params.ts';
-import type { Batch } from '../runtime/batch.ts';
-import { Dataset } from './data/dataset.ts';
-import { inputSection, resolveDataDir, type InputFn } from './data/input.ts';
-import { TFRecordDataset, type CompressionType } from './data/readers/tfrecord.ts';
-import { describeValue } from './data/tensor.ts';
+import { UserError } from '../../runtime/errors.ts';
+import type { Mode } from '../../runtime/graph.ts';
+import type { Params } from '../../runtime/params.ts';
+import type { Batch } from '../../runtime/batch.ts';
+import { Dataset } from '../data/dataset.ts';
+import { inputSection, resolveDataDir, type InputFn } from '../data/input.ts';
+import { TFRecordDataset, type CompressionType } from '../data/readers/tfrecord.ts';
+import { describeValue } from '../data/tensor.ts';
 
 /** ElasticDL's `Mode` constants (TRAINING, EVALUATION, PREDICTION) as csrun's mode strings. */
 export const ElasticDLMode = { TRAINING: 'train', EVALUATION: 'eval', PREDICTION: 'infer' } as const satisfies Record<string, Mode>;

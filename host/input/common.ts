@@ -5,19 +5,19 @@
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { UserError } from '../runtime/errors.ts';
-import type { Mode } from '../runtime/graph.ts';
-import type { Params } from '../runtime/params.ts';
-import type { Batch, TensorData, TensorDType } from '../runtime/batch.ts';
-import { Dataset } from './data/dataset.ts';
-import type { InputFn } from './data/input.ts';
-import { asTensorData, describeValue, formatShape } from './data/tensor.ts';
+import { UserError } from '../../runtime/errors.ts';
+import type { Mode } from '../../runtime/graph.ts';
+import type { Params } from '../../runtime/params.ts';
+import type { Batch, TensorData, TensorDType } from '../../runtime/batch.ts';
+import { Dataset } from '../data/dataset.ts';
+import type { InputFn } from '../data/input.ts';
+import { asTensorData, describeValue, formatShape } from '../data/tensor.ts';
 import { elasticDLInputFn } from './elasticdl.ts';
-import { displayPath, errorSummary, importUserModule } from './user-module.ts';
+import { displayPath, errorSummary, importUserModule } from '../user-module.ts';
 
 export { displayPath, errorSummary };
 
-/** Names the ElasticDL convention uses for its dataset function (see host/elasticdl.ts). */
+/** Names the ElasticDL convention uses for its dataset function (see host/input/elasticdl.ts). */
 export const ELASTICDL_EXPORTS = ['datasetFn', 'dataset_fn', 'feed'] as const;
 
 /** The absolute file path of a data module given as a path or a file: URL. */
