@@ -13,8 +13,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadMachine } from '../compiler/machine.ts';
 import { compileGraph } from '../compiler/pipeline.ts';
-import { solveIspd } from '../compiler/ispd.ts';
-import { parseKgraph } from '../compiler/kgraph.ts';
+import { solveIspd } from '../compiler/ispd/solve.ts';
+import { parseKgraph } from '../compiler/ispd/kgraph.ts';
 import { traceModelDir } from '../host/model-dir.ts';
 import { compileBatchSize } from '../host/commands/compile.ts';
 

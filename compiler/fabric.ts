@@ -4,7 +4,7 @@
  *
  * The fabric is a grid of `width × height` PEs; PE (x, y) has a directed link to each of its 4 neighbours:
  * E (+x), W (−x), N (+y), S (−y). Each link carries `machine.linkBitsPerCycle` per cycle in its direction
- * (DESIGN §6).
+ * (docs/design.md §6).
  */
 import type { LinkLoad, Route } from './ir.ts';
 
@@ -55,12 +55,6 @@ export function lanePoints(r: Route, i: number): [[number, number], [number, num
   const b = r.secondTrack + r.lanes - 1 - i;
   if (r.order === 'HV') return [[r.start[0], a], [b, a], [b, r.end[1]]];
   return [[a, r.start[1]], [a, b], [r.end[0], b]];
-}
-
-/** Hops (links crossed) of lane `i` of a route. */
-export function laneHops(r: Route, i: number): number {
-  const [p, q, s] = lanePoints(r, i);
-  return Math.abs(q[0] - p[0]) + Math.abs(q[1] - p[1]) + Math.abs(s[0] - q[0]) + Math.abs(s[1] - q[1]);
 }
 
 /**

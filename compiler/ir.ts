@@ -1,7 +1,7 @@
 /**
  * The compiler's intermediate representations, from the kernel graph that `lower` makes out of the Graph IR
  * (runtime/graph.ts) to the Plan that the wafer simulator loads. Each pass is a function from one of these to
- * the next (DESIGN §1):
+ * the next (docs/design.md §1):
  *
  * ```
  * Graph ──validate──► Graph ──lower──► KernelGraph ──size──► SizedGraph ──place──► PlacedGraph ──route──► RoutedGraph ──plan──► Plan
@@ -16,7 +16,7 @@ import type { Machine } from './machine.ts';
 import type { Mode } from '../runtime/graph.ts';
 
 /**
- * A convolution in the ISPD 2020 / DESIGN §7 model: `H × W` input image (rows × columns), `R × S` filter,
+ * A convolution in the ISPD 2020 / docs/design.md §7 model: `H × W` input image (rows × columns), `R × S` filter,
  * `C` input and `K` output channels, strides `T` (rows) and `U` (columns). A dense layer is `H = W = R = S
  * = T = U = 1` (or `H` = the positions of a rank > 2 input). `epilogueOps` are extra cycles per output
  * element for fused element-wise work (bias-free epilogue: batch norm, activation, residual add, dropout);
@@ -36,7 +36,7 @@ export interface ConvSpec {
 }
 
 /**
- * ISPD 2020 ResNet blocks (DESIGN §9), `H × W` input with `F` output channels.
+ * ISPD 2020 ResNet blocks (docs/design.md §9), `H × W` input with `F` output channels.
  * dblock: 1×1 F→F/4, 3×3 F/4→F/4, 1×1 F/4→F.
  * cblock: 1×1 F/2→F/4, 3×3 F/4→F/4 stride 2, 1×1 at H/2×W/2 F/4→F, 1×1 F/2→F stride 2.
  */
@@ -96,13 +96,31 @@ export interface EmbeddingSpec {
   L: number;
 }
 
-/** The formal arguments of a kernel (its tensor shapes); see estimate.ts for each kind's model. */
-export type KernelSpec = ConvSpec | BlockSpec | PoolSpec | NormSpec | EltwiseSpec | LossSpec | EmbeddingSpec;
+/** The built-in kernel kinds and their specs; each has a module in `compiler/kernels/` (registry.ts). */
+export interface BuiltinKernelSpecs {
+  conv: ConvSpec;
+  dblock: BlockSpec;
+  cblock: BlockSpec;
+  pool: PoolSpec;
+  norm: NormSpec;
+  eltwise: EltwiseSpec;
+  loss: LossSpec;
+  embedding: EmbeddingSpec;
+}
+
+/** Kernel kind → spec. Open for declaration merging: a kind added with `registerKernelKind` adds its spec
+ * here (`declare module '…/compiler/ir.ts' { interface KernelSpecMap { toy: ToySpec } }`; docs/kernels.md). */
+export interface KernelSpecMap extends BuiltinKernelSpecs {}
+
 /** A kernel kind. */
-export type KernelKind = KernelSpec['kind'];
+export type KernelKind = keyof KernelSpecMap;
+/** The spec of kind `K`. */
+export type SpecOf<K extends KernelKind> = KernelSpecMap[K];
+/** The formal arguments of a kernel (its tensor shapes); `compiler/kernels/<kind>.ts` has each kind's model. */
+export type KernelSpec = KernelSpecMap[KernelKind];
 
 /**
- * Execution parameters (split factors) of a kernel, by kind (DESIGN §7, §9):
+ * Execution parameters (split factors) of a kernel, by kind (docs/design.md §7, §9):
  * conv `{h, w, c, k}`; dblock `{h, w, c1, c2, c3, k1, k2, k3}`; cblock `{h, w, c1…c4, k1…k4}`;
  * pool and norm `{h, w, c}`; eltwise and loss `{h, w}`; embedding `{v, k}`. All are integers ≥ 1.
  */
@@ -176,7 +194,7 @@ export interface FloorplanRow {
   kernels: { name: string; rotated: boolean }[];
 }
 
-/** The shelf floorplan chosen with the execution parameters (size.ts): rows stacked from y = 0; when
+/** The shelf floorplan chosen with the execution parameters (passes/floorplan.ts): rows stacked from y = 0; when
  * `transposed`, rows are columns stacked from x = 0 (the problem solved on the transposed fabric). */
 export interface Floorplan {
   transposed: boolean;

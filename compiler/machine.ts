@@ -1,5 +1,5 @@
 /**
- * Machine descriptions: the one module that reads `configs/*.yaml` (DESIGN §6). The compiler (sizing,
+ * Machine descriptions: the one module that reads `configs/*.yaml` (docs/design.md §6). The compiler (sizing,
  * placement, routing, reports) and the wafer simulator (clock, link bandwidth) both take a {@link Machine}
  * from here, so the two can never disagree about the hardware.
  *
@@ -27,7 +27,7 @@ export interface Machine {
   clockHz: number;
   /** Bytes per stored word (weights, activations); 2 = fp16 (an assumption, see configs). */
   wordBytes: number;
-  /** Multiply-accumulates per PE per cycle (the DESIGN §7 model assumes 1). */
+  /** Multiply-accumulates per PE per cycle (the docs/design.md §7 model assumes 1). */
   macsPerPePerCycle: number;
   /** Fabric link bandwidth per direction to each neighbour, bits per cycle (32). */
   linkBitsPerCycle: number;
@@ -60,7 +60,7 @@ const machineSchema = z.strictObject({
 
 /** Names of the machines shipped in `configs/`. */
 export const BUILTIN_MACHINES = ['wse1', 'wse2', 'wse3'] as const;
-/** The machine used when none is given (DESIGN §6). */
+/** The machine used when none is given (docs/design.md §6). */
 export const DEFAULT_MACHINE = 'wse2';
 
 /** Absolute path of this package's `configs/` directory. */

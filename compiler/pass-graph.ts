@@ -24,6 +24,7 @@
  * Units: cycles, bytes, hops (PE-to-PE links).
  */
 import type { KernelEdge, KernelSpec, PlacedKernel, Route } from './ir.ts';
+import { kernelKind } from './kernels/registry.ts';
 import type { Machine } from './machine.ts';
 import type { Mode } from '../runtime/graph.ts';
 
@@ -83,30 +84,10 @@ export interface PassGraphPlan {
   routes: readonly Pick<Route, 'from' | 'to' | 'tensor' | 'hops'>[];
 }
 
-/**
- * Output elements per sample of a kernel (its spec's output shape): conv `⌈H/T⌉·⌈W/U⌉·K`; dblock `H·W·F`;
- * cblock `⌈H/2⌉·⌈W/2⌉·F`; pool `⌈H/T⌉·⌈W/U⌉·C`; norm `H·W·C`; eltwise `N`; loss 1 (the sample's loss);
- * embedding `L·D`.
- */
+/** Output elements per sample of a kernel (its spec's output shape; the kind module's `outputElements`,
+ * e.g. conv `⌈H/T⌉·⌈W/U⌉·K`, loss 1: the sample's loss). */
 export function outputElements(spec: KernelSpec): number {
-  switch (spec.kind) {
-    case 'conv':
-      return Math.ceil(spec.H / spec.T) * Math.ceil(spec.W / spec.U) * spec.K;
-    case 'dblock':
-      return spec.H * spec.W * spec.F;
-    case 'cblock':
-      return Math.ceil(spec.H / 2) * Math.ceil(spec.W / 2) * spec.F;
-    case 'pool':
-      return Math.ceil(spec.H / spec.T) * Math.ceil(spec.W / spec.U) * spec.C;
-    case 'norm':
-      return spec.H * spec.W * spec.C;
-    case 'eltwise':
-      return spec.N;
-    case 'loss':
-      return 1;
-    case 'embedding':
-      return spec.L * spec.D;
-  }
+  return kernelKind(spec.kind).outputElements(spec);
 }
 
 /**

@@ -8,14 +8,15 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Graph } from '../runtime/graph.ts';
 import type { KernelGraph, Plan } from './ir.ts';
-import { lower } from './lower.ts';
+import { lower } from './passes/lower.ts';
 import type { Machine } from './machine.ts';
-import { place } from './place.ts';
-import { buildPlan, planInputHash, readCachedPlan } from './plan.ts';
+import { place } from './passes/place.ts';
+import { buildPlan, planInputHash, readCachedPlan } from './passes/plan.ts';
 import { placementSvg, reportJson, reportText } from './report.ts';
-import { route } from './route.ts';
-import { checkFit, size } from './size.ts';
-import { validate } from './validate.ts';
+import { route } from './passes/route.ts';
+import { checkFit } from './passes/fit.ts';
+import { size } from './passes/floorplan.ts';
+import { validate } from './passes/validate.ts';
 
 /**
  * Options of {@link compileGraph}.

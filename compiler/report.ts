@@ -1,16 +1,17 @@
 /**
- * Pass `report`: Plan → the three compile reports of `model_dir/compile/<mode>/` (DESIGN §5):
+ * Pass `report`: Plan → the three compile reports of `model_dir/compile/<mode>/` (docs/design.md §5):
  * - `compile_report.txt`: Cerebras compile-report style — the estimated performance block (samples/s at the
  *   plan's batch size, steady-state samples/s, compute samples/s, transmission samples/s, active PEs %,
  *   compute utilization %, batch size and pipeline fill, with a note explaining the two rates) then one row
  *   per kernel;
- * - `compile_report.json`: the same in snake_case with every DESIGN §5 field (rates that are unbounded,
+ * - `compile_report.json`: the same in snake_case with every docs/design.md §5 field (rates that are unbounded,
  *   e.g. transmission with nothing routed, are `null`);
  * - `placement.svg`: the fabric to scale, each kernel a labelled rectangle coloured by its utilization
  *   (cycles per sample / interval), routes drawn as arrows of width growing with their bytes.
  */
 import { lanePoints } from './fabric.ts';
-import type { KernelGraph, KernelSpec, Plan, PlacedKernel } from './ir.ts';
+import type { KernelGraph, Plan, PlacedKernel } from './ir.ts';
+import { kernelKind } from './kernels/registry.ts';
 
 /** Fraction of the pipeline interval a kernel is busy: `cyclesPerSample / intervalCycles` (0…1), a
  * steady-state figure (over a whole batch the fill lowers it to `B · cyclesPerSample / batchCycles`). */
@@ -31,7 +32,7 @@ export function formatExec(exec: Record<string, number>): string {
 }
 
 /**
- * The `compile_report.json` object (snake_case, DESIGN §5 fields and a few more). In `estimate`,
+ * The `compile_report.json` object (snake_case, docs/design.md §5 fields and a few more). In `estimate`,
  * `samples_per_s` is the effective rate at `batch_size` (pipeline fill included, what a run simulates) and
  * `steady_state_samples_per_s` the pipeline-full rate `clock_hz / interval_cycles` = min(compute, transmission
  * samples/s); `compute_utilization` and the kernels' `utilization` are steady-state figures.
@@ -252,25 +253,6 @@ export function placementSvg(plan: Plan): string {
 /** The kernel list of `csrun compile --validate-only`: one row per kernel (name, op, fused layers, model,
  * copies, parameter words). */
 export function formatKernelList(kg: KernelGraph): string {
-  const spec = (s: KernelSpec): string => {
-    switch (s.kind) {
-      case 'conv':
-        return `conv H=${s.H} W=${s.W} R=${s.R} S=${s.S} C=${s.C} K=${s.K} T=${s.T} U=${s.U}${s.epilogueOps ? ` +${s.epilogueOps} ops` : ''}`;
-      case 'dblock':
-      case 'cblock':
-        return `${s.kind} H=${s.H} W=${s.W} F=${s.F}`;
-      case 'pool':
-        return `pool H=${s.H} W=${s.W} C=${s.C} R=${s.R} S=${s.S} T=${s.T} U=${s.U}${s.epilogueOps ? ` +${s.epilogueOps} ops` : ''}`;
-      case 'norm':
-        return `norm H=${s.H} W=${s.W} C=${s.C} ops=${s.opsPerElement}`;
-      case 'eltwise':
-        return `eltwise N=${s.N} arity=${s.arity} ops=${s.opsPerElement}`;
-      case 'loss':
-        return `loss N=${s.N} ops=${s.opsPerElement}`;
-      case 'embedding':
-        return `embedding V=${s.V} D=${s.D} L=${s.L}`;
-    }
-  };
-  const rows = kg.kernels.map((k) => [k.name, k.op, spec(k.spec), String(k.copies), k.paramWords.toLocaleString('en-US'), k.layers.join(', ')]);
+  const rows = kg.kernels.map((k) => [k.name, k.op, kernelKind(k.spec.kind).describe(k.spec), String(k.copies), k.paramWords.toLocaleString('en-US'), k.layers.join(', ')]);
   return formatTable(['kernel', 'op', 'model', 'copies', 'params', 'layers'], rows, [false, false, false, true, true, false]);
 }

@@ -7,8 +7,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { UserError } from '../../runtime/errors.ts';
-import { solveIspd } from '../../compiler/ispd.ts';
-import { parseKgraph, writePaint } from '../../compiler/kgraph.ts';
+import { solveIspd } from '../../compiler/ispd/solve.ts';
+import { parseKgraph, writePaint } from '../../compiler/ispd/kgraph.ts';
 
 /** Options of `csrun place`. */
 export interface PlaceCommandOptions {

@@ -14,7 +14,7 @@ import { performance } from 'node:perf_hooks';
 import type { Command } from 'commander';
 import type { Plan } from '../../compiler/ir.ts';
 import { compileToDir } from '../../compiler/pipeline.ts';
-import { readPlan } from '../../compiler/plan.ts';
+import { readPlan } from '../../compiler/passes/plan.ts';
 import { writeFileAtomic } from '../../runtime/fs.ts';
 import { UserError } from '../../runtime/errors.ts';
 import { SIM_LEVELS, type SimLevel } from '../../runtime/params.ts';

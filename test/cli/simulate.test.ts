@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { planContentHash } from '../../compiler/plan.ts';
+import { planContentHash } from '../../compiler/passes/plan.ts';
 import { reportFor } from '../../host/commands/report.ts';
 import { runSimulate } from '../../host/commands/simulate.ts';
 

@@ -4,8 +4,8 @@
  */
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { solveIspd } from '../../compiler/ispd.ts';
-import { parseKgraph, writePaint } from '../../compiler/kgraph.ts';
+import { solveIspd } from '../../compiler/ispd/solve.ts';
+import { parseKgraph, writePaint } from '../../compiler/ispd/kgraph.ts';
 import { checkPaint } from './helpers/legality.ts';
 
 const fixture = (name: string) => fs.readFileSync(new URL(`../fixtures/${name}.kgraph`, import.meta.url), 'utf8');

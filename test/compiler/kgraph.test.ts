@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { UserError } from '../../runtime/errors.ts';
-import { kernelGraphToKgraph, kgraphMachine, kgraphToKernelGraph, parseKgraph, parsePaint, writeKgraph, writePaint } from '../../compiler/kgraph.ts';
-import { lower } from '../../compiler/lower.ts';
+import { kernelGraphToKgraph, kgraphMachine, kgraphToKernelGraph, parseKgraph, parsePaint, writeKgraph, writePaint } from '../../compiler/ispd/kgraph.ts';
+import { lower } from '../../compiler/passes/lower.ts';
 import { customMachine } from '../../compiler/machine.ts';
 import type { PlacedKernel } from '../../compiler/ir.ts';
 import { resnetBlockGraph } from './helpers/graphs.ts';

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { UserError } from '../../runtime/errors.ts';
 import type { Graph } from '../../runtime/graph.ts';
-import { lower } from '../../compiler/lower.ts';
-import { SUPPORTED_OPS, validate } from '../../compiler/validate.ts';
+import { lower } from '../../compiler/passes/lower.ts';
+import { SUPPORTED_OPS, validate } from '../../compiler/passes/validate.ts';
 import { GraphBuilder, mnistGraph, resnetBlockGraph } from './helpers/graphs.ts';
 
 const M = { wordBytes: 2 };

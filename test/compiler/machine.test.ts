@@ -6,7 +6,7 @@ import { UserError } from '../../runtime/errors.ts';
 import { BUILTIN_MACHINES, linkBytesPerCycle, loadMachine, memoryWordsPerPe, parseMachine } from '../../compiler/machine.ts';
 
 describe('machine descriptions', () => {
-  it('ships wse1, wse2 and wse3 with the DESIGN §6 figures', () => {
+  it('ships wse1, wse2 and wse3 with the docs/design.md §6 figures', () => {
     const dims = { wse1: [633, 633], wse2: [757, 996], wse3: [762, 1172] };
     for (const name of BUILTIN_MACHINES) {
       const m = loadMachine(name);

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { addRouteLoad, busiestLink, centreDistance, lanePoints, linkLoads } from '../../compiler/fabric.ts';
 import type { KernelEdge, PlacedGraph, PlacedKernel, Route, SizedGraph } from '../../compiler/ir.ts';
-import { lower } from '../../compiler/lower.ts';
+import { lower } from '../../compiler/passes/lower.ts';
 import { customMachine } from '../../compiler/machine.ts';
-import { checkPlacement, place, wirelength } from '../../compiler/place.ts';
-import { candidateRoutes, route } from '../../compiler/route.ts';
-import { size } from '../../compiler/size.ts';
+import { checkPlacement, place, wirelength } from '../../compiler/passes/place.ts';
+import { candidateRoutes, route } from '../../compiler/passes/route.ts';
+import { size } from '../../compiler/passes/floorplan.ts';
 import { mnistGraph, resnetBlockGraph } from './helpers/graphs.ts';
 
 const machine = customMachine({ fabric: { width: 200, height: 150 } });

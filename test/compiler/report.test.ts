@@ -4,7 +4,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { customMachine, loadMachine } from '../../compiler/machine.ts';
 import { compileGraph, compileToDir, COMPILE_FILES } from '../../compiler/pipeline.ts';
-import { planContentHash, readPlan } from '../../compiler/plan.ts';
+import { planContentHash, readPlan } from '../../compiler/passes/plan.ts';
 import { placementSvg, reportJson, reportText, utilizationColour } from '../../compiler/report.ts';
 import { mnistGraph, resnetBlockGraph } from './helpers/graphs.ts';
 
@@ -27,7 +27,7 @@ function wellFormed(xml: string): boolean {
 describe('reports', () => {
   const plan = compileGraph(resnetBlockGraph('train'), loadMachine('wse2'), { batchSize: 32 }).plan!;
 
-  it('compile_report.json carries every DESIGN §5 field', () => {
+  it('compile_report.json carries every docs/design.md §5 field', () => {
     const j = reportJson(plan) as any;
     expect(j.machine).toEqual(expect.objectContaining({ name: 'wse2', fabric: [757, 996], sram_bytes_per_pe: 49152, clock_hz: 850e6 }));
     expect(j.mode).toBe('train');

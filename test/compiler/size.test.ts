@@ -4,7 +4,9 @@ import { UserError } from '../../runtime/errors.ts';
 import { kernelCost } from '../../compiler/estimate.ts';
 import type { Kernel, KernelGraph, KernelSpec } from '../../compiler/ir.ts';
 import { customMachine, memoryWordsPerPe } from '../../compiler/machine.ts';
-import { areaLowerBound, checkFit, dataflowOrder, execFor, forEachShape, prepareKernel, size, splitCandidates } from '../../compiler/size.ts';
+import { areaLowerBound, checkFit, dataflowOrder, execFor, forEachShape, prepareKernel } from '../../compiler/passes/fit.ts';
+import { size } from '../../compiler/passes/floorplan.ts';
+import { splitCandidates } from '../../compiler/kernels/kind.ts';
 
 function kernel(name: string, spec: KernelSpec, copies: 1 | 2 | 3 = 3): Kernel {
   return { name, op: spec.kind, layers: [name], spec, copies, paramWords: 0 };

@@ -4,10 +4,10 @@
  */
 import type { Kernel, KernelEdge, KernelGraph, Plan } from '../../compiler/ir.ts';
 import { outputElements } from '../../compiler/pass-graph.ts';
-import { place } from '../../compiler/place.ts';
-import { buildPlan } from '../../compiler/plan.ts';
-import { route } from '../../compiler/route.ts';
-import { size } from '../../compiler/size.ts';
+import { place } from '../../compiler/passes/place.ts';
+import { buildPlan } from '../../compiler/passes/plan.ts';
+import { route } from '../../compiler/passes/route.ts';
+import { size } from '../../compiler/passes/floorplan.ts';
 import type { Mode } from '../../runtime/graph.ts';
 import { testMachine } from './sim-helpers.ts';
 

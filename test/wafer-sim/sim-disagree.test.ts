@@ -5,7 +5,7 @@
  * Also the bad inputs the simulator refuses.
  */
 import { describe, expect, it } from 'vitest';
-import { checkPlacement } from '../../compiler/place.ts';
+import { checkPlacement } from '../../compiler/passes/place.ts';
 import { parseMachine } from '../../compiler/machine.ts';
 import { simulate } from '../../wafer-sim/sim/index.ts';
 import { edge, hvRoute, kernel, makePlan, testMachine } from './sim-helpers.ts';

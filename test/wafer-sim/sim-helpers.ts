@@ -6,7 +6,7 @@
 import { busiestLink, linkLoads } from '../../compiler/fabric.ts';
 import type { KernelEdge, PlacedKernel, Plan, Route } from '../../compiler/ir.ts';
 import { customMachine, type Machine } from '../../compiler/machine.ts';
-import { buildPlan } from '../../compiler/plan.ts';
+import { buildPlan } from '../../compiler/passes/plan.ts';
 import type { Mode } from '../../runtime/graph.ts';
 
 /** A 64 × 64 machine at 1 GHz (1 cycle = 1 ns), 48 KiB per PE, 2-byte words, 32-bit links, 1-cycle hops. */

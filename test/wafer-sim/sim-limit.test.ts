@@ -10,13 +10,13 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { batchCycles } from '../../compiler/estimate.ts';
 import type { Plan } from '../../compiler/ir.ts';
-import { solveIspd } from '../../compiler/ispd.ts';
-import { parseKgraph } from '../../compiler/kgraph.ts';
+import { solveIspd } from '../../compiler/ispd/solve.ts';
+import { parseKgraph } from '../../compiler/ispd/kgraph.ts';
 import { loadMachine } from '../../compiler/machine.ts';
 import { passGraph, passGraphLimit, type PassGraph } from '../../compiler/pass-graph.ts';
 import { compileGraph } from '../../compiler/pipeline.ts';
-import { buildPlan } from '../../compiler/plan.ts';
-import { route } from '../../compiler/route.ts';
+import { buildPlan } from '../../compiler/passes/plan.ts';
+import { route } from '../../compiler/passes/route.ts';
 import { traceModelDir } from '../../host/model-dir.ts';
 import { LIMIT_OPTIONS, simulate } from '../../wafer-sim/sim/index.ts';
 

@@ -102,7 +102,7 @@ export class GraphBuilder {
   }
 }
 
-/** The MNIST CNN of DESIGN §3 (conv32, conv64, BN, maxpool, dropout, dense10). */
+/** The MNIST CNN of docs/design.md §3 (conv32, conv64, BN, maxpool, dropout, dense10). */
 export function mnistGraph(mode: Mode = 'train'): Graph {
   const g = new GraphBuilder();
   const img = g.input('image', [28, 28, 1]);

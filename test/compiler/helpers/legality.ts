@@ -1,9 +1,9 @@
 /**
  * An ISPD 2020 legality checker written apart from the placer (tests only): it re-derives every kernel's
- * rectangle, time and memory straight from DESIGN §7/§9 (not from compiler/estimate.ts) and checks a
+ * rectangle, time and memory straight from docs/design.md §7/§9 (not from compiler/estimate.ts) and checks a
  * `.paint` solution against a `.kgraph` problem.
  */
-import { parseKgraph } from '../../../compiler/kgraph.ts';
+import { parseKgraph } from '../../../compiler/ispd/kgraph.ts';
 
 const cd = (a: number, b: number) => Math.ceil(a / b);
 
@@ -18,7 +18,7 @@ interface Conv {
   U: number;
 }
 
-/** DESIGN §7 for one convolution at splits h, w, c, k, with 3 copies (training). */
+/** docs/design.md §7 for one convolution at splits h, w, c, k, with 3 copies (training). */
 function conv(x: Conv, h: number, w: number, c: number, k: number) {
   return {
     height: h * w * (c + 1),

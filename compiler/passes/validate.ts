@@ -1,32 +1,15 @@
 /**
  * Pass `validate`: Graph → Graph (unchanged). Rejects, with one message naming the layer, what the wafer
  * cannot run: ops outside the kernel library, non-static shapes, unsupported dtypes, dangling tensors.
- * Whether the graph fits the machine is checked after `lower` by size.ts `checkFit` (it needs kernels).
+ * Whether the graph fits the machine is checked after `lower` by `checkFit` (fit.ts) (it needs kernels).
  */
-import { UserError } from '../runtime/errors.ts';
-import type { Graph, GraphNode, Shape } from '../runtime/graph.ts';
+import { UserError } from '../../runtime/errors.ts';
+import type { Graph, GraphNode, Shape } from '../../runtime/graph.ts';
+import { LOWERED_OPS } from '../kernels/registry.ts';
 
-/** Graph IR ops the wafer runs (each has a lowering in lower.ts). */
-export const SUPPORTED_OPS = [
-  'conv2d',
-  'dense',
-  'maxPooling2d',
-  'averagePooling2d',
-  'globalAveragePooling2d',
-  'batchNormalization',
-  'layerNormalization',
-  'dropout',
-  'flatten',
-  'reshape',
-  'activation',
-  'add',
-  'concatenate',
-  'embedding',
-  'sparseSoftmaxCrossEntropy',
-  'softmaxCrossEntropy',
-  'sigmoidCrossEntropy',
-  'meanSquaredError',
-] as const;
+/** Graph IR ops the wafer runs: those some kernel kind lowers (compiler/kernels/registry.ts; live, grows
+ * with `registerKernelKind`). */
+export const SUPPORTED_OPS: readonly string[] = LOWERED_OPS;
 
 /** Expected input ranks (including the batch axis) of ops that need one. */
 const RANK: Record<string, number> = { conv2d: 4, maxPooling2d: 4, averagePooling2d: 4, globalAveragePooling2d: 4 };

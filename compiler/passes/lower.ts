@@ -1,11 +1,12 @@
 /**
- * Pass `lower`: Graph → KernelGraph. Maps Keras layers onto the wafer's kernel library (models in
- * estimate.ts).
+ * Pass `lower`: Graph → KernelGraph. Maps Keras layers onto the wafer's kernel library: every Graph IR op is
+ * lowered by the kernel-kind module that registered it (`compiler/kernels/`, looked up in registry.ts); this
+ * pass is the bookkeeping around them (the {@link LowerContext}: kernels, fusion, aliases, edges).
  *
  * ## Kernel library
  * | kernel | made of | model |
  * | --- | --- | --- |
- * | conv | `conv2d` (+ bias + activation, as traced), `dense` (a 1 × 1 conv on the last axis) | DESIGN §7 |
+ * | conv | `conv2d` (+ bias + activation, as traced), `dense` (a 1 × 1 conv on the last axis) | docs/design.md §7 |
  * | pool | `maxPooling2d`, `averagePooling2d`, `globalAveragePooling2d` (window = the whole image) | depthwise window |
  * | norm | `batchNormalization` / `layerNormalization` not fused into a conv | per-element + reduction |
  * | eltwise | `add`, `concatenate`, `activation`, `dropout` that cannot be fused | per-element |
@@ -17,7 +18,7 @@
  * is read by nothing else (no other layer, prediction, metric or loss):
  * - `batchNormalization` after a conv kernel: +4 epilogue ops per output element (normalise, scale, shift,
  *   statistics);
- * - `activation` after conv / pool / norm / eltwise kernels: + the activation's ops ({@link ACTIVATION_OPS});
+ * - `activation` after conv / pool / norm / eltwise kernels: + the activation's ops (`ACTIVATION_OPS`, kernels/costs.ts);
  * - `dropout` in training (after the same kinds): +1 op (mask multiply); out of training it is the identity
  *   and free;
  * - `add` after conv / norm / eltwise kernels (a residual add into the branch's last conv, as in the ISPD
@@ -29,35 +30,12 @@
  * norm with gamma/beta, embedding), 2 for the others (forward and input gradient). EVAL and PREDICT lower
  * forward work only (1 copy). Metrics are computed by the host from streamed predictions and are not lowered.
  */
-import { UserError } from '../runtime/errors.ts';
-import { sizeOf, type Activation, type Graph, type GraphNode, type OpAttrs, type TensorInfo } from '../runtime/graph.ts';
-import type { Copies, Kernel, KernelEdge, KernelGraph, KernelSpec } from './ir.ts';
-import type { Machine } from './machine.ts';
-
-/** Cycles per element of each activation (a documented guess: 1 for piecewise-linear, more for
- * transcendental functions; softmax includes its normalisation). */
-export const ACTIVATION_OPS: Record<Activation, number> = {
-  linear: 0,
-  relu: 1,
-  relu6: 1,
-  sigmoid: 4,
-  tanh: 4,
-  gelu: 6,
-  elu: 4,
-  selu: 4,
-  softmax: 5,
-};
-/** Epilogue ops of a batch normalisation fused into a conv (per output element). */
-export const FUSED_BN_OPS = 4;
-/** Ops per element of a standalone normalisation kernel. */
-export const NORM_OPS = 4;
-/** Ops per element of each loss (cross-entropies: exp, sum, log, subtract, gradient). */
-export const LOSS_OPS: Record<string, number> = {
-  sparseSoftmaxCrossEntropy: 5,
-  softmaxCrossEntropy: 5,
-  sigmoidCrossEntropy: 4,
-  meanSquaredError: 2,
-};
+import { UserError } from '../../runtime/errors.ts';
+import { sizeOf, type Graph, type GraphNode, type TensorInfo } from '../../runtime/graph.ts';
+import type { Copies, Kernel, KernelEdge, KernelGraph, KernelSpec } from '../ir.ts';
+import type { LowerContext, LoweringKernel } from '../kernels/kind.ts';
+import { kernelKind, loweringOf } from '../kernels/registry.ts';
+import type { Machine } from '../machine.ts';
 
 /** A source of a tensor value: a kernel or a graph input. */
 type Source = { kernel: string } | { external: string };
@@ -152,15 +130,13 @@ export function lower(graph: Graph, machine: Pick<Machine, 'wordBytes'>): Kernel
       k.hasWeights = true;
       k.copies = copiesFor(true);
     }
-    const sp = k.spec;
-    if (sp.kind === 'conv' || sp.kind === 'pool') sp.epilogueOps += ops;
-    else if (sp.kind === 'norm' || sp.kind === 'eltwise') sp.opsPerElement += ops;
+    const m = kernelKind(k.spec.kind);
+    if (!m.fuseOps) throw new Error(`internal: kernel kind '${k.spec.kind}' takes no fused ops ('${n.name}')`);
+    m.fuseOps(k.spec, ops);
     k.tail = n.outputs[0].id;
     nodeKernel[n.name] = k.name;
     for (const o of n.outputs) source.set(o.id, { kernel: k.name });
   };
-  const eltwise = (n: GraphNode, N: number, arity: number, ops: number, op: string) =>
-    newKernel(n, { kind: 'eltwise', N, arity, opsPerElement: Math.max(1, ops) }, op, hasTrainable(n));
   const alias = (n: GraphNode) => {
     const s = srcOf(n.inputs[0]);
     source.set(n.outputs[0].id, s);
@@ -171,112 +147,29 @@ export function lower(graph: Graph, machine: Pick<Machine, 'wordBytes'>): Kernel
     } else aliasOfExternal.push({ node: n.name, tensor: n.outputs[0].id });
   };
 
+  const byRef = (k: LoweringKernel): Building => {
+    const b = byName.get(k.name);
+    if (!b) throw new Error(`internal: no kernel '${k.name}'`);
+    return b;
+  };
+  const cx: LowerContext = {
+    train,
+    tensor,
+    dims,
+    hasTrainable,
+    newKernel,
+    fusableInto,
+    fuse: (k, n, ops, label) => fuse(byRef(k), n, ops, label),
+    use: (k, id) => {
+      uses.push({ kernel: k.name, tensor: id });
+    },
+    alias,
+  };
   for (const n of graph.nodes) {
-    const x = tensor(n.inputs[0]);
-    const out = n.outputs[0];
-    switch (n.op) {
-      case 'conv2d': {
-        const a = n.attrs as OpAttrs['conv2d'];
-        const [H, W, C] = dims(x);
-        if (dims(x).length !== 3) throw new UserError(`layer '${n.name}' (conv2d) needs an image input [batch, h, w, c], got [${x.shape.map(String).join(', ')}]`);
-        const epi = (a.useBias ? 1 : 0) + ACTIVATION_OPS[a.activation];
-        const spec: KernelSpec = { kind: 'conv', H, W, R: a.kernelSize[0], S: a.kernelSize[1], C, K: a.filters, T: a.strides[0], U: a.strides[1], epilogueOps: epi };
-        newKernel(n, spec, a.activation === 'linear' ? 'conv2d' : `conv2d+${a.activation}`, true);
-        break;
-      }
-      case 'dense': {
-        const a = n.attrs as OpAttrs['dense'];
-        const d = dims(x);
-        const C = d[d.length - 1];
-        const H = d.slice(0, -1).reduce((p, v) => p * v, 1);
-        const epi = (a.useBias ? 1 : 0) + ACTIVATION_OPS[a.activation];
-        const spec: KernelSpec = { kind: 'conv', H, W: 1, R: 1, S: 1, C, K: a.units, T: 1, U: 1, epilogueOps: epi };
-        newKernel(n, spec, a.activation === 'linear' ? 'dense' : `dense+${a.activation}`, true);
-        break;
-      }
-      case 'maxPooling2d':
-      case 'averagePooling2d': {
-        const a = n.attrs as OpAttrs['maxPooling2d'];
-        const [H, W, C] = dims(x);
-        newKernel(n, { kind: 'pool', H, W, C, R: a.poolSize[0], S: a.poolSize[1], T: a.strides[0], U: a.strides[1], epilogueOps: 0 }, n.op, false);
-        break;
-      }
-      case 'globalAveragePooling2d': {
-        const [H, W, C] = dims(x);
-        newKernel(n, { kind: 'pool', H, W, C, R: H, S: W, T: H, U: W, epilogueOps: 0 }, n.op, false);
-        break;
-      }
-      case 'batchNormalization': {
-        const k = fusableInto(x.id, ['conv']);
-        if (k) fuse(k, n, FUSED_BN_OPS, 'batchNormalization');
-        else {
-          const d = dims(x);
-          const C = d[d.length - 1];
-          const HW = d.slice(0, -1);
-          newKernel(n, { kind: 'norm', H: HW[0] ?? 1, W: HW.slice(1).reduce((p, v) => p * v, 1), C, opsPerElement: NORM_OPS }, n.op, hasTrainable(n));
-        }
-        break;
-      }
-      case 'layerNormalization': {
-        const d = dims(x);
-        const C = d[d.length - 1];
-        const H = d.slice(0, -1).reduce((p, v) => p * v, 1);
-        newKernel(n, { kind: 'norm', H, W: 1, C, opsPerElement: NORM_OPS }, n.op, hasTrainable(n));
-        break;
-      }
-      case 'activation': {
-        const act = (n.attrs as OpAttrs['activation']).activation;
-        const ops = ACTIVATION_OPS[act];
-        const k = fusableInto(x.id, ['conv', 'pool', 'norm', 'eltwise']);
-        if (k) fuse(k, n, ops, act);
-        else eltwise(n, sizeOf(out.shape), 1, ops, act);
-        break;
-      }
-      case 'dropout': {
-        const a = n.attrs as OpAttrs['dropout'];
-        if (!a.training || a.rate === 0) {
-          alias(n);
-          break;
-        }
-        const k = fusableInto(x.id, ['conv', 'pool', 'norm', 'eltwise']);
-        if (k) fuse(k, n, 1, 'dropout');
-        else eltwise(n, sizeOf(out.shape), 1, 1, 'dropout');
-        break;
-      }
-      case 'flatten':
-      case 'reshape':
-        alias(n);
-        break;
-      case 'add': {
-        // fuse into the producer of the input produced last (the residual branch), others arrive as edges
-        const cands = n.inputs.map((id) => fusableInto(id, ['conv', 'norm', 'eltwise']));
-        let k: Building | null = null;
-        for (let i = cands.length - 1; i >= 0 && !k; i--) k = cands[i];
-        if (k) {
-          fuse(k, n, n.inputs.length - 1, 'add');
-          for (const id of n.inputs) uses.push({ kernel: k.name, tensor: id }); // self-edges are dropped below
-        } else eltwise(n, sizeOf(out.shape), n.inputs.length, n.inputs.length - 1, 'add');
-        break;
-      }
-      case 'concatenate':
-        eltwise(n, sizeOf(out.shape), n.inputs.length, 1, 'concatenate');
-        break;
-      case 'embedding': {
-        const a = n.attrs as OpAttrs['embedding'];
-        newKernel(n, { kind: 'embedding', V: a.inputDim, D: a.outputDim, L: sizeOf(x.shape) }, 'embedding', true);
-        break;
-      }
-      case 'sparseSoftmaxCrossEntropy':
-      case 'softmaxCrossEntropy':
-      case 'sigmoidCrossEntropy':
-      case 'meanSquaredError': {
-        const logits = tensor(n.inputs[1]);
-        newKernel(n, { kind: 'loss', N: sizeOf(logits.shape), opsPerElement: LOSS_OPS[n.op] }, n.op, false);
-        break;
-      }
-      default:
-        throw new UserError(`layer '${n.name}': op '${n.op}' has no lowering`);
-    }
+    tensor(n.inputs[0]);
+    const lowering = loweringOf(n.op);
+    if (!lowering) throw new UserError(`layer '${n.name}': op '${n.op}' has no lowering`);
+    lowering(n, cx);
   }
 
   // edges: one per (producer, consumer, tensor)

@@ -3,16 +3,16 @@
  * non-overlapping rectangles, snaking (row 0 left → right, row 1 right → left, …) so that a pipeline's
  * consecutive kernels are neighbours, then slides kernels inside their rows to shorten wires.
  *
- * Objective (ISPD 2020, DESIGN §9): `max kernel time + wirePenalty × Σ L1 distance between the centres of
+ * Objective (ISPD 2020, docs/design.md §9): `max kernel time + wirePenalty × Σ L1 distance between the centres of
  * connected kernels`. The max kernel time is fixed by `size`; placement minimises the wire term:
  * - rows alternate direction, and each row starts under the end of the previous one;
  * - inside its row a kernel moves (keeping the row order, never overlapping) towards the median of its
  *   neighbours' centres, which minimises its L1 wire in that coordinate; a few sweeps converge.
  */
-import { centreDistance, overlaps, type Rect } from './fabric.ts';
-import { kernelCost } from './estimate.ts';
-import type { KernelEdge, PlacedGraph, PlacedKernel, SizedGraph, SizedKernel } from './ir.ts';
-import { memoryWordsPerPe, type Machine } from './machine.ts';
+import { centreDistance, overlaps, type Rect } from '../fabric.ts';
+import { kernelCost } from '../estimate.ts';
+import type { KernelEdge, PlacedGraph, PlacedKernel, SizedGraph, SizedKernel } from '../ir.ts';
+import { memoryWordsPerPe, type Machine } from '../machine.ts';
 
 /** Options of {@link place}. */
 export interface PlaceOptions {

@@ -19,9 +19,9 @@
  * The busiest link bounds throughput: a link moves `linkBitsPerCycle / 8` bytes per cycle, so samples/s
  * ≤ clock / (busiest bytes per sample / bytes per cycle) — see estimate.ts `planEstimate`.
  */
-import { addMulticastRouteLoad, anchor, busiestLink, forEachSegmentLink, lanePoints, multicastKey, type Rect } from './fabric.ts';
-import type { KernelEdge, PlacedGraph, PlacedKernel, Route, RoutedGraph } from './ir.ts';
-import type { Machine } from './machine.ts';
+import { addMulticastRouteLoad, anchor, busiestLink, forEachSegmentLink, lanePoints, multicastKey, type Rect } from '../fabric.ts';
+import type { KernelEdge, PlacedGraph, PlacedKernel, Route, RoutedGraph } from '../ir.ts';
+import type { Machine } from '../machine.ts';
 
 /** Offsets of a band of `lanes` tracks inside a span of `span` tracks: low end, centre, high end. */
 function bandOffsets(span: number, lanes: number): number[] {

@@ -1,17 +1,17 @@
 /**
  * Solves an ISPD 2020 placement problem (`csrun place FILE.kgraph`) with the compiler's own passes: the
  * kgraph becomes a kernel graph (kgraph.ts), `size` chooses execution parameters and the floorplan, `place`
- * lays it out. Score (DESIGN §9): `wdeltat · max kernel time + wlength · Σ L1 centre distances`.
+ * lays it out. Score (docs/design.md §9): `wdeltat · max kernel time + wlength · Σ L1 centre distances`.
  *
  * Within the time limit the driver also tries slightly slower target times and both floorplan orientations:
  * a looser τ gives narrower kernels and often shorter wires; the best score wins.
  */
-import type { PlacedGraph } from './ir.ts';
+import type { PlacedGraph } from '../ir.ts';
 import { kgraphMachine, kgraphToKernelGraph, type Kgraph } from './kgraph.ts';
-import type { Machine } from './machine.ts';
-import { checkPlacement, place } from './place.ts';
-import { Sizer } from './size.ts';
-import { UserError } from '../runtime/errors.ts';
+import type { Machine } from '../machine.ts';
+import { checkPlacement, place } from '../passes/place.ts';
+import { Sizer } from '../passes/floorplan.ts';
+import { UserError } from '../../runtime/errors.ts';
 
 /** Result of {@link solveIspd}. */
 export interface IspdSolution {

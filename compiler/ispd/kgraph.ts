@@ -1,5 +1,5 @@
 /**
- * ISPD 2020 "Wafer-Scale Deep Learning Accelerator Placement" files (DESIGN §9): the `.kgraph` problem
+ * ISPD 2020 "Wafer-Scale Deep Learning Accelerator Placement" files (docs/design.md §9): the `.kgraph` problem
  * format (read and written) and the `.paint` solution format (written and read back for checking).
  *
  * kgraph:
@@ -31,10 +31,10 @@
  * k1 : place(X Y R0)
  * ```
  */
-import { UserError } from '../runtime/errors.ts';
-import { execKeys } from './estimate.ts';
-import type { BlockSpec, ConvSpec, KernelEdge, KernelGraph, KernelSpec, PlacedKernel, Rotation } from './ir.ts';
-import { customMachine, memoryWordsPerPe, type Machine } from './machine.ts';
+import { UserError } from '../../runtime/errors.ts';
+import { execKeys } from '../estimate.ts';
+import type { BlockSpec, ConvSpec, KernelEdge, KernelGraph, KernelSpec, PlacedKernel, Rotation } from '../ir.ts';
+import { customMachine, memoryWordsPerPe, type Machine } from '../machine.ts';
 
 /** A node of a kgraph. */
 export interface KgraphNode {

@@ -7,10 +7,10 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { UserError } from '../runtime/errors.ts';
-import { planEstimate } from './estimate.ts';
-import type { Plan, RoutedGraph } from './ir.ts';
-import type { Machine } from './machine.ts';
+import { UserError } from '../../runtime/errors.ts';
+import { planEstimate } from '../estimate.ts';
+import type { Plan, RoutedGraph } from '../ir.ts';
+import type { Machine } from '../machine.ts';
 
 /** JSON with object keys sorted (stable across runs), for hashing. */
 export function canonicalJson(v: unknown): string {
@@ -29,15 +29,16 @@ export function sha256(s: string): string {
 
 let versionMemo: string | undefined;
 /**
- * Version of this compiler: the package version plus a hash of the compiler's sources, so that a changed
- * compiler never reuses a cached plan.
+ * Version of this compiler: the package version plus a hash of the compiler's sources (every `.ts` under
+ * `compiler/`, kernel kinds and passes included), so that a changed compiler never reuses a cached plan.
  */
 export function compilerVersion(): string {
   if (versionMemo) return versionMemo;
-  const dir = path.dirname(fileURLToPath(import.meta.url));
+  const dir = path.join(path.dirname(fileURLToPath(import.meta.url)), '..'); // compiler/
   const pkg = JSON.parse(fs.readFileSync(path.join(dir, '..', 'package.json'), 'utf8')) as { version: string };
   const h = crypto.createHash('sha256');
-  for (const f of fs.readdirSync(dir).filter((f) => f.endsWith('.ts')).sort()) h.update(f).update(fs.readFileSync(path.join(dir, f)));
+  const sources = (fs.readdirSync(dir, { recursive: true }) as string[]).filter((f) => f.endsWith('.ts')).sort();
+  for (const f of sources) h.update(f).update(fs.readFileSync(path.join(dir, f)));
   versionMemo = `${pkg.version}+${h.digest('hex').slice(0, 12)}`;
   return versionMemo;
 }
