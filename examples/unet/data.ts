@@ -14,9 +14,12 @@
  * Batches: features.image and labels (the mask) float32, `[batch, H, W, C]` for `model.data_format:
  * channels_last`, `[batch, C, H, W]` for channels_first (C = 1). TRAIN shuffles (seed `train_input.shuffle_seed`,
  * else `runconfig.seed`), repeats, drops the last partial batch; EVAL and PREDICT read the test images once.
+ * `csrun predict` calls {@link onPredictions}: PNG files of each test image, its true mask and the predicted mask.
  * @throws UserError for an image_shape smaller than 28 × 28 or with more than one channel.
  */
+import fs from 'node:fs';
 import path from 'node:path';
+import { PNG } from 'pngjs';
 import { fileURLToPath } from 'node:url';
 import { Dataset, MNIST_DATA_DIR, Random, UserError, loadMnist, resolveDataDir, type InputFn, type Mode, type Params, type TensorData } from 'csrun';
 
@@ -95,3 +98,43 @@ export const inputFn: InputFn = (params, mode: Mode, context) => {
     })
     .prefetch(input.prefetch_buffer_size ?? 2);
 };
+
+/** Grey 8-bit PNG of `rows` panels of h × w values in [lo, hi], side by side (one row of panels per entry). */
+function png(panels: Float32Array[][], h: number, w: number, lo = 0, hi = 1): Buffer {
+  const cols = Math.max(...panels.map((r) => r.length));
+  const img = new PNG({ width: cols * w, height: panels.length * h, colorType: 0, inputColorType: 0, bitDepth: 8 });
+  const data = Buffer.alloc(cols * w * panels.length * h, 0);
+  panels.forEach((row, r) => row.forEach((p, c) => {
+    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) data[(r * h + y) * cols * w + c * w + x] = Math.round(255 * Math.min(1, Math.max(0, (p[y * w + x] - lo) / (hi - lo))));
+  }));
+  img.data = data;
+  return PNG.sync.write(img, { colorType: 0, inputColorType: 0, bitDepth: 8 });
+}
+
+/**
+ * `csrun predict` hook: for sample i of the batch writes `predict/images/<i>_image.png` (the noisy input,
+ * −1…2 mapped to black…white), `<i>_mask.png` (the predicted mask, probability > 0.5) and, when the batch has
+ * labels, `<i>_label.png` (the true mask); for the first batch also `predict/montage.png` (up to 8 samples as
+ * columns; rows: input, true mask, predicted probability).
+ */
+export function onPredictions(batch: { features: Record<string, TensorData>; labels?: TensorData }, predictions: Record<string, TensorData>, info: { dir: string; offset: number }): void {
+  const p = predictions.probabilities;
+  const x = batch.features.image;
+  const [n] = x.shape;
+  const hw = x.data.length / n;
+  const [h, w] = x.shape[1] === 1 ? [x.shape[2], x.shape[3]] : [x.shape[1], x.shape[2]];
+  const at = (t: TensorData, i: number) => Float32Array.from(t.data.subarray(i * hw, (i + 1) * hw) as ArrayLike<number>);
+  const dir = path.join(info.dir, 'images');
+  fs.mkdirSync(dir, { recursive: true });
+  for (let i = 0; i < n; i++) {
+    const id = String(info.offset + i).padStart(5, '0');
+    fs.writeFileSync(path.join(dir, `${id}_image.png`), png([[at(x, i)]], h, w, -1, 2));
+    fs.writeFileSync(path.join(dir, `${id}_mask.png`), png([[at(p, i).map((v) => (v > 0.5 ? 1 : 0))]], h, w));
+    if (batch.labels) fs.writeFileSync(path.join(dir, `${id}_label.png`), png([[at(batch.labels, i)]], h, w));
+  }
+  if (info.offset === 0) {
+    const k = Math.min(8, n);
+    const rows = [Array.from({ length: k }, (_, i) => at(x, i).map((v) => (v + 1) / 3)), ...(batch.labels ? [Array.from({ length: k }, (_, i) => at(batch.labels!, i))] : []), Array.from({ length: k }, (_, i) => at(p, i))];
+    fs.writeFileSync(path.join(info.dir, 'montage.png'), png(rows, h, w));
+  }
+}

@@ -6,7 +6,10 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { traceModelFn, validateParams, UserError, type Params } from '../../index.ts';
 import { modelFn } from '../../examples/unet/model.ts';
-import { inputFn, segmentationPair } from '../../examples/unet/data.ts';
+import fs from 'node:fs';
+import os from 'node:os';
+import { PNG } from 'pngjs';
+import { inputFn, onPredictions, segmentationPair } from '../../examples/unet/data.ts';
 import { traceModelDir } from '../../host/model-dir.ts';
 import { Executor } from '../../runtime/exec/executor.ts';
 import { initBackend } from '../../runtime/backend.ts';
@@ -108,6 +111,23 @@ describe('examples/unet data', () => {
     const b = (await it.next()).value!;
     expect(b.features.image.shape).toEqual([4, 1, 32, 32]);
     expect(b.labels!.shape).toEqual([4, 1, 32, 32]);
+  });
+});
+
+describe('examples/unet predictions as PNG files', () => {
+  it('writes image, true and predicted mask per sample and a montage of the first batch', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'unet-png-'));
+    const shape = [2, 32, 32, 1];
+    const prob = Float32Array.from({ length: 2048 }, (_, i) => (i % 32 < 16 ? 0.9 : 0.1));
+    const t = (data: Float32Array) => ({ data, shape, dtype: 'float32' as const });
+    onPredictions({ features: { image: t(new Float32Array(2048)) }, labels: t(new Float32Array(2048).fill(1)) }, { probabilities: t(prob) }, { dir, offset: 0 });
+    expect(fs.readdirSync(path.join(dir, 'images')).sort()).toEqual(['00000_image.png', '00000_label.png', '00000_mask.png', '00001_image.png', '00001_label.png', '00001_mask.png']);
+    const mask = PNG.sync.read(fs.readFileSync(path.join(dir, 'images/00001_mask.png')));
+    expect([mask.width, mask.height]).toEqual([32, 32]);
+    expect([mask.data[0], mask.data[4 * 20]]).toEqual([255, 0]); // RGBA on read: column 0 foreground, column 20 background
+    const montage = PNG.sync.read(fs.readFileSync(path.join(dir, 'montage.png')));
+    expect([montage.width, montage.height]).toEqual([64, 96]);
+    fs.rmSync(dir, { recursive: true, force: true });
   });
 });
 
