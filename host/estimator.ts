@@ -23,7 +23,7 @@ import type { Machine } from '../compiler/machine.ts';
 import { latestCheckpoint, readCheckpoint, readIndex, type Checkpoint } from '../runtime/checkpoint.ts';
 import { writeFileAtomic, writeJsonAtomic } from '../runtime/fs.ts';
 import { UserError } from '../runtime/errors.ts';
-import { batchRows, type Batch } from '../runtime/batch.ts';
+import { batchRows, type Batch, type TensorData } from '../runtime/batch.ts';
 import type { NamedArray } from '../runtime/exec/store.ts';
 import { metricResult } from '../runtime/exec/metrics.ts';
 import type { Graph, Mode } from '../runtime/graph.ts';
@@ -393,7 +393,8 @@ export class Estimator {
    * Writes predictions of the eval input (features only) to `model_dir/predict/predictions.jsonl`: one JSON
    * object per sample, `{ <prediction name>: value or nested list }`. With `predict_input.temperature` set, samples
    * token sequences instead (`./generate.ts`) into `predict/samples.jsonl` (`{ tokens, text }`) and, when data.ts
-   * exports a `vocabulary` (token id → string), `predict/samples.txt` (one sequence per line).
+   * exports a `vocabulary` (token id → string), `predict/samples.txt` (one sequence per line). A data.ts export
+   * `onPredictions` ({@link PredictionsHook}) is called after each batch (e.g. examples/unet writes PNG masks).
    * @returns the file and the number of samples.
    */
   async predict(opts: { checkpointPath?: string; steps?: number } = {}): Promise<{ file: string; count: number }> {
@@ -426,6 +427,7 @@ export class Estimator {
         this.log(`Sampled ${seqs.length} sequences (temperature ${sampling.temperature}, seed ${sampling.seed}) from checkpoint ${path.basename(file)} into ${samplesFile}`);
         return { file: samplesFile, count: seqs.length };
       }
+      const onPredictions = (await importUserModule(this.md.dataFile, 'data module')).onPredictions as PredictionsHook | undefined;
       let batch: Batch | undefined = first;
       for (let k = 0; opts.steps === undefined || k < opts.steps; k++) {
         if (!batch) {
@@ -435,6 +437,7 @@ export class Estimator {
         }
         const preds = await wafer.predict(batch, ckpt.globalStep);
         const n = batchRows(batch);
+        const batch0 = batch;
         batch = undefined;
         const lines: string[] = [];
         for (let i = 0; i < n; i++) {
@@ -446,6 +449,7 @@ export class Estimator {
           lines.push(JSON.stringify(rec));
         }
         fs.writeSync(fd, lines.join('\n') + '\n');
+        if (onPredictions) await onPredictions(batch0, preds, { dir: path.dirname(outFile), offset: count });
         count += n;
       }
       fs.fsyncSync(fd);
@@ -468,6 +472,15 @@ export class Estimator {
     }
   }
 }
+
+/**
+ * Optional export `onPredictions` of data.ts, called by `csrun predict` after each batch's predictions are
+ * written (e.g. to save predicted masks as images beside predictions.jsonl).
+ * @param batch       the input batch (features, and labels when the pipeline yields them).
+ * @param predictions this batch's predictions by name.
+ * @param info.dir    the `predict/` directory; `info.offset` the index of the batch's first sample.
+ */
+export type PredictionsHook = (batch: Batch, predictions: Record<string, TensorData>, info: { dir: string; offset: number }) => void | Promise<void>;
 
 /** Nests a flat row-major list into `shape` (scalars for shape []). */
 function nest(flat: number[], shape: number[]): unknown {

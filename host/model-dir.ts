@@ -13,12 +13,9 @@ import { CHECKPOINT_INDEX } from '../runtime/checkpoint.ts';
 import { writeFileAtomic } from '../runtime/fs.ts';
 import { COMPILE_FILES } from '../compiler/pipeline.ts';
 import { traceModelFn, type InputSignature, type ModelFn } from '../runtime/api/estimator.ts';
-import { Model } from '../runtime/model.ts';
 import { batchRows } from '../runtime/batch.ts';
-import type { MetricOp } from '../runtime/api/metrics.ts';
-import type { Optimizer } from '../runtime/api/optimizers.ts';
-import type { SymbolicTensor } from '../runtime/symbolic.ts';
 import { errorSummary, importUserModule } from './user-module.ts';
+import { MODEL_ADAPTERS } from './input/conventions.ts';
 import { SupportServer } from './input/support-server.ts';
 
 /**
@@ -123,19 +120,8 @@ export interface ModelDir {
   out: ModelDirLayout;
   /** The model function (an ElasticDL model file is adapted onto it). */
   modelFn: ModelFn;
-  /** 'estimator' for a modelFn export, 'elasticdl' for an adapted ElasticDL model file. */
-  convention: 'estimator' | 'elasticdl';
-}
-
-/** The ElasticDL model-file exports (see ../shared/seeds/elasticdl-*.md). */
-export interface ElasticDLModule {
-  model: Model;
-  /** `loss(labels, predictions)` → scalar loss (made with `losses.*`). */
-  loss: (labels: SymbolicTensor, predictions: SymbolicTensor) => SymbolicTensor;
-  /** `optimizer()` → an Optimizer (e.g. `optimizers.adam({ learningRate: 0.001 })`). */
-  optimizer: () => Optimizer;
-  /** `evalMetricsFn()` → `{ name: (labels, predictions) => metrics.* }`. */
-  evalMetricsFn?: () => Record<string, (labels: SymbolicTensor, predictions: SymbolicTensor) => MetricOp>;
+  /** 'estimator' for a modelFn export, else the adapter's convention ('elasticdl' for an ElasticDL model file). */
+  convention: string;
 }
 
 function findSource(dir: string, stem: string): string | undefined {
@@ -144,29 +130,6 @@ function findSource(dir: string, stem: string): string | undefined {
     if (fs.existsSync(f)) return f;
   }
   return undefined;
-}
-
-/**
- * Adapts an ElasticDL model file onto the modelFn contract: the model's output is the prediction
- * `output`; `loss(labels, output)` is the loss; `optimizer().minimize(loss)` the train op;
- * `evalMetricsFn()` the eval metrics. A single feature is passed to the model as a tensor, several as a dict.
- * @throws UserError when `loss` or `optimizer` is missing.
- */
-export function adaptElasticDL(mod: Partial<ElasticDLModule>, file: string): ModelFn {
-  for (const k of ['loss', 'optimizer'] as const) {
-    if (typeof mod[k] !== 'function') throw new UserError(`${file}: an ElasticDL model file must export a '${k}' function`);
-  }
-  const m = mod as ElasticDLModule;
-  return (features, labels, mode) => {
-    const keys = Object.keys(features);
-    const output = m.model.apply(keys.length === 1 ? features[keys[0]] : features);
-    if (mode === 'infer') return { mode, predictions: { output } };
-    if (!labels) throw new UserError(`${file}: the input pipeline yields no labels in mode '${mode}'`);
-    const loss = m.loss(labels, output);
-    const evalMetricOps: Record<string, MetricOp> = {};
-    for (const [k, f] of Object.entries(m.evalMetricsFn?.() ?? {})) evalMetricOps[k] = f(labels, output);
-    return { mode, loss, evalMetricOps, ...(mode === 'train' ? { trainOp: m.optimizer().minimize(loss) } : {}) };
-  };
 }
 
 function mergeOverrides(raw: any, o: ParamOverrides | undefined): any {
@@ -211,12 +174,14 @@ export async function loadModelDir(dirArg: string, opts: { paramsFile?: string; 
   if (typeof mod.modelFn === 'function') {
     modelFn = mod.modelFn as ModelFn;
     convention = 'estimator';
-  } else if (mod.model instanceof Model) {
-    modelFn = adaptElasticDL(mod as Partial<ElasticDLModule>, modelFile);
-    convention = 'elasticdl';
   } else {
-    const found = Object.keys(mod).join(', ') || 'nothing';
-    throw new UserError(`${modelFile}: exports no 'modelFn' function (nor an ElasticDL 'model'); it exports ${found}`);
+    const adapter = MODEL_ADAPTERS.find((a) => a.matches(mod));
+    if (!adapter) {
+      const found = Object.keys(mod).join(', ') || 'nothing';
+      throw new UserError(`${modelFile}: exports no 'modelFn' function${MODEL_ADAPTERS.map((a) => ` (nor ${a.describe})`).join('')}; it exports ${found}`);
+    }
+    modelFn = adapter.adapt(mod, modelFile);
+    convention = adapter.convention;
   }
   return { dir, modelFile, dataFile, paramsFile, params, out: new ModelDirLayout(params.runconfig.model_dir), modelFn, convention };
 }

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { UserError } from '../runtime/errors.ts';
+import type { ModelFn } from '../runtime/api/estimator.ts';
 
 /** `path` relative to the working directory when it is inside it, else absolute (for messages). */
 export function displayPath(file: string): string {
@@ -47,4 +48,22 @@ export async function importUserModule(file: string, what = 'module'): Promise<R
     if (e instanceof UserError || (e as Error)?.name === 'UserError') throw new UserError(`${displayPath(file)}: ${(e as Error).message}`, { cause: e });
     throw new UserError(`${displayPath(file)}: failed to load: ${errorSummary(e, file)}`, { cause: e });
   }
+}
+
+/**
+ * A model-file convention besides csrun's own `modelFn` export (e.g. an ElasticDL model file,
+ * host/input/elasticdl.ts); the list is host/input/conventions.ts.
+ */
+export interface ModelFnAdapter {
+  /** `ModelDir.convention` of a directory loaded through this adapter, e.g. 'elasticdl'. */
+  convention: string;
+  /** What it looks for, for the "exports no modelFn" error, e.g. "an ElasticDL 'model'". */
+  describe: string;
+  /** True when the module's exports follow the convention. */
+  matches(mod: Record<string, unknown>): boolean;
+  /**
+   * The modelFn of such a module (`file`: its absolute path, for messages).
+   * @throws UserError naming the file when an export the convention requires is missing.
+   */
+  adapt(mod: Record<string, unknown>, file: string): ModelFn;
 }

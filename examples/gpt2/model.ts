@@ -14,27 +14,11 @@
  * number of tokens for "num_tokens"; with loss_weight = 1 / T the first is the mean per-token cross-entropy.
  * Eval metrics: perplexity (e^mean CE) and next-token accuracy. PREDICT: `logits`.
  */
-import { layers, losses, metrics, ops, optimizers, ModeKeys, UserError, type InitializerArg, type ModelFn, type Params } from 'csrun';
+import { initializers, layers, losses, metrics, ops, optimizers, ModeKeys, UserError, type InitializerArg, type ModelFn, type Params } from 'csrun';
 
-/** A modelzoo initializer entry (`{ name: truncated_normal, mean, stddev }`, or a one-entry list of it) as csrun's. */
+/** `model.<key>` as an initializer (modelzoo entry, see `initializers.fromParams`). */
 function initializerOf(params: Params, key: string, fallback: InitializerArg): InitializerArg {
-  let v = (params.model as Record<string, unknown>)[key];
-  if (v === undefined || v === null) return fallback;
-  if (Array.isArray(v)) {
-    if (v.length !== 1) throw new UserError(`model.${key}: csrun takes one initializer (a mapping or a list of one mapping), got a list of ${v.length}`);
-    v = v[0];
-  }
-  if (typeof v === 'string') return v;
-  if (!v || typeof v !== 'object' || typeof (v as { name?: unknown }).name !== 'string') {
-    throw new UserError(`model.${key}: expected { name: <initializer>, …numbers } (e.g. { name: truncated_normal, mean: 0.0, stddev: 0.02 }), got ${JSON.stringify(v)}`);
-  }
-  const { name, std, ...rest } = v as Record<string, unknown>;
-  const config: Record<string, number> = {};
-  for (const [k, x] of Object.entries({ ...rest, ...(std !== undefined ? { stddev: std } : {}) })) {
-    if (typeof x !== 'number') throw new UserError(`model.${key}.${k}: expected a number, got ${JSON.stringify(x)}`);
-    config[k] = x;
-  }
-  return { name: name as string, config };
+  return initializers.fromParams((params.model as Record<string, unknown>)[key], `model.${key}`, fallback);
 }
 
 /** The model section as typed values, with the modelzoo defaults. @throws UserError for unsupported values. */

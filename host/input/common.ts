@@ -12,13 +12,23 @@ import type { Batch, TensorData, TensorDType } from '../../runtime/batch.ts';
 import { Dataset } from '../data/dataset.ts';
 import type { InputFn } from '../data/input.ts';
 import { asTensorData, describeValue, formatShape } from '../data/tensor.ts';
-import { elasticDLInputFn } from './elasticdl.ts';
 import { displayPath, errorSummary, importUserModule } from '../user-module.ts';
 
 export { displayPath, errorSummary };
 
-/** Names the ElasticDL convention uses for its dataset function (see host/input/elasticdl.ts). */
-export const ELASTICDL_EXPORTS = ['datasetFn', 'dataset_fn', 'feed'] as const;
+/**
+ * A data-module convention besides csrun's own `inputFn` export (e.g. ElasticDL's `dataset_fn`,
+ * host/input/elasticdl.ts): the exports it recognises and how one becomes an {@link InputFn}. The list of
+ * conventions is host/input/conventions.ts; the loader only knows this interface.
+ */
+export interface InputFnAdapter {
+  /** Named in errors, e.g. 'ElasticDL'. */
+  name: string;
+  /** Export names tried in order when the module has no `inputFn`. */
+  exports: readonly string[];
+  /** Wraps the export found (`file` is the data module's absolute path). */
+  adapt(fn: (...args: never[]) => unknown, file: string): InputFn;
+}
 
 /** The absolute file path of a data module given as a path or a file: URL. */
 export function dataModulePath(dataModule: string): string {
@@ -29,27 +39,28 @@ export function dataModulePath(dataModule: string): string {
  * Imports a data module and returns its input function.
  * @param dataModule   absolute path or file: URL of data.ts (TypeScript needs tsx registered, as the CLI,
  *   vitest and the worker bootstrap do).
- * @param exportName   the export to use (default 'inputFn'). If the module has no `inputFn` but follows the
- *   ElasticDL convention (`datasetFn` / `dataset_fn` / `feed`), that function is adapted with
- *   {@link elasticDLInputFn} (records from TFRecord files in `data_dir`).
+ * @param exportName   the export to use (default 'inputFn'). If the module has no `inputFn`, the first
+ *   export of an adapter's convention found is adapted (e.g. ElasticDL's `datasetFn`).
+ * @param adapters     the other conventions accepted (host/input/conventions.ts INPUT_ADAPTERS).
  * @throws UserError naming the file if it does not exist, fails to load (message and location), or exports
  *   no such function.
  */
-export async function loadInputFn(dataModule: string, exportName = 'inputFn'): Promise<InputFn> {
+export async function loadInputFn(dataModule: string, exportName = 'inputFn', adapters: readonly InputFnAdapter[] = []): Promise<InputFn> {
   const file = dataModulePath(dataModule);
   const mod = await importUserModule(file, 'data module');
   const fn = mod[exportName];
   if (typeof fn === 'function') return fn as InputFn;
-  if (exportName === 'inputFn') {
-    for (const name of ELASTICDL_EXPORTS) {
+  const tried = exportName === 'inputFn' ? adapters : [];
+  for (const a of tried) {
+    for (const name of a.exports) {
       const d = mod[name];
-      if (typeof d === 'function') return elasticDLInputFn(d as Parameters<typeof elasticDLInputFn>[0], { modelDir: path.dirname(file) });
+      if (typeof d === 'function') return a.adapt(d as (...args: never[]) => unknown, file);
     }
   }
   const exported = Object.keys(mod).filter((k) => k !== 'default');
   throw new UserError(
     `${displayPath(file)}: does not export a function '${exportName}'` +
-      (exportName === 'inputFn' ? ` (nor an ElasticDL ${ELASTICDL_EXPORTS.join(' / ')})` : '') +
+      tried.map((a) => ` (nor an ${a.name} ${a.exports.join(' / ')})`).join('') +
       `; it exports: ${exported.join(', ') || 'nothing'}`,
   );
 }

@@ -1,7 +1,9 @@
 /**
- * The ElasticDL model-file convention for input, adapted onto csrun's {@link InputFn}.
+ * The ElasticDL conventions adapted onto csrun's: the model file (`model`, `loss`, `optimizer`,
+ * `evalMetricsFn` → a modelFn) and, for input, `dataset_fn` → an {@link InputFn}. Both adapters are listed in
+ * host/input/conventions.ts.
  *
- * ElasticDL (see shared/seeds/elasticdl-model-contribution.md, "dataset_fn") has the framework read the
+ * ElasticDL (its model-contribution guide, "dataset_fn") has the framework read the
  * records and the model file transform them: `dataset_fn(dataset, mode)` (called `feed(dataset, mode,
  * metadata)` in later ElasticDL versions) receives a dataset of serialised records, parses them (typically
  * `tf.io.parse_single_example`), optionally shuffles, and returns a dataset of `(model_inputs, labels)`
@@ -22,6 +24,13 @@ import { Dataset } from '../data/dataset.ts';
 import { inputSection, resolveDataDir, type InputFn } from '../data/input.ts';
 import { TFRecordDataset, type CompressionType } from '../data/readers/tfrecord.ts';
 import { describeValue } from '../data/tensor.ts';
+import type { ModelFn } from '../../runtime/api/estimator.ts';
+import type { MetricOp } from '../../runtime/api/metrics.ts';
+import type { Optimizer } from '../../runtime/api/optimizers.ts';
+import { Model } from '../../runtime/model.ts';
+import type { SymbolicTensor } from '../../runtime/symbolic.ts';
+import type { ModelFnAdapter } from '../user-module.ts';
+import type { InputFnAdapter } from './common.ts';
 
 /** ElasticDL's `Mode` constants (TRAINING, EVALUATION, PREDICTION) as csrun's mode strings. */
 export const ElasticDLMode = { TRAINING: 'train', EVALUATION: 'eval', PREDICTION: 'infer' } as const satisfies Record<string, Mode>;
@@ -127,3 +136,52 @@ export function elasticDLInputFn(datasetFn: DatasetFn, options: ElasticDLInputOp
     return out.batch(batchSize, { dropRemainder: input.drop_last_batch ?? mode === 'train' }).prefetch(input.prefetch_buffer_size ?? 2) as Dataset<Batch>;
   };
 }
+
+/** The ElasticDL model-file exports (ElasticDL's model zoo convention). */
+export interface ElasticDLModule {
+  model: Model;
+  /** `loss(labels, predictions)` → scalar loss (made with `losses.*`). */
+  loss: (labels: SymbolicTensor, predictions: SymbolicTensor) => SymbolicTensor;
+  /** `optimizer()` → an Optimizer (e.g. `optimizers.adam({ learningRate: 0.001 })`). */
+  optimizer: () => Optimizer;
+  /** `evalMetricsFn()` → `{ name: (labels, predictions) => metrics.* }`. */
+  evalMetricsFn?: () => Record<string, (labels: SymbolicTensor, predictions: SymbolicTensor) => MetricOp>;
+}
+
+/**
+ * Adapts an ElasticDL model file onto the modelFn contract: the model's output is the prediction
+ * `output`; `loss(labels, output)` is the loss; `optimizer().minimize(loss)` the train op;
+ * `evalMetricsFn()` the eval metrics. A single feature is passed to the model as a tensor, several as a dict.
+ * @throws UserError when `loss` or `optimizer` is missing.
+ */
+export function adaptElasticDL(mod: Partial<ElasticDLModule>, file: string): ModelFn {
+  for (const k of ['loss', 'optimizer'] as const) {
+    if (typeof mod[k] !== 'function') throw new UserError(`${file}: an ElasticDL model file must export a '${k}' function`);
+  }
+  const m = mod as ElasticDLModule;
+  return (features, labels, mode) => {
+    const keys = Object.keys(features);
+    const output = m.model.apply(keys.length === 1 ? features[keys[0]] : features);
+    if (mode === 'infer') return { mode, predictions: { output } };
+    if (!labels) throw new UserError(`${file}: the input pipeline yields no labels in mode '${mode}'`);
+    const loss = m.loss(labels, output);
+    const evalMetricOps: Record<string, MetricOp> = {};
+    for (const [k, f] of Object.entries(m.evalMetricsFn?.() ?? {})) evalMetricOps[k] = f(labels, output);
+    return { mode, loss, evalMetricOps, ...(mode === 'train' ? { trainOp: m.optimizer().minimize(loss) } : {}) };
+  };
+}
+
+/** The ElasticDL model-file convention (an exported `model`), for host/input/conventions.ts. */
+export const elasticDLModelAdapter: ModelFnAdapter = {
+  convention: 'elasticdl',
+  describe: "an ElasticDL 'model'",
+  matches: (mod) => mod.model instanceof Model,
+  adapt: (mod, file) => adaptElasticDL(mod as Partial<ElasticDLModule>, file),
+};
+
+/** The ElasticDL data-module convention (`datasetFn` / `dataset_fn` / `feed`), for host/input/conventions.ts. */
+export const elasticDLInputAdapter: InputFnAdapter = {
+  name: 'ElasticDL',
+  exports: ['datasetFn', 'dataset_fn', 'feed'],
+  adapt: (fn, file) => elasticDLInputFn(fn as DatasetFn, { modelDir: path.dirname(file) }),
+};

@@ -14,6 +14,7 @@ import { UserError } from '../../runtime/errors.ts';
 import { threadCpuMs } from '../../runtime/parallel/thread-cpu.ts';
 import { WorkerClient, WorkerError } from '../../runtime/parallel/worker-rpc.ts';
 import type { Batch } from '../../runtime/batch.ts';
+import { INPUT_ADAPTERS } from './conventions.ts';
 import { InputPipeline, type PipelineSpec, type Sharding } from './pipeline.ts';
 import type { InputWorkerMethods } from './worker.ts';
 
@@ -77,7 +78,7 @@ export class LocalLane implements InputLane {
    * @throws UserError naming the pipeline (host/input/pipeline.ts).
    */
   static async open(spec: PipelineSpec): Promise<LocalLane> {
-    return new LocalLane(await InputPipeline.open(spec), spec.label);
+    return new LocalLane(await InputPipeline.open(spec, INPUT_ADAPTERS), spec.label);
   }
 
   get sharding(): Sharding {

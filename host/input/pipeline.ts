@@ -18,7 +18,7 @@ import type { Dataset } from '../data/dataset.ts';
 import { datasetOptions, hasShard } from '../data/options.ts';
 import { setRandomSeed } from '../data/seed.ts';
 import { describeValue } from '../data/tensor.ts';
-import { dataModulePath, errorSummary, isDataset, loadInputFn, toTransferableBatch } from './common.ts';
+import { dataModulePath, errorSummary, isDataset, loadInputFn, toTransferableBatch, type InputFnAdapter } from './common.ts';
 
 /** How a pipeline's batches were sharded: 'context' (inputFn called shard), 'data' (sharded by batch here), 'off' (autoShardPolicy OFF), 'single' (N = 1). */
 export type Sharding = 'context' | 'data' | 'off' | 'single';
@@ -59,13 +59,14 @@ export class InputPipeline {
 
   /**
    * Loads the data module, calls the inputFn and shards its dataset.
+   * @param adapters data-module conventions accepted besides `inputFn` (see {@link loadInputFn}).
    * @throws UserError (see the module comment).
    */
-  static async open(spec: PipelineSpec): Promise<InputPipeline> {
+  static async open(spec: PipelineSpec, adapters: readonly InputFnAdapter[]): Promise<InputPipeline> {
     const p = new InputPipeline(spec);
     await p.guard(async () => {
       setRandomSeed(spec.seed);
-      const inputFn = await loadInputFn(spec.dataModule, spec.inputFnExport);
+      const inputFn = await loadInputFn(spec.dataModule, spec.inputFnExport, adapters);
       p.phase = `calling ${spec.inputFnExport}`;
       const context = { numInputPipelines: spec.numPipelines, inputPipelineId: spec.pipelineId };
       let ds = (await inputFn(spec.params, spec.mode, context)) as Dataset<unknown>;

@@ -8,10 +8,11 @@
 import { serveRequests, withTransfer, type Transfer } from '../../runtime/parallel/worker-rpc.ts';
 import type { Batch } from '../../runtime/batch.ts';
 import { threadCpuMs } from '../../runtime/parallel/thread-cpu.ts';
+import { INPUT_ADAPTERS } from './conventions.ts';
 import { InputPipeline, type PipelineSpec, type Sharding } from './pipeline.ts';
 
 async function setup(spec: PipelineSpec) {
-  const pipeline = await InputPipeline.open(spec);
+  const pipeline = await InputPipeline.open(spec, INPUT_ADAPTERS);
   return {
     /** How the pipeline was sharded. */
     sharding: (): Sharding => pipeline.sharding,

@@ -128,7 +128,7 @@ describe('csrun report --html in headless Chromium', () => {
     await w.page.locator('input.layer-heat').check();
     await nextFrame(w.page);
     const on = await pixel(w.page, 0, 200, 200);
-    // Viridis' top (253, 231, 37) blended over what lies beneath: yellow, and changed.
+    // The top of the heat ramp is opaque yellow (255, 255, 0), unlike what lay beneath.
     expect(on[0] > 180 && on[1] > 180 && on[2] < 120, `hottest PE drawn at the top of the scale: ${on}`).toBe(true);
     expect(close(on, off, 40)).toBe(false);
     await w.page.locator('input.layer-heat').uncheck();

@@ -3,7 +3,7 @@ import { layers, losses, metrics, optimizers, Model, Sequential, ModeKeys, trace
 import { modelFn as mnistModelFn } from '../../examples/mnist/model.ts';
 import { modelFn as fcModelFn } from '../../examples/fc_mnist/model.ts';
 import * as elastic from '../../examples/mnist_elasticdl/model.ts';
-import { adaptElasticDL } from '../../host/model-dir.ts';
+import { adaptElasticDL } from '../../host/input/elasticdl.ts';
 import { formatSummary } from '../../runtime/summary.ts';
 import { countParams, type Mode } from '../../runtime/graph.ts';
 

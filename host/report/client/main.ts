@@ -9,7 +9,7 @@ import type { ReportData, ReportKernel } from '../data.ts';
 import { drawCurves, drawTimeline } from './charts.ts';
 import { WaferMap } from './map.ts';
 import { type Column, KernelTable } from './table.ts';
-import { type ColourBy, delta, detailsList, el, kernelDetails, kernelMem, kernelUtil, num, pct, STALL_COLOURS, viridis } from './util.ts';
+import { type ColourBy, delta, detailsList, el, heatRgba, kernelDetails, kernelMem, kernelUtil, num, pct, STALL_COLOURS, viridis } from './util.ts';
 
 interface Page {
   compare: boolean;
@@ -85,7 +85,12 @@ function controls(parent: HTMLElement, ms: WaferMap[]): void {
     });
   }
   const heat = ms[0].data.heat;
-  el('span', 'note', heat ? `heat: ${heat.source} ${heat.unit}, max ${num(heat.max)}` : 'no link loads', bar);
+  if (heat) {
+    const h = el('span', 'legend', undefined, bar);
+    el('span', 'note', `heat (${heat.source} ${heat.unit}): 0`, h);
+    el('span', 'gradient', undefined, h).style.background = `linear-gradient(to right, ${[0.01, 0.5, 1].map((t) => `rgba(${heatRgba(t).slice(0, 3).join(',')},${heatRgba(t)[3] / 255})`).join(',')})`;
+    el('span', 'note', num(heat.max), h);
+  } else el('span', 'note', 'no link loads', bar);
   el('button', 'fit', 'fit', bar).addEventListener('click', () => ms.forEach((m) => m.fit()));
 }
 

@@ -7,7 +7,7 @@
  * tooltip, click selects it.
  */
 import type { ReportData, ReportKernel } from '../data.ts';
-import { type ColourBy, detailsList, el, kernelColour, kernelDetails, viridisRgb } from './util.ts';
+import { type ColourBy, detailsList, el, heatRgba, kernelColour, kernelDetails } from './util.ts';
 
 /** Layers drawn above the kernels. */
 export interface MapLayers {
@@ -40,8 +40,7 @@ async function heatCanvas(d: ReportData): Promise<{ canvas: HTMLCanvasElement; h
   for (let i = 0; i < q.length; i++) {
     if (q[i] > q[top]) top = i;
     if (q[i] === 0) continue;
-    const [r, g, b] = viridisRgb(q[i] / 255);
-    img.data.set([r, g, b, 230], 4 * i);
+    img.data.set(heatRgba(q[i] / 255), 4 * i);
   }
   c.getContext('2d')!.putImageData(img, 0, 0);
   return { canvas: c, hottest: [top % heat.width, Math.floor(top / heat.width)] };
@@ -266,9 +265,7 @@ export class WaferMap {
     for (const k of this.data.kernels) ctx.strokeRect(k.x, k.y, k.width, k.height);
     if (this.layers.heat && this.heat) {
       ctx.imageSmoothingEnabled = false;
-      ctx.globalAlpha = 0.9;
       ctx.drawImage(this.heat, 0, 0);
-      ctx.globalAlpha = 1;
     }
     if (this.layers.routes) this.drawRoutes(ctx);
     const sel = this.data.kernels.find((k) => k.name === this.selected);
@@ -283,12 +280,15 @@ export class WaferMap {
     this.canvas.dataset.frames = String(this.frames);
   }
 
-  /** Routes as their middle lane, 1–5 screen px wide by bytes per sample, ending in a dot at the consumer. */
+  /** Routes as their middle lane, 1–5 screen px wide by bytes per sample, ending in a dot at the consumer;
+   * with a kernel selected, its own routes stand out and the others fade. */
   private drawRoutes(ctx: CanvasRenderingContext2D): void {
     const s = this.scale;
     const max = Math.max(...this.data.routes.map((r) => r.bytes_per_sample), 1);
-    ctx.strokeStyle = ctx.fillStyle = 'rgba(200,20,70,0.75)';
+    const sel = this.selected;
     for (const r of this.data.routes) {
+      const mine = sel !== null && (r.from === sel || r.to === sel);
+      ctx.strokeStyle = ctx.fillStyle = mine ? 'rgba(0,90,255,0.95)' : sel !== null ? 'rgba(200,20,70,0.3)' : 'rgba(200,20,70,0.75)';
       ctx.beginPath();
       const [p, ...rest] = r.points;
       ctx.moveTo(p[0] + 0.5, p[1] + 0.5);

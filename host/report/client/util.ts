@@ -58,6 +58,13 @@ export function viridisRgb(t: number): [number, number, number] {
   return [0, 1, 2].map((c) => Math.round(a[c] + f * (b[c] - a[c]))) as [number, number, number];
 }
 
+/** The heat-map ramp of t ∈ (0, 1]: dark red → red → yellow, more opaque when hotter (RGBA bytes); distinct
+ * from the kernels' viridis so both layers read at once. */
+export function heatRgba(t: number): [number, number, number, number] {
+  const u = Math.min(1, Math.max(0, t));
+  return [Math.round(120 + 135 * Math.min(1, 2 * u)), Math.round(255 * Math.max(0, 2 * u - 1)), 0, Math.round(140 + 115 * u)];
+}
+
 /** Stall-kind colours (busy: computing; starved: waiting for inputs; blocked: waiting to send). */
 export const STALL_COLOURS: Record<string, string> = { busy: '#2a9d8f', starved: '#e9c46a', blocked: '#e76f51', none: '#8d99ae' };
 
@@ -101,6 +108,7 @@ export function kernelDetails(k: ReportKernel): [string, string][] {
     ['utilization', `${pct(k.est.utilization)} est. (steady ${pct(k.est.steady_utilization)}) · ${pct(k.sim?.utilization)} sim.`],
     ['memory B/PE', `${num(k.est.memory_bytes_per_pe)} est. · ${num(k.sim?.memory_bytes_per_pe)} sim.`],
     ['stall', k.sim?.stall ?? '–'],
+    ['busy / starved / blocked', k.sim && k.sim.busy_cycles !== null ? [k.sim.busy_cycles, k.sim.starved_cycles, k.sim.blocked_cycles].map((c) => `${num(c)}`).join(' / ') + ' cycles' : '–'],
     ['cause', k.cause || '–'],
   ];
 }
