@@ -1,9 +1,10 @@
 /**
- * Cost of the simulation bookkeeping (issue 6; not a test): training step time of examples/mnist (batch 64,
- * real MNIST) on the same Wafer code with the simulated clock, per-kernel counters, route-traffic counting and
- * trace recording on, and with them off (`WaferOptions.simulate: false`; the numerics are identical).
+ * Cost of the timing simulation on a training run (issues 6 and 11; not a test): training step time of
+ * examples/mnist (batch 64, real MNIST) on the same Wafer code with the simulated clock (flow level) and
+ * route-traffic counting on, and with them off (`WaferOptions.simulate: false`; the numerics are identical).
  * Alternates blocks of on/off steps so that machine noise hits both alike; prints the mean step times and the
- * overhead (target ≤ 5%).
+ * per-step overhead, then the one-off cost of simulating the plan's batch size (the clock simulates each batch
+ * size once, uncached here) as a share of the whole run (`runconfig.max_steps` steps). Target: ≤ 5% in all.
  *
  *   npx tsx bench/sim-overhead.ts [--blocks 6] [--steps 25] [--compute-workers 2]
  */
@@ -15,6 +16,8 @@ import { compileGraph } from '../compiler/pipeline.ts';
 import { firstBatch, loadModelDir, signatureOf, traceModel } from '../host/model-dir.ts';
 import { SupportServer } from '../host/input/support-server.ts';
 import type { Batch } from '../runtime/batch.ts';
+import { SimClock } from '../wafer-sim/clock.ts';
+import { clearSimCache } from '../wafer-sim/sim/index.ts';
 import { Wafer } from '../wafer-sim/wafer.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -55,4 +58,14 @@ const off = mean(ms.off);
 console.log(`examples/mnist, batch 64, ${wafers.on.computeWorkers} compute workers, ${blocks} alternating blocks of ${steps} steps`);
 console.log(`step time, bookkeeping on : ${on.toFixed(2)} ms  (blocks: ${ms.on.map((x) => x.toFixed(1)).join(' ')})`);
 console.log(`step time, bookkeeping off: ${off.toFixed(2)} ms  (blocks: ${ms.off.map((x) => x.toFixed(1)).join(' ')})`);
-console.log(`overhead: ${(100 * (on / off - 1)).toFixed(2)}%  (target ≤ 5%)`);
+console.log(`per-step overhead: ${(100 * (on / off - 1)).toFixed(2)}%  (target ≤ 5%)`);
+const once: number[] = [];
+for (let i = 0; i < 3; i++) {
+  clearSimCache();
+  const t0 = performance.now();
+  new SimClock(plan, { simLevel: 'flow' });
+  once.push(performance.now() - t0);
+}
+const oneOff = once.sort((a, b) => a - b)[1];
+const runSteps = md.params.runconfig.max_steps ?? 1;
+console.log(`one-off flow simulation of batch ${plan.batchSize}: ${oneOff.toFixed(0)} ms (median of 3) = ${((100 * oneOff) / (runSteps * off)).toFixed(3)}% of a ${runSteps}-step run; total overhead ${(100 * ((on * runSteps + oneOff) / (off * runSteps) - 1)).toFixed(2)}%`);

@@ -8,9 +8,9 @@
  */
 import type { Plan } from '../compiler/ir.ts';
 import { UserError } from '../runtime/errors.ts';
+import type { TransferTraffic } from '../runtime/parallel/schedule.ts';
 import { SIM_LEVELS, type SimLevel } from '../runtime/params.ts';
 import { analyticResult } from './analytic.ts';
-import type { RouteTraffic } from './schedule.ts';
 import { simFiles, type SIM_FILES } from './sim-files.ts';
 import { simulate, type SimResult } from './sim/index.ts';
 
@@ -68,11 +68,11 @@ export class SimClock {
   /**
    * Advances the clock by one batch and adds the route traffic it caused.
    * @param batchSize samples in the batch (≥ 1).
-   * @param traffic elements moved per route (from the compute workers); converted to bytes with the
-   *   machine's word size.
+   * @param traffic elements moved per route (index = route, from the compute workers); converted to bytes
+   *   with the machine's word size.
    * @returns the batch's simulated cycles.
    */
-  advance(batchSize: number, traffic?: RouteTraffic): number {
+  advance(batchSize: number, traffic?: TransferTraffic): number {
     let t = this.timings.get(batchSize);
     if (!t) this.timings.set(batchSize, (t = { result: timeBatch(this.plan, batchSize, this.level, this.timings.size === 0), batches: 0 }));
     t.batches++;

@@ -1,8 +1,8 @@
 /**
  * A Wafer: a compiled Plan loaded onto the machine it was compiled for. Every placed kernel runs its
  * graph nodes (forward, backward, weight update) on the tfjs wasm backend through the compute workers
- * (CPU-thread data parallelism, runtime/parallel/pool.ts) in the schedule the plan gives
- * (wafer-sim/schedule.ts); tensors cross between kernels along the Plan's routes, whose traffic is counted;
+ * (CPU-thread data parallelism, runtime/parallel/pool.ts) in the schedule the plan gives ({@link scheduleOf});
+ * tensors cross between kernels along the Plan's routes, whose traffic is counted;
  * the simulated clock (wafer-sim/clock.ts) advances by the timing simulation of each batch at the run's
  * `sim_level`.
  */
@@ -15,13 +15,36 @@ import type { NamedArray } from '../runtime/exec/store.ts';
 import type { Graph } from '../runtime/graph.ts';
 import type { WorkerMemory } from '../runtime/parallel/compute-worker.ts';
 import { ComputeWorkerPool, type StepResult } from '../runtime/parallel/pool.ts';
+import type { KernelSchedule, TransferTraffic } from '../runtime/parallel/schedule.ts';
 import { SimClock, type ClockOptions } from './clock.ts';
-import { scheduleOf, type RouteTraffic } from './schedule.ts';
+
+/**
+ * The kernel order and fabric transfers of a plan, as graph node indices, for the compute workers (which know
+ * nothing of routes or of the wafer): every node runs in the kernel `plan.nodeKernel` assigns it (layout-only
+ * layers in their producer's kernel), kernels in the plan's order; transfer i is `plan.routes[i]` (a route
+ * whose source is not a kernel carries data from the host), so the workers' per-transfer element counts are
+ * per-route traffic.
+ * @throws UserError if a node of the graph has no kernel (plan and graph out of step).
+ */
+export function scheduleOf(plan: Plan, graph: Graph): KernelSchedule {
+  const byKernel = new Map<string, number[]>(plan.kernels.map((k) => [k.name, []]));
+  graph.nodes.forEach((n, i) => {
+    const k = plan.nodeKernel[n.name];
+    const list = k === undefined ? undefined : byKernel.get(k);
+    if (!list) throw new UserError(`the plan places no kernel for layer '${n.name}' of the model's graph; recompile the model`);
+    list.push(i);
+  });
+  const kernels = plan.kernels.map((k) => ({ name: k.name, nodes: byKernel.get(k.name)! }));
+  const kernelNames = new Set(plan.kernels.map((k) => k.name));
+  const transfers = plan.routes.map((r) => ({ tensor: r.tensor, ...(kernelNames.has(r.from) ? { from: r.from } : {}), to: r.to, backward: r.backward }));
+  return { kernels, transfers };
+}
 
 /** Result of {@link Wafer.trainStep}: losses, route traffic, and the batch's simulated cycles. */
 export interface WaferStepResult extends StepResult {
-  /** Elements per route of the plan (see {@link RouteTraffic}). */
-  traffic: RouteTraffic;
+  /** Elements moved per route of the plan in the step (index = route; forward activations, backward
+   * gradients, summed over shards). */
+  traffic: TransferTraffic;
   /** Simulated cycles of the batch (0 with `simulate: false`). */
   simulatedCycles: number;
 }

@@ -83,7 +83,7 @@ export function simulate(plan: SimPlan, opts: SimulateOptions): SimResult {
   if (!(bufferShare >= 0 && bufferShare <= 1)) throw new RangeError(`bufferShare must lie in [0, 1], got ${bufferShare}`);
   const io = opts.ioBytesPerS ?? m.ioBytesPerS;
   if (io === undefined) {
-    throw new UserError(`${m.source ?? `machine '${m.name}'`}: machine description key io_bytes_per_s is missing: the host I/O bandwidth in bytes/s per direction that the simulator needs (CS-2: 150000000000, i.e. 1.2 Tb/s)`);
+    throw new UserError(`${m.source ?? `machine '${m.name}'`}: machine description key io_bytes_per_s is missing: the host I/O bandwidth in bytes/s per direction that the flow and wavelet simulations need (CS-2: 150000000000, i.e. 1.2 Tb/s); add it, or use sim_level analytic`);
   }
   if (!(io > 0)) throw new RangeError(`ioBytesPerS must be > 0, got ${io}`);
   if (level === 'wavelet') {
