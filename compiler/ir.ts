@@ -304,6 +304,45 @@ export interface PlanEstimate {
   computeUtilization: number;
   /** Name of the slowest kernel, or `link (x,y,dir)` when transmission limits. */
   bottleneck: string;
+  /** Data-parallel replicas (absent: 1): fill and interval are one replica's, every rate the whole wafer's. */
+  replicas?: number;
+  /** Cycles per batch of the replicas' gradient all-reduce (absent: 0). */
+  allreduceCycles?: number;
+}
+
+/** The axis the fabric is cut along: 'x' cuts columns (regions side by side), 'y' rows (stacked). */
+export type CutAxis = 'x' | 'y';
+
+/** One replica count the compiler tried. */
+export interface ReplicaTrial {
+  replicas: number;
+  /** Estimated samples/s of the whole wafer with this many replicas (0 when it did not fit). */
+  samplesPerS: number;
+  /** Why it did not fit (the compiler's message), when it did not. */
+  error?: string;
+}
+
+/** How a plan's kernels are replicated over the fabric (absent on a one-replica plan; compiler/replicas.ts). */
+export interface ReplicaLayout {
+  /** K ≥ 1 (1: `multireplica` chose one replica; the trials are still recorded). */
+  count: number;
+  axis: CutAxis;
+  /** The region each replica is compiled for, PEs. */
+  region: { width: number; height: number };
+  /** Offset of replica i's copy of every kernel and route (replica 0: `{x: 0, y: 0}`), PEs. */
+  offsets: { x: number; y: number }[];
+  /** Samples per batch each replica takes: ⌈B / K⌉. */
+  samplesPerReplica: number;
+  /** One replica's samples/s at that batch (its own estimate). */
+  samplesPerSPerReplica: number;
+  /** Gradient words reduced per batch (all trainable parameters; 0 outside TRAIN). */
+  allreduceWords: number;
+  /** Words over the busiest boundary link, each way (L of the module comment). */
+  allreduceLinkWords: number;
+  /** Cycles per batch of the all-reduce (module comment). */
+  allreduceCycles: number;
+  /** Every K tried, in order (the chosen one included). */
+  tried: ReplicaTrial[];
 }
 
 /** The compiled artifact (`plan.json`): what the wafer simulator loads. */
@@ -332,4 +371,6 @@ export interface Plan {
   wirelength: number;
   busiestLink: LinkLoad | null;
   estimate: PlanEstimate;
+  /** K data-parallel replicas of these kernels and routes (compiler/replicas.ts); absent: one replica. */
+  replicas?: ReplicaLayout;
 }

@@ -97,7 +97,7 @@ export class Wafer {
     if (plan.mode !== graph.mode) throw new UserError(`the plan was compiled for mode '${plan.mode}', not '${graph.mode}'`);
     const schedule = scheduleOf(plan, graph);
     const clock = new SimClock(plan, opts);
-    const pool = await ComputeWorkerPool.start({ graph, schedule, numWorkers: opts.computeWorkers ?? 0, numShards: opts.computeShards ?? 0 });
+    const pool = await ComputeWorkerPool.start({ graph, schedule, numWorkers: opts.computeWorkers ?? 0, numShards: opts.computeShards ?? 0, shardMultiple: plan.replicas?.count ?? 1 });
     return new Wafer(plan, graph, clock, pool, opts.simulate ?? true);
   }
 

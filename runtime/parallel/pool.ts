@@ -37,6 +37,8 @@ export interface PoolOptions {
   numWorkers: number;
   /** Shards per batch, a multiple of the workers; 0: max(2, workers). */
   numShards: number;
+  /** The shards must also be a multiple of this (the plan's data-parallel replicas; default 1). */
+  shardMultiple?: number;
 }
 
 /** The error a caller sees for a failed request or a dead compute worker. */
@@ -70,7 +72,7 @@ export class ComputeWorkerPool {
    *   (e.g. the graph has an op without a kernel).
    */
   static async start(opts: PoolOptions): Promise<ComputeWorkerPool> {
-    const { workers: W, shards: S } = shardLayout(opts.numWorkers, opts.numShards);
+    const { workers: W, shards: S } = shardLayout(opts.numWorkers, opts.numShards, opts.shardMultiple);
     const totalParams = opts.graph.params.reduce((s, p) => s + p.shape.reduce((a, b) => a * b, 1), 0);
     const collective = createCollective(S, W, Math.max(1 << 16, Math.min(1 << 22, totalParams + 1024)));
     const onDeath = () => abortCollective(collective);

@@ -21,15 +21,24 @@ export function defaultComputeWorkers(): number {
   return Math.max(1, Math.min(8, os.availableParallelism?.() ?? os.cpus().length));
 }
 
+/** Least common multiple of two positive integers. */
+function lcm(a: number, b: number): number {
+  const gcd = (x: number, y: number): number => (y === 0 ? x : gcd(y, x % y));
+  return (a / gcd(a, b)) * b;
+}
+
 /**
  * Shards and workers of a run. `workers` 0 means {@link defaultComputeWorkers}; `shards` 0 means
- * max(2, workers): two shards by default, so that a run on one worker and a run on two give the same bits.
- * @throws UserError if `workers` does not divide `shards`.
+ * lcm(max(2, workers), replicas): two shards by default, so that a run on one worker and a run on two give the
+ * same bits, and a whole number of shards per data-parallel replica of the plan (compiler/replicas.ts: replica r
+ * is shards r·S/K … (r+1)·S/K − 1, and the all-reduce of the shards in shard order is the replicas' reduction).
+ * @throws UserError if `workers` or `replicas` does not divide `shards`.
  */
-export function shardLayout(workers: number, shards: number): { workers: number; shards: number } {
+export function shardLayout(workers: number, shards: number, replicas = 1): { workers: number; shards: number } {
   const w = workers || defaultComputeWorkers();
-  const s = shards || Math.max(2, w);
+  const s = shards || lcm(Math.max(2, w), replicas);
   if (s % w !== 0) throw new UserError(`runconfig.compute_shards (${s}) must be a multiple of the compute workers (${w})`);
+  if (s % replicas !== 0) throw new UserError(`runconfig.compute_shards (${s}) must be a multiple of the plan's replicas (${replicas})`);
   return { workers: w, shards: s };
 }
 
