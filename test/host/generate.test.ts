@@ -1,12 +1,12 @@
 /** Predict-time text sampling (host/generate.ts) with a stand-in model whose logits are known. */
 import { describe, expect, it } from 'vitest';
 import { sampleIndex, sampleSequences, samplingOptions } from '../../host/generate.ts';
-import type { Batch, HostTensor } from '../../runtime/batch.ts';
+import type { Batch, TensorData } from '../../runtime/batch.ts';
 import { UserError } from '../../runtime/errors.ts';
 
 const [N, T, V] = [3, 6, 5];
 /** A causal "model": at position t the logits favour token (ids[t] + 1) mod V by `margin`. */
-const chain = (margin: number) => async (b: Batch): Promise<Record<string, HostTensor>> => {
+const chain = (margin: number) => async (b: Batch): Promise<Record<string, TensorData>> => {
   const ids = b.features.ids.data;
   const out = new Float32Array(N * T * V);
   for (let i = 0; i < N * T; i++) out[i * V + ((ids[i] + 1) % V)] = margin;
