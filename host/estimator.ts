@@ -1,6 +1,6 @@
 /**
  * The Estimator loop (tf.estimator semantics on the simulated wafer): train, evaluate, train_and_evaluate,
- * evaluate every checkpoint, predict. It drives the path of DESIGN §1:
+ * evaluate every checkpoint, predict. It drives the path of docs/design.md §1:
  * support server (input workers) → trace modelFn on the first batch's shapes → compile (cached) →
  * load the Plan on a Wafer → stream batches → checkpoints, summaries, reports in model_dir.
  *
