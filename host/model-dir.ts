@@ -81,6 +81,10 @@ export class ModelDirLayout {
   simUtilization(mode: Mode = 'train'): string {
     return path.join(this.sim(mode), 'utilization.json');
   }
+  /** `sim[/<mode>]/links.json`: per directed fabric link, bytes, busy cycles and utilization. */
+  simLinks(mode: Mode = 'train'): string {
+    return path.join(this.sim(mode), 'links.json');
+  }
   /** `sim[/<mode>]/trace.json`: the simulated timeline (Chrome trace-event format). */
   simTrace(mode: Mode = 'train'): string {
     return path.join(this.sim(mode), 'trace.json');
