@@ -71,8 +71,9 @@ export async function runCompile(modelDirArg: string, opts: CompileCommandOption
     out(`Wrote kernel graph ${file}\n`);
   }
   if (opts.validateOnly) {
-    const r = compileGraph(graph, machine, { validateOnly: true, dumpIrDir: opts.dumpIr && path.resolve(opts.dumpIr) });
+    // the summary (parameter count) comes first, so a model too large for the machine still reports its size
     out(formatSummary(graph, title) + '\n');
+    const r = compileGraph(graph, machine, { validateOnly: true, dumpIrDir: opts.dumpIr && path.resolve(opts.dumpIr) });
     out(`\nKernels for machine ${machine.name}, mode ${mode} (${r.kernelGraph.kernels.length}):\n`);
     out(formatKernelList(r.kernelGraph) + '\n');
     out(`\nValidation passed: every layer is supported and the model fits ${machine.name} (${machine.fabric.width}×${machine.fabric.height} PEs).\n`);
