@@ -71,8 +71,7 @@ export async function runCompile(modelDirArg: string, opts: CompileCommandOption
     out(`Wrote kernel graph ${file}\n`);
   }
   if (opts.validateOnly) {
-    // the summary (parameter count) comes first, so a model too large for the machine still reports its size
-    out(formatSummary(graph, title) + '\n');
+    out(formatSummary(graph, title) + '\n'); // before the fit check, so a model too large still shows its parameters
     const r = compileGraph(graph, machine, { validateOnly: true, dumpIrDir: opts.dumpIr && path.resolve(opts.dumpIr) });
     out(`\nKernels for machine ${machine.name}, mode ${mode} (${r.kernelGraph.kernels.length}):\n`);
     out(formatKernelList(r.kernelGraph) + '\n');
