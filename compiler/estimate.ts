@@ -227,15 +227,17 @@ export function criticalPath(
  * critical path plus `(batchSize − 1)` bottleneck intervals. The simulated clock uses this at `sim_level: analytic`, so a run whose
  * batches have the plan's batch size simulates exactly the compile report's `samplesPerS`
  * (`B · clockHz / batchCycles`); as batches grow the rate tends to `steadyStateSamplesPerS`
- * (`clockHz / intervalCycles`).
+ * (`clockHz / intervalCycles`). A plan of K data-parallel replicas (compiler/replicas.ts) runs ⌈B / K⌉ samples
+ * per replica and then its gradient all-reduce: `fill + (⌈B / K⌉ − 1) · interval + allreduceCycles`.
  * @param estimate `plan.estimate`.
  * @param batchSize samples in the batch, ≥ 1.
  * @returns cycles (not rounded).
  * @throws RangeError for a batch size < 1.
  */
-export function batchCycles(estimate: Pick<PlanEstimate, 'fillCycles' | 'intervalCycles'>, batchSize: number): number {
+export function batchCycles(estimate: Pick<PlanEstimate, 'fillCycles' | 'intervalCycles' | 'replicas' | 'allreduceCycles'>, batchSize: number): number {
   if (!(batchSize >= 1)) throw new RangeError(`batch size must be ≥ 1, got ${batchSize}`);
-  return estimate.fillCycles + (batchSize - 1) * estimate.intervalCycles;
+  const K = estimate.replicas ?? 1;
+  return estimate.fillCycles + (Math.ceil(batchSize / K) - 1) * estimate.intervalCycles + (estimate.allreduceCycles ?? 0);
 }
 
 /**

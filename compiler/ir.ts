@@ -96,6 +96,53 @@ export interface EmbeddingSpec {
   L: number;
 }
 
+/**
+ * A batched matrix product of two streamed operands (tf.matMul of two activations): per sample `B`
+ * independent products `[M, K] · [K, N]` (`B` = the product of the leading per-sample axes). See
+ * kernels/matmul.ts. `epilogueOps`: fused element-wise ops per output element.
+ */
+export interface MatmulSpec {
+  kind: 'matmul';
+  B: number;
+  M: number;
+  K: number;
+  N: number;
+  epilogueOps: number;
+}
+
+/**
+ * Keras MultiHeadAttention on `T` queries and `S` keys/values (kernels/attention.ts): `H` heads of `dk`
+ * (query/key) and `dv` (value) dimensions; inputs of `Dq`, `Dk`, `Dv` features; output `Do` features.
+ * `scoreOps`: cycles per attention score (softmax, mask, dropout); `epilogueOps`: fused element-wise ops per
+ * output element (bias, residual add, dropout).
+ */
+export interface AttentionSpec {
+  kind: 'attention';
+  T: number;
+  S: number;
+  H: number;
+  dk: number;
+  dv: number;
+  Dq: number;
+  Dk: number;
+  Dv: number;
+  Do: number;
+  scoreOps: number;
+  epilogueOps: number;
+}
+
+/**
+ * A row-wise operation on `R` rows of `L` elements per sample (kernels/rowwise.ts): `softmax` (along the
+ * rows: max, exp, sum, divide) or `reduce` (sum / mean of each row to one element), `opsPerElement` cycles
+ * per element.
+ */
+export interface RowwiseSpec {
+  kind: 'softmax' | 'reduce';
+  R: number;
+  L: number;
+  opsPerElement: number;
+}
+
 /** The built-in kernel kinds and their specs; each has a module in `compiler/kernels/` (registry.ts). */
 export interface BuiltinKernelSpecs {
   conv: ConvSpec;
@@ -106,6 +153,10 @@ export interface BuiltinKernelSpecs {
   eltwise: EltwiseSpec;
   loss: LossSpec;
   embedding: EmbeddingSpec;
+  matmul: MatmulSpec;
+  attention: AttentionSpec;
+  softmax: RowwiseSpec;
+  reduce: RowwiseSpec;
 }
 
 /** Kernel kind → spec. Open for declaration merging: a kind added with `registerKernelKind` adds its spec
@@ -122,7 +173,8 @@ export type KernelSpec = KernelSpecMap[KernelKind];
 /**
  * Execution parameters (split factors) of a kernel, by kind (docs/design.md §7, §9):
  * conv `{h, w, c, k}`; dblock `{h, w, c1, c2, c3, k1, k2, k3}`; cblock `{h, w, c1…c4, k1…k4}`;
- * pool and norm `{h, w, c}`; eltwise and loss `{h, w}`; embedding `{v, k}`. All are integers ≥ 1.
+ * pool and norm `{h, w, c}`; eltwise and loss `{h, w}`; embedding `{v, k}`; matmul `{b, m, k, n}`; attention
+ * `{h, t, k}`; softmax and reduce `{r, l}`. All are integers ≥ 1.
  */
 export type ExecParams = Record<string, number>;
 
@@ -304,6 +356,45 @@ export interface PlanEstimate {
   computeUtilization: number;
   /** Name of the slowest kernel, or `link (x,y,dir)` when transmission limits. */
   bottleneck: string;
+  /** Data-parallel replicas (absent: 1): fill and interval are one replica's, every rate the whole wafer's. */
+  replicas?: number;
+  /** Cycles per batch of the replicas' gradient all-reduce (absent: 0). */
+  allreduceCycles?: number;
+}
+
+/** The axis the fabric is cut along: 'x' cuts columns (regions side by side), 'y' rows (stacked). */
+export type CutAxis = 'x' | 'y';
+
+/** One replica count the compiler tried. */
+export interface ReplicaTrial {
+  replicas: number;
+  /** Estimated samples/s of the whole wafer with this many replicas (0 when it did not fit). */
+  samplesPerS: number;
+  /** Why it did not fit (the compiler's message), when it did not. */
+  error?: string;
+}
+
+/** How a plan's kernels are replicated over the fabric (absent on a one-replica plan; compiler/replicas.ts). */
+export interface ReplicaLayout {
+  /** K ≥ 1 (1: `multireplica` chose one replica; the trials are still recorded). */
+  count: number;
+  axis: CutAxis;
+  /** The region each replica is compiled for, PEs. */
+  region: { width: number; height: number };
+  /** Offset of replica i's copy of every kernel and route (replica 0: `{x: 0, y: 0}`), PEs. */
+  offsets: { x: number; y: number }[];
+  /** Samples per batch each replica takes: ⌈B / K⌉. */
+  samplesPerReplica: number;
+  /** One replica's samples/s at that batch (its own estimate). */
+  samplesPerSPerReplica: number;
+  /** Gradient words reduced per batch (all trainable parameters; 0 outside TRAIN). */
+  allreduceWords: number;
+  /** Words over the busiest boundary link, each way (L of the module comment). */
+  allreduceLinkWords: number;
+  /** Cycles per batch of the all-reduce (module comment). */
+  allreduceCycles: number;
+  /** Every K tried, in order (the chosen one included). */
+  tried: ReplicaTrial[];
 }
 
 /** The compiled artifact (`plan.json`): what the wafer simulator loads. */
@@ -332,4 +423,6 @@ export interface Plan {
   wirelength: number;
   busiestLink: LinkLoad | null;
   estimate: PlanEstimate;
+  /** K data-parallel replicas of these kernels and routes (compiler/replicas.ts); absent: one replica. */
+  replicas?: ReplicaLayout;
 }

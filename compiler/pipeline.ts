@@ -7,11 +7,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Graph } from '../runtime/graph.ts';
-import type { KernelGraph, Plan } from './ir.ts';
+import { UserError } from '../runtime/errors.ts';
+import type { KernelGraph, Plan, ReplicaLayout, ReplicaTrial } from './ir.ts';
+import { allreduceCost, regionMachine, replicaRegions, replicatedSamplesPerS, replicatePlan } from './replicas.ts';
 import { lower } from './passes/lower.ts';
 import type { Machine } from './machine.ts';
 import { place } from './passes/place.ts';
-import { buildPlan, planInputHash, readCachedPlan } from './passes/plan.ts';
+import { buildPlan, planContentHash, planInputHash, readCachedPlan } from './passes/plan.ts';
 import { placementSvg, reportJson, reportText } from './report.ts';
 import { route } from './passes/route.ts';
 import { checkFit } from './passes/fit.ts';
@@ -28,8 +30,18 @@ import { validate } from './passes/validate.ts';
  * - `dumpIrDir`: write every IR as JSON into this directory.
  */
 export type CompileOptions =
-  | { validateOnly: true; batchSize?: number; dumpIrDir?: string }
-  | { validateOnly?: false; batchSize: number; dumpIrDir?: string };
+  | { validateOnly: true; batchSize?: number; dumpIrDir?: string; replicas?: ReplicaRequest }
+  | { validateOnly?: false; batchSize: number; dumpIrDir?: string; replicas?: ReplicaRequest };
+
+/**
+ * Data-parallel replicas on one wafer (params `runconfig.multireplica`, `runconfig.num_replicas`;
+ * compiler/replicas.ts): `numReplicas` K > 1 asks for exactly K; `multireplica` lets the compiler choose the K
+ * with the highest estimated samples/s. Neither: one replica.
+ */
+export interface ReplicaRequest {
+  multireplica?: boolean;
+  numReplicas?: number;
+}
 
 /** Checks a compile batch size. @throws RangeError unless it is an integer ≥ 1. */
 function checkBatchSize(batchSize: unknown): number {
@@ -74,15 +86,116 @@ export function compileGraph(graph: Graph, machine: Machine, opts: CompileOption
   dump(opts.dumpIrDir, '02-kernel-graph.json', kg);
   time('fit', () => checkFit(kg, machine));
   if (opts.validateOnly) return { kernelGraph: kg, timings };
-  const sized = time('size', () => size(kg, machine));
-  dump(opts.dumpIrDir, '03-sized.json', sized);
-  const placed = time('place', () => place(sized, machine));
-  dump(opts.dumpIrDir, '04-placed.json', placed);
-  const routed = time('route', () => route(placed, machine));
-  dump(opts.dumpIrDir, '05-routed.json', routed);
-  const plan = time('plan', () => buildPlan(routed, machine, planInputHash(graph, machine, { batchSize }), batchSize));
+  const inputHash = planInputHash(graph, machine, cacheOptions(batchSize, opts.replicas));
+  const layout = (kgraph: KernelGraph, m: Machine, b: number, dumpDir?: string): Plan => {
+    const sized = time('size', () => size(kgraph, m));
+    dump(dumpDir, '03-sized.json', sized);
+    const placed = time('place', () => place(sized, m));
+    dump(dumpDir, '04-placed.json', placed);
+    const routed = time('route', () => route(placed, m));
+    dump(dumpDir, '05-routed.json', routed);
+    return time('plan', () => buildPlan(routed, m, inputHash, b));
+  };
+  const plan = wantsReplicas(opts.replicas)
+    ? chooseReplicas(graph, machine, batchSize, opts.replicas!, (m, b) => {
+        const k = lower(graph, m);
+        checkFit(k, m);
+        return layout(k, m, b);
+      })
+    : layout(kg, machine, batchSize, opts.dumpIrDir);
   dump(opts.dumpIrDir, '06-plan.json', plan);
   return { kernelGraph: kg, plan, timings };
+}
+
+/** The replica request of params `runconfig` (`multireplica`, `num_replicas`). */
+export function replicaRequest(runconfig: { multireplica?: boolean; num_replicas?: number }): ReplicaRequest {
+  return { multireplica: runconfig.multireplica, numReplicas: runconfig.num_replicas };
+}
+
+/** Whether a replica request asks for more than one replica. */
+function wantsReplicas(r: ReplicaRequest | undefined): boolean {
+  return !!r && (r.multireplica === true || (r.numReplicas ?? 1) > 1);
+}
+
+/** The compile-cache options: the batch size, and the replica request when it asks for replicas. */
+function cacheOptions(batchSize: number, replicas: ReplicaRequest | undefined): Record<string, unknown> {
+  return wantsReplicas(replicas) ? { batchSize, replicas } : { batchSize };
+}
+
+/** The first line of an error's message (a compiler UserError's headline). */
+function headline(e: unknown): string {
+  return String((e as Error)?.message ?? e).split('\n')[0];
+}
+
+/**
+ * Compiles K replicas (compiler/replicas.ts) and returns the plan of the chosen K: exactly `numReplicas`, or
+ * with `multireplica` the K of highest estimated samples/s among K = 1, 2, … that divide the batch size and
+ * fit, stopping at the first K that does not fit or after two K slower than the best (at most 64).
+ * @param compileFor compiles the graph for a machine (a region) at a batch size.
+ * @throws UserError when `numReplicas` does not divide the batch size, or does not fit (naming how many do and
+ *   why the next does not: the compiler's PE or SRAM message).
+ */
+function chooseReplicas(graph: Graph, machine: Machine, B: number, req: ReplicaRequest, compileFor: (m: Machine, batch: number) => Plan): Plan {
+  const tried: ReplicaTrial[] = [];
+  const attempt = (K: number): { plan: Plan; samplesPerS: number; layout: Omit<ReplicaLayout, 'tried'> } => {
+    if (K === 1) {
+      const plan = compileFor(machine, B);
+      const { width, height } = machine.fabric;
+      const one = { count: 1, axis: width >= height ? 'x' : 'y', region: { width, height }, offsets: [{ x: 0, y: 0 }], samplesPerReplica: B, samplesPerSPerReplica: plan.estimate.samplesPerS, allreduceWords: 0, allreduceLinkWords: 0, allreduceCycles: 0 } as const;
+      return { plan, samplesPerS: plan.estimate.samplesPerS, layout: { ...one, region: { ...one.region }, offsets: [{ x: 0, y: 0 }] } };
+    }
+    const { axis, region, offsets } = replicaRegions(machine, K);
+    const per = compileFor(regionMachine(machine, region), Math.ceil(B / K));
+    const ar = allreduceCost(graph, per, K, axis, machine);
+    const samplesPerS = replicatedSamplesPerS(per.estimate, K, B, ar.cycles, machine.clockHz);
+    const layout = { count: K, axis, region, offsets, samplesPerReplica: Math.ceil(B / K), samplesPerSPerReplica: per.estimate.samplesPerS, allreduceWords: ar.words, allreduceLinkWords: ar.linkWords, allreduceCycles: ar.cycles };
+    return { plan: per, samplesPerS, layout };
+  };
+  const finish = (best: ReturnType<typeof attempt>): Plan => {
+    const p = replicatePlan(best.plan, machine, best.layout, tried, B);
+    return { ...p, hash: planContentHash(p) };
+  };
+  if (req.numReplicas !== undefined && req.numReplicas > 1) {
+    const K = req.numReplicas;
+    if (B % K !== 0) throw new UserError(`runconfig.num_replicas (${K}) must divide the batch size (${B}): each replica takes an equal share of every batch`);
+    try {
+      const r = attempt(K);
+      tried.push({ replicas: K, samplesPerS: r.samplesPerS });
+      return finish(r);
+    } catch (e) {
+      if (!(e instanceof UserError)) throw e;
+      let fit = 0;
+      for (let k = K - 1; k >= 1 && fit === 0; k--) {
+        if (B % k !== 0) continue;
+        try {
+          attempt(k);
+          fit = k;
+        } catch (e2) {
+          if (!(e2 instanceof UserError)) throw e2;
+        }
+      }
+      throw new UserError(`runconfig.num_replicas: ${K} replicas do not fit ${machine.name}; at most ${fit} fit (each of ${K} replicas would get 1/${K} of the fabric: ${headline(e)})`, { cause: e });
+    }
+  }
+  let best: ReturnType<typeof attempt> | undefined;
+  let slower = 0;
+  for (let K = 1; K <= 64 && slower < 2; K++) {
+    if (B % K !== 0) continue;
+    let r: ReturnType<typeof attempt>;
+    try {
+      r = attempt(K);
+    } catch (e) {
+      if (!(e instanceof UserError) || K === 1) throw e;
+      tried.push({ replicas: K, samplesPerS: 0, error: headline(e) });
+      break;
+    }
+    tried.push({ replicas: K, samplesPerS: r.samplesPerS });
+    if (!best || r.samplesPerS > best.samplesPerS) {
+      best = r;
+      slower = 0;
+    } else slower++;
+  }
+  return finish(best!);
 }
 
 /** Files of a compile output directory. */
@@ -122,15 +235,15 @@ export interface CompileToDirResult {
  * are rewritten.
  * @throws as {@link compileGraph}.
  */
-export function compileToDir(graph: Graph, machine: Machine, dir: string, opts: { batchSize: number; dumpIrDir?: string }): CompileToDirResult {
+export function compileToDir(graph: Graph, machine: Machine, dir: string, opts: { batchSize: number; dumpIrDir?: string; replicas?: ReplicaRequest }): CompileToDirResult {
   const batchSize = checkBatchSize(opts.batchSize);
-  const key = planInputHash(graph, machine, { batchSize });
+  const key = planInputHash(graph, machine, cacheOptions(batchSize, opts.replicas));
   const cachedPlan = opts.dumpIrDir ? null : readCachedPlan(path.join(dir, COMPILE_FILES.plan), key);
   if (cachedPlan) {
     if (Object.values(COMPILE_FILES).some((f) => !fs.existsSync(path.join(dir, f)))) writeCompileOutputs(cachedPlan, dir);
     return { plan: cachedPlan, cached: true, timings: {} };
   }
-  const r = compileGraph(graph, machine, { batchSize, dumpIrDir: opts.dumpIrDir });
+  const r = compileGraph(graph, machine, { batchSize, dumpIrDir: opts.dumpIrDir, replicas: opts.replicas });
   writeCompileOutputs(r.plan!, dir);
   return { plan: r.plan!, cached: false, timings: r.timings };
 }

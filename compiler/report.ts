@@ -37,6 +37,20 @@ export function formatExec(exec: Record<string, number>): string {
  * `steady_state_samples_per_s` the pipeline-full rate `clock_hz / interval_cycles` = min(compute, transmission
  * samples/s); `compute_utilization` and the kernels' `utilization` are steady-state figures.
  */
+/** The replica fields of compile_report.json (compiler/replicas.ts): `replicas` (K), `samples_per_s_per_replica`,
+ * `allreduce_cycles` and every K tried; absent without `multireplica` / `num_replicas`. */
+function replicasJson(plan: Plan): Record<string, unknown> {
+  const r = plan.replicas;
+  if (!r) return {};
+  return {
+    replicas: r.count,
+    samples_per_s_per_replica: r.samplesPerSPerReplica,
+    allreduce_cycles: r.allreduceCycles,
+    replica_layout: { axis: r.axis, region: [r.region.width, r.region.height], offsets: r.offsets.map((o) => [o.x, o.y]), samples_per_replica: r.samplesPerReplica, allreduce_words: r.allreduceWords },
+    replicas_tried: r.tried.map((t) => ({ replicas: t.replicas, samples_per_s: t.samplesPerS, ...(t.error ? { error: t.error } : {}) })),
+  };
+}
+
 export function reportJson(plan: Plan): Record<string, unknown> {
   const e = plan.estimate;
   const m = plan.machine;
@@ -53,6 +67,7 @@ export function reportJson(plan: Plan): Record<string, unknown> {
       link_bits_per_cycle: m.linkBitsPerCycle,
     },
     mode: plan.mode,
+    ...replicasJson(plan),
     estimate: {
       samples_per_s: e.samplesPerS,
       steady_state_samples_per_s: e.steadyStateSamplesPerS,
@@ -141,6 +156,15 @@ export function reportText(plan: Plan): string {
     ['Area bound on max kernel time', `${fmt(plan.areaBoundCycles, 0)} cycles`],
     ['Wirelength', `${fmt(plan.wirelength)} PEs`],
   ];
+  const r = plan.replicas;
+  if (r) {
+    kv.splice(1, 0, [
+      'Replicas',
+      `${r.count} (each ${r.region.width}×${r.region.height} PEs and ${r.samplesPerReplica} samples of every batch, ${fmt(r.samplesPerSPerReplica)} samples/s each); ` +
+        `all-reduce ${fmt(r.allreduceCycles, 0)} cycles per batch (${fmt(r.allreduceWords, 0)} gradient words)`,
+    ]);
+    kv.splice(2, 0, ['Replicas tried', r.tried.map((t) => `K=${t.replicas}: ${t.error ? `does not fit (${t.error})` : `${fmt(t.samplesPerS)} samples/s`}`).join('; ')]);
+  }
   const kw = Math.max(...kv.map(([k]) => k.length));
   for (const [k, v] of kv) out.push(`  ${k.padEnd(kw)}  ${v}`);
   out.push('');
@@ -149,7 +173,9 @@ export function reportText(plan: Plan): string {
   const hz = `${fmt(m.clockHz, 0)} Hz`;
   out.push(
     ...[
-      `Estimated samples/s = ${B} × ${hz} / (${fill} + ${B - 1} × ${interval}) cycles: the rate a run with batches of`,
+      r && r.count > 1
+        ? `Estimated samples/s = ${B} × ${hz} / (${fill} + ${r.samplesPerReplica - 1} × ${interval} + ${fmt(r.allreduceCycles, 0)}) cycles (${r.count} replicas of ${r.samplesPerReplica} samples, then the all-reduce): the rate a run with batches of`
+        : `Estimated samples/s = ${B} × ${hz} / (${fill} + ${B - 1} × ${interval}) cycles: the rate a run with batches of`,
       `${B} samples simulates — each batch pays the pipeline fill (${fill} cycles) once, then takes one sample`,
       `every ${interval} cycles. Steady-state samples/s = ${hz} / ${interval} cycles: what the slowest kernel`,
       '(compute) and the busiest link (transmission) allow once the pipeline is full; larger batches approach',
@@ -231,6 +257,19 @@ export function placementSvg(plan: Plan): string {
     );
   }
   o.push('</g>');
+  const rep = plan.replicas;
+  if (rep && rep.count > 1) {
+    // Replicas 1…K−1 are copies of replica 0's kernels and routes, translated; their regions outlined.
+    o.push('<g id="replicas">');
+    rep.offsets.forEach((off, i) => {
+      if (i > 0) for (const g of ['kernels', 'routes']) o.push(`<use href="#${g}" transform="translate(${(off.x * scale).toFixed(2)} ${(off.y * scale).toFixed(2)})"/>`);
+      o.push(
+        `<rect x="${X(off.x)}" y="${Y(off.y)}" width="${(rep.region.width * scale).toFixed(2)}" height="${(rep.region.height * scale).toFixed(2)}" fill="none" stroke="#0055aa" stroke-dasharray="6 3" stroke-width="1.2"><title>${esc(`replica ${i}: ${rep.region.width}×${rep.region.height} PEs at (${off.x},${off.y}), ${rep.samplesPerReplica} samples per batch`)}</title></rect>`,
+      );
+    });
+    o.push(`<text x="${X(0)}" y="${(pad - 6).toFixed(2)}" font-size="11" fill="#0055aa">${esc(`${rep.count} replicas; gradient all-reduce along ${rep.axis}: ${fmt(rep.allreduceCycles, 0)} cycles per batch`)}</text>`);
+    o.push('</g>');
+  }
   // legend
   const ly = pad + FH * scale + 18;
   o.push('<g id="legend" font-size="11">');

@@ -1,6 +1,6 @@
 /**
  * The Estimator loop (tf.estimator semantics on the simulated wafer): train, evaluate, train_and_evaluate,
- * evaluate every checkpoint, predict. It drives the path of DESIGN §1:
+ * evaluate every checkpoint, predict. It drives the path of docs/design.md §1:
  * support server (input workers) → trace modelFn on the first batch's shapes → compile (cached) →
  * load the Plan on a Wafer → stream batches → checkpoints, summaries, reports in model_dir.
  *
@@ -17,7 +17,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { compileToDir } from '../compiler/pipeline.ts';
+import { compileToDir, replicaRequest } from '../compiler/pipeline.ts';
 import type { Plan } from '../compiler/ir.ts';
 import type { Machine } from '../compiler/machine.ts';
 import { latestCheckpoint, readCheckpoint, readIndex, type Checkpoint } from '../runtime/checkpoint.ts';
@@ -131,7 +131,7 @@ export class Estimator {
     const graph = traceModel(this.md, mode, signatureOf(first, this.md.dataFile));
     const dir = this.md.out.compileDir(mode);
     const t0 = performance.now();
-    const r = compileToDir(graph, this.opts.machine, dir, { batchSize: batchRows(first) });
+    const r = compileToDir(graph, this.opts.machine, dir, { batchSize: batchRows(first), replicas: replicaRequest(this.md.params.runconfig) });
     const e = r.plan.estimate;
     this.log(
       r.cached

@@ -158,6 +158,11 @@ const runconfigSchema = z.strictObject({
   /** Data-parallel shards each batch is cut into (a multiple of compute_workers); 0 = max(2, workers). For a
    * given value, results are bit-identical whatever the number of workers. */
   compute_shards: nonNegInt.optional(),
+  /** Cerebras `multireplica`: let the compiler run K data-parallel replicas of a small model on one wafer,
+   * choosing the K of highest estimated samples/s (compiler/replicas.ts). */
+  multireplica: z.boolean().optional(),
+  /** Exactly this many replicas (an integer ≥ 1 dividing the batch size); overrides `multireplica`. */
+  num_replicas: posInt.optional(),
   /** How the simulated clock times a batch (docs/design.md §10): `analytic` (the compile estimate), `flow`
    * (event-driven fabric simulation, any fabric) or `wavelet` (cycle by cycle, fabrics ≤ 64 × 64 PEs). */
   sim_level: z.enum(SIM_LEVELS).optional(),
@@ -234,7 +239,7 @@ const COMMAND = 'csrun takes the mode from its command: csrun train, eval, train
 export const IGNORED_KEYS: Record<'runconfig' | 'optimizer', Record<string, string>> = {
   runconfig: {
     ...Object.fromEntries(
-      ['cs_ip', 'system_name', 'multireplica', 'enable_distributed', 'multiple_workers', 'num_wgt_servers', 'num_act_servers', 'num_csx',
+      ['cs_ip', 'system_name', 'enable_distributed', 'multiple_workers', 'num_wgt_servers', 'num_act_servers', 'num_csx',
         'num_workers_per_csx', 'use_cs_grad_accum', 'enable_gpu_optimizations', 'use_appliance_data', 'execution_strategy', 'device',
         'credentials_path', 'mgmt_address', 'mount_dirs', 'python_paths', 'compile_dir', 'disable_input_pipeline_ckpt'].map((k) => [k, SYSTEM]),
     ),

@@ -33,9 +33,41 @@ export interface BatchTiming {
  *   `io_bytes_per_s`, the wavelet level on a fabric larger than 64 × 64, a corrupted plan).
  */
 export function timeBatch(plan: Plan, batchSize: number, level: SimLevel, trace = true): SimResult {
+  const K = plan.replicas?.count ?? 1;
+  if (K > 1) return replicatedBatch(plan, batchSize, level, trace);
   if (level === 'analytic') return analyticResult(plan, batchSize);
   if (level === 'flow' || level === 'wavelet') return simulate(plan, { batchSize, level, trace });
   throw new UserError(`unknown sim_level '${String(level)}': use one of ${SIM_LEVELS.join(', ')}`);
+}
+
+/**
+ * A batch of a K-replica plan (compiler/replicas.ts): the replicas occupy disjoint regions and run their
+ * ⌈B / K⌉ samples each at the same time, sharing the host I/O (each gets 1/K of `io_bytes_per_s`); then the
+ * weight gradients are reduced across them and broadcast back (the plan's `allreduceCycles`, paid once per
+ * batch in TRAIN). One replica is simulated; the batch takes its time plus the all-reduce.
+ */
+function replicatedBatch(plan: Plan, batchSize: number, level: SimLevel, trace: boolean): SimResult {
+  const r = plan.replicas!;
+  const K = r.count;
+  const b = Math.ceil(batchSize / K);
+  const m = plan.machine;
+  let one: SimResult;
+  if (level === 'analytic') {
+    const { replicas: _k, allreduceCycles: _a, ...perReplica } = plan.estimate; // fill and interval are one replica's
+    one = analyticResult({ ...plan, estimate: perReplica }, b);
+  } else if (level === 'flow' || level === 'wavelet') {
+    one = simulate(plan, { batchSize: b, level, trace, ...(m.ioBytesPerS ? { ioBytesPerS: m.ioBytesPerS / K } : {}) });
+  } else throw new UserError(`unknown sim_level '${String(level)}': use one of ${SIM_LEVELS.join(', ')}`);
+  const batchCycles = one.batchCycles + r.allreduceCycles;
+  return {
+    ...one,
+    batchSize,
+    batchCycles,
+    samplesPerS: (batchSize * m.clockHz) / batchCycles,
+    steadySamplesPerS: K * one.steadySamplesPerS,
+    replicas: K,
+    allreduceCycles: r.allreduceCycles,
+  };
 }
 
 /** The simulated clock of one Plan (one mode). */

@@ -13,9 +13,9 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { UserError } from '../../runtime/errors.ts';
 import { writeFileAtomic, writeJsonAtomic } from '../../runtime/fs.ts';
-import { compileToDir } from '../../compiler/pipeline.ts';
+import { compileToDir, replicaRequest } from '../../compiler/pipeline.ts';
 import type { Plan } from '../../compiler/ir.ts';
-import { simulate } from '../../wafer-sim/sim/index.ts';
+import { timeBatch } from '../../wafer-sim/clock.ts';
 import { analyzeMeasurements, formatInputAnalysis, measureInput, type InputAnalysis } from '../input/analyze.ts';
 import { traceModelDir } from '../model-dir.ts';
 import { compileBatchSize } from './compile.ts';
@@ -38,7 +38,7 @@ export interface AnalyzeInputOptions {
  */
 export function waferRate(plan: Plan, batchSize: number): { samplesPerS: number; source: string } {
   try {
-    const r = simulate(plan, { batchSize, trace: false });
+    const r = timeBatch(plan, batchSize, 'flow', false);
     return { samplesPerS: r.samplesPerS, source: `flow simulation of the ${plan.machine.name} plan at batch ${batchSize}` };
   } catch (e) {
     if (!(e instanceof UserError)) throw e;
@@ -69,7 +69,7 @@ export async function runAnalyzeInput(modelDirArg: string, opts: AnalyzeInputOpt
   const { graph, params, modelDir, firstBatchRows } = await traceModelDir(modelDirArg, { mode, paramsFile: opts.params, overrides });
   const machine = resolveMachine(opts.machine, modelDir);
   const batchSize = compileBatchSize(params, mode, firstBatchRows);
-  const { plan } = compileToDir(graph, machine, modelDir.out.compileDir(mode), { batchSize });
+  const { plan } = compileToDir(graph, machine, modelDir.out.compileDir(mode), { batchSize, replicas: replicaRequest(params.runconfig) });
   const wafer = waferRate(plan, batchSize);
   const title = path.basename(modelDir.dir);
   out(`analyze-input ${title}: mode ${mode}, workers ${workers.join(', ')}, ${seconds} s each\n`);

@@ -23,7 +23,7 @@ import type { Mode } from '../../runtime/graph.ts';
 import { formatSummary } from '../../runtime/summary.ts';
 import { kernelGraphToKgraph, writeKgraph } from '../../compiler/ispd/kgraph.ts';
 import { lower } from '../../compiler/passes/lower.ts';
-import { compileGraph, compileToDir, COMPILE_FILES } from '../../compiler/pipeline.ts';
+import { compileGraph, compileToDir, COMPILE_FILES, replicaRequest } from '../../compiler/pipeline.ts';
 import { formatKernelList, reportText } from '../../compiler/report.ts';
 import { traceModelDir, writeRunFiles } from '../model-dir.ts';
 import { machineOption, modelDirArguments, parseMode, resolveMachine } from './options.ts';
@@ -80,7 +80,7 @@ export async function runCompile(modelDirArg: string, opts: CompileCommandOption
   }
   const dir = modelDir.out.compileDir(mode);
   writeRunFiles(modelDir);
-  const r = compileToDir(graph, machine, dir, { batchSize: compileBatchSize(params, mode, firstBatchRows), dumpIrDir: opts.dumpIr && path.resolve(opts.dumpIr) });
+  const r = compileToDir(graph, machine, dir, { batchSize: compileBatchSize(params, mode, firstBatchRows), dumpIrDir: opts.dumpIr && path.resolve(opts.dumpIr), replicas: replicaRequest(params.runconfig) });
   if (r.cached) out(`Compile cache hit: the model and machine are unchanged, reusing ${path.join(dir, COMPILE_FILES.plan)} (plan ${r.plan.hash.slice(0, 16)})\n\n`);
   else {
     const total = Object.values(r.timings).reduce((a, b) => a + b, 0);

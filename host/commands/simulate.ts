@@ -13,7 +13,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Command } from 'commander';
 import type { Plan } from '../../compiler/ir.ts';
-import { compileToDir } from '../../compiler/pipeline.ts';
+import { compileToDir, replicaRequest } from '../../compiler/pipeline.ts';
 import { readPlan } from '../../compiler/passes/plan.ts';
 import { writeFileAtomic } from '../../runtime/fs.ts';
 import { UserError } from '../../runtime/errors.ts';
@@ -65,7 +65,7 @@ export async function runSimulate(modelDirArg: string, opts: SimulateCommandOpti
     const machine = resolveMachine(opts.machine, md);
     const dir = md.out.compileDir(mode);
     writeRunFiles(md);
-    plan = compileToDir(t.graph, machine, dir, { batchSize: compileBatchSize(t.params, mode, t.firstBatchRows) }).plan;
+    plan = compileToDir(t.graph, machine, dir, { batchSize: compileBatchSize(t.params, mode, t.firstBatchRows), replicas: replicaRequest(t.params.runconfig) }).plan;
     planFile = md.out.plan(mode);
   }
   const level = (opts.simLevel ?? md.params.runconfig.sim_level) as SimLevel;

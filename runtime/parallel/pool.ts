@@ -7,7 +7,7 @@
  * (`./allreduce.ts`), so for a given S the results are bit-identical whatever W is, and every run is
  * deterministic. Workers are long-lived threads spoken to through `./worker-rpc.ts`.
  */
-import type { Batch, HostTensor } from '../batch.ts';
+import type { Batch, TensorData } from '../batch.ts';
 import { batchRows } from '../batch.ts';
 import { UserError } from '../errors.ts';
 import type { EvalResult, TrainResult } from '../exec/executor.ts';
@@ -37,6 +37,8 @@ export interface PoolOptions {
   numWorkers: number;
   /** Shards per batch, a multiple of the workers; 0: max(2, workers). */
   numShards: number;
+  /** The shards must also be a multiple of this (the plan's data-parallel replicas; default 1). */
+  shardMultiple?: number;
 }
 
 /** The error a caller sees for a failed request or a dead compute worker. */
@@ -70,7 +72,7 @@ export class ComputeWorkerPool {
    *   (e.g. the graph has an op without a kernel).
    */
   static async start(opts: PoolOptions): Promise<ComputeWorkerPool> {
-    const { workers: W, shards: S } = shardLayout(opts.numWorkers, opts.numShards);
+    const { workers: W, shards: S } = shardLayout(opts.numWorkers, opts.numShards, opts.shardMultiple);
     const totalParams = opts.graph.params.reduce((s, p) => s + p.shape.reduce((a, b) => a * b, 1), 0);
     const collective = createCollective(S, W, Math.max(1 << 16, Math.min(1 << 22, totalParams + 1024)));
     const onDeath = () => abortCollective(collective);
@@ -134,7 +136,7 @@ export class ComputeWorkerPool {
   }
 
   /** Predictions for a batch, rows in batch order. A batch smaller than the shard count is padded by repeating rows. */
-  async predict(batch: Batch): Promise<Record<string, HostTensor>> {
+  async predict(batch: Batch): Promise<Record<string, TensorData>> {
     const n = batchRows(batch);
     const parts = this.shards(n >= this.numShards ? batch : padBatch(batch, this.numShards));
     const pieces = (await this.all((w, i) => w.call('predict', { shards: parts[i] }, shardBuffers(parts[i])))).flat();

@@ -5,7 +5,7 @@
  * all-reduce adds the shards' contributions in shard order (`./allreduce.ts`).
  */
 import os from 'node:os';
-import type { Batch, HostTensor } from '../batch.ts';
+import type { Batch, TensorData } from '../batch.ts';
 import { batchRows } from '../batch.ts';
 import type { SliceInfo } from '../exec/step.ts';
 import { UserError } from '../errors.ts';
@@ -21,15 +21,24 @@ export function defaultComputeWorkers(): number {
   return Math.max(1, Math.min(8, os.availableParallelism?.() ?? os.cpus().length));
 }
 
+/** Least common multiple of two positive integers. */
+function lcm(a: number, b: number): number {
+  const gcd = (x: number, y: number): number => (y === 0 ? x : gcd(y, x % y));
+  return (a / gcd(a, b)) * b;
+}
+
 /**
  * Shards and workers of a run. `workers` 0 means {@link defaultComputeWorkers}; `shards` 0 means
- * max(2, workers): two shards by default, so that a run on one worker and a run on two give the same bits.
- * @throws UserError if `workers` does not divide `shards`.
+ * lcm(max(2, workers), replicas): two shards by default, so that a run on one worker and a run on two give the
+ * same bits, and a whole number of shards per data-parallel replica of the plan (compiler/replicas.ts: replica r
+ * is shards r·S/K … (r+1)·S/K − 1, and the all-reduce of the shards in shard order is the replicas' reduction).
+ * @throws UserError if `workers` or `replicas` does not divide `shards`.
  */
-export function shardLayout(workers: number, shards: number): { workers: number; shards: number } {
+export function shardLayout(workers: number, shards: number, replicas = 1): { workers: number; shards: number } {
   const w = workers || defaultComputeWorkers();
-  const s = shards || Math.max(2, w);
+  const s = shards || lcm(Math.max(2, w), replicas);
   if (s % w !== 0) throw new UserError(`runconfig.compute_shards (${s}) must be a multiple of the compute workers (${w})`);
+  if (s % replicas !== 0) throw new UserError(`runconfig.compute_shards (${s}) must be a multiple of the plan's replicas (${replicas})`);
   return { workers: w, shards: s };
 }
 
@@ -48,13 +57,13 @@ export function splitBatch(n: number, parts: number): { offset: number; size: nu
 }
 
 /** Elements per row of a tensor `[rows, ...]`. */
-function rowSize(t: HostTensor): number {
+function rowSize(t: TensorData): number {
   return t.shape.slice(1).reduce((a, b) => a * b, 1);
 }
 
 /** Applies `f` to every tensor of a batch. */
-function mapBatch(batch: Batch, f: (t: HostTensor) => HostTensor): Batch {
-  const features: Record<string, HostTensor> = {};
+function mapBatch(batch: Batch, f: (t: TensorData) => TensorData): Batch {
+  const features: Record<string, TensorData> = {};
   for (const [k, t] of Object.entries(batch.features)) features[k] = f(t);
   return { features, ...(batch.labels ? { labels: f(batch.labels) } : {}) };
 }
@@ -99,8 +108,8 @@ export function shardBuffers(shards: readonly ShardBatch[]): ArrayBuffer[] {
 /**
  * Joins per-shard predictions (shard order) into the first `n` rows of the whole batch, by prediction name.
  */
-export function joinPredictions(pieces: readonly Record<string, HostTensor>[], n: number): Record<string, HostTensor> {
-  const out: Record<string, HostTensor> = {};
+export function joinPredictions(pieces: readonly Record<string, TensorData>[], n: number): Record<string, TensorData> {
+  const out: Record<string, TensorData> = {};
   for (const name of Object.keys(pieces[0])) {
     const parts = pieces.map((r) => r[name]);
     const per = rowSize(parts[0]);

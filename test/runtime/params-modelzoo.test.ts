@@ -46,10 +46,10 @@ describe('modelzoo params files', () => {
     expect(p.optimizer.epsilon).toBe(1e-6);
     expect(p.runconfig).toMatchObject({ keep_checkpoint_max: 0, max_steps: 1000, model_dir: 'model_dir' });
     expect(p.runconfig).not.toHaveProperty('mode');
+    expect(p.runconfig.multireplica).toBe(true); // read: the compiler chooses the replica count
     expect(warnings.map((w) => w.replace(/^.*?: /, ''))).toEqual([
       "'runconfig.enable_distributed' is a Cerebras system setting; csrun ignores it",
       "'runconfig.mode' is not used (csrun takes the mode from its command: csrun train, eval, train_and_eval, predict or compile --validate-only); csrun ignores it",
-      "'runconfig.multireplica' is a Cerebras system setting; csrun ignores it",
       "'optimizer.disable_lr_steps_reset' is a Cerebras multi-phase setting; csrun's schedules count the global step; csrun ignores it",
     ]);
     const spec = optimizers.fromParams(p.optimizer).spec;
@@ -61,7 +61,8 @@ describe('modelzoo params files', () => {
     expect(p.description).toBe('Fully connected MNIST classifier, modelzoo fc_mnist key set');
     expect(p.train_input).toEqual({ shuffle: true, data_dir: './mnist', batch_size: 128, num_parallel_calls: 0 });
     expect(p.model.hidden_sizes).toEqual([256, 128]);
-    expect(warnings).toHaveLength(2);
+    expect(warnings).toHaveLength(1);
+    expect(p.runconfig.multireplica).toBe(false);
   });
 
   it('loadParams warns on stderr once per file and key, even when validated twice', () => {
@@ -76,7 +77,6 @@ describe('modelzoo params files', () => {
       process.stderr.write = orig;
     }
     expect(writes.filter((w) => w.includes('fc_mnist_keys.yaml'))).toEqual([
-      `csrun: warning: ${path.join(dir, 'fc_mnist_keys.yaml')}: 'runconfig.multireplica' is a Cerebras system setting; csrun ignores it\n`,
       `csrun: warning: ${path.join(dir, 'fc_mnist_keys.yaml')}: 'runconfig.mode' is not used (csrun takes the mode from its command: csrun train, eval, train_and_eval, predict or compile --validate-only); csrun ignores it\n`,
     ]);
   });

@@ -190,6 +190,11 @@ export interface SimResult {
   io: { ingressBytesPerSample: number; egressBytesPerSample: number; ingressBusyCycles: number; egressBusyCycles: number };
   criticalPath: CriticalStep[];
   trace: TraceDoc | null;
+  /** Data-parallel replicas of a multi-replica plan (absent: one): kernels, routes and links above are one
+   * replica's, each with ⌈batchSize / replicas⌉ samples; `batchCycles` and the rates are the whole wafer's. */
+  replicas?: number;
+  /** Cycles of the gradient all-reduce included in `batchCycles` (multi-replica TRAIN plans). */
+  allreduceCycles?: number;
 }
 
 /** Assembles the result of a finished simulation. */
