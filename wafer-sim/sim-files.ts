@@ -13,7 +13,6 @@
 import type { Plan } from '../compiler/ir.ts';
 import { escapeXml as esc, utilizationColour } from '../compiler/report.ts';
 import type { SimLevel } from '../runtime/params.ts';
-import { analyticResult } from './analytic.ts';
 import type { BatchTiming } from './clock.ts';
 import { compareToEstimate } from './compare.ts';
 import type { LinkSim, SimResult } from './sim/index.ts';
@@ -23,6 +22,8 @@ export interface SimRun {
   plan: Plan;
   level: SimLevel;
   timings: BatchTiming[];
+  /** The analytic timing (wafer-sim/clock.ts `timeBatch` at level analytic) of the first batch size. */
+  estimate: SimResult;
   measured?: { forward: ArrayLike<number>; backward: ArrayLike<number> };
 }
 
@@ -80,7 +81,6 @@ export function utilizationDoc(run: SimRun): Record<string, unknown> {
     bytes_forward: sum(run, (x) => x.routes[i].bytesForward), bytes_backward: sum(run, (x) => x.routes[i].bytesBackward),
     ...(run.measured ? { measured_bytes_forward: run.measured.forward[i], measured_bytes_backward: run.measured.backward[i] } : {}),
   }));
-  const estimate = run.level === 'analytic' ? first : analyticResult(plan, first.batchSize);
   return {
     machine: { name: m.name, fabric: [m.fabric.width, m.fabric.height], clock_hz: m.clockHz, io_bytes_per_s: m.ioBytesPerS ?? null },
     mode: plan.mode,
@@ -99,7 +99,7 @@ export function utilizationDoc(run: SimRun): Record<string, unknown> {
     bottleneck: first.bottleneck,
     errors: first.errors,
     batch_sizes: run.timings.map((t) => ({ batch_size: t.result.batchSize, batches: t.batches, batch_cycles: t.result.batchCycles })),
-    estimate: compareToEstimate(first, estimate),
+    estimate: compareToEstimate(first, run.estimate),
     kernels,
     routes,
     io: first.io,
