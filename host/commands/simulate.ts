@@ -76,7 +76,7 @@ export async function runSimulate(modelDirArg: string, opts: SimulateCommandOpti
   } catch (e) {
     throw e instanceof UserError ? new UserError(`${planFile}: corrupted ${e.message.replace(/^plan: /, '')} (recompile with csrun compile)`) : e;
   }
-  const files = simFiles({ plan, level, timings: [{ result: timeBatch(plan, batch, level), batches: 1 }] });
+  const files = simFiles({ plan, level, timings: [{ result: timeBatch(plan, batch, level), batches: 1 }], estimate: timeBatch(plan, batch, 'analytic') });
   const ms = performance.now() - t0;
   const dir = md.out.sim(mode);
   fs.mkdirSync(dir, { recursive: true });
