@@ -7,6 +7,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { UserError } from '../runtime/errors.ts';
+import { fsError } from '../runtime/fs.ts';
 import { COMMANDS } from './commands/index.ts';
 
 /** Builds the commander program with every command registered. */
@@ -31,7 +32,10 @@ export async function main(argv: string[]): Promise<number> {
   try {
     await program.parseAsync(argv);
     return 0;
-  } catch (e) {
+  } catch (caught) {
+    // A filesystem fault of the user's environment (full disk, read-only or missing directory) is bad
+    // input, wherever it was thrown.
+    const e = fsError(caught);
     if (e instanceof CommanderError) {
       // commander already printed its message (unknown option, missing argument, --help, ...).
       return e.exitCode === 0 ? 0 : 1;

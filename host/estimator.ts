@@ -21,7 +21,7 @@ import { compileToDir, replicaRequest } from '../compiler/pipeline.ts';
 import type { Plan } from '../compiler/ir.ts';
 import type { Machine } from '../compiler/machine.ts';
 import { latestCheckpoint, readCheckpoint, readIndex, type Checkpoint } from '../runtime/checkpoint.ts';
-import { writeFileAtomic, writeJsonAtomic } from '../runtime/fs.ts';
+import { ensureDir, writeFileAtomic, writeJsonAtomic } from '../runtime/fs.ts';
 import { UserError } from '../runtime/errors.ts';
 import { batchRows, type Batch, type TensorData } from '../runtime/batch.ts';
 import type { NamedArray } from '../runtime/exec/store.ts';
@@ -404,7 +404,7 @@ export class Estimator {
     const { server, first } = await this.startInput('infer', 0);
     let wafer: Wafer | undefined;
     const outFile = this.md.out.predictions;
-    fs.mkdirSync(path.dirname(outFile), { recursive: true });
+    ensureDir(path.dirname(outFile));
     const tmp = `${outFile}.tmp-${process.pid}`;
     const fd = fs.openSync(tmp, 'w');
     let count = 0;
