@@ -3,7 +3,9 @@
  * `csrun train_and_eval examples/gpt2` and by a PyTorch reference of the same model (bench/gpt2/pytorch_gpt2.py)
  * on the same windows of the same fixed train/test split (written from examples/gpt2/data.ts), with the same
  * steps, batch size and optimizer. Prints both test losses (nats per token), perplexities and next-token
- * accuracies, and their difference; the target is |Δ loss| ≤ 0.03 nats.
+ * accuracies, and their difference; the target is |Δ loss| ≤ 0.03 nats. The two legs run side by side.
+ * While `csrun compile` cannot lower the transformer ops, the csrun leg falls back to the same training through
+ * csrun's runtime (bench/gpt2/csrun-runtime.ts, the Executor the compute workers run) and says so.
  *
  *   npx tsx bench/gpt2.ts [--python /usr/bin/python3] [--seeds 1]
  */
@@ -32,16 +34,26 @@ interface Figures {
   perplexity: number;
   accuracy: number;
   seconds: number;
+  names?: string[];
+  leg?: string;
 }
 
 async function csrun(): Promise<Figures> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'csrun-bench-gpt2-'));
   const t0 = performance.now();
+  const compile = await runMeasured(process.execPath, [path.join(root, 'bin/csrun.js'), 'compile', example, '--validate-only'], { cwd: root });
+  if (compile.code !== 0 && /is not supported on the wafer/.test(compile.stderr)) {
+    const r = await runMeasured(process.execPath, ['--import', 'tsx', path.join(root, 'bench/gpt2/csrun-runtime.ts')], { cwd: root });
+    if (r.code !== 0) throw new Error(`bench/gpt2/csrun-runtime.ts failed (exit ${r.code}):\n${r.stderr || r.stdout}`);
+    return { ...JSON.parse(r.stdout.trim().split('\n').pop()!), leg: `csrun runtime (Executor; compile: ${compile.stderr.trim().split('\n').pop()!.slice(0, 80)}…)` };
+  }
   const run = await runMeasured(process.execPath, [path.join(root, 'bin/csrun.js'), 'train_and_eval', example, '--model-dir', dir, '--no-progress'], { cwd: root });
   if (run.code !== 0) throw new Error(`csrun train_and_eval failed (exit ${run.code}):\n${run.stderr || run.stdout}`);
   const r = JSON.parse(fs.readFileSync(path.join(dir, 'eval/results.json'), 'utf8'));
+  const pr = await runMeasured(process.execPath, [path.join(root, 'bin/csrun.js'), 'predict', example, '--model-dir', dir], { cwd: root });
+  const names = pr.code === 0 ? fs.readFileSync(path.join(dir, 'predict/samples.txt'), 'utf8').trim().split('\n') : undefined;
   fs.rmSync(dir, { recursive: true, force: true });
-  return { test_loss: r.loss, perplexity: r.perplexity, accuracy: r.accuracy, seconds: (performance.now() - t0) / 1000 };
+  return { test_loss: r.loss, perplexity: r.perplexity, accuracy: r.accuracy, seconds: (performance.now() - t0) / 1000, names, leg: 'csrun train_and_eval' };
 }
 
 async function pytorch(): Promise<Figures> {
@@ -68,10 +80,11 @@ if (c.dropoutRate !== 0 || c.attentionDropoutRate !== 0 || !c.shareEmbeddings ||
   throw new Error('bench/gpt2.ts mirrors the default examples/gpt2 params (no dropout, tied learned embeddings, gelu, adam); the PyTorch model would differ');
 }
 console.log(`examples/gpt2: ${c.numLayers} layers, hidden ${c.hiddenSize}, ${c.numHeads} heads, T ${c.maxSequenceLength}; Adam ${lr}, batch ${batchSize}, ${steps} steps\n`);
-const [a, b] = [await csrun(), await pytorch()];
+const [a, b] = await Promise.all([csrun(), pytorch()]);
 const f = (x: number, d = 4) => x.toFixed(d);
 console.log(table(['', 'test loss (nats/token)', 'perplexity', 'next-token accuracy', 'wall s'], [
-  ['csrun train_and_eval', f(a.test_loss), f(a.perplexity, 3), f(a.accuracy), f(a.seconds, 0)],
+  [a.leg!, f(a.test_loss), f(a.perplexity, 3), f(a.accuracy), f(a.seconds, 0)],
   ['PyTorch reference', f(b.test_loss), f(b.perplexity, 3), f(b.accuracy), f(b.seconds, 0)],
 ]));
 console.log(`\nΔ test loss = ${f(a.test_loss - b.test_loss)} nats (target |Δ| ≤ 0.03)`);
+if (a.names) console.log(`\nsampled names (csrun, temperature ${params.predict_input.temperature}, seed ${params.predict_input.seed}): ${a.names.join(', ')}`);

@@ -96,6 +96,53 @@ export interface EmbeddingSpec {
   L: number;
 }
 
+/**
+ * A batched matrix product of two streamed operands (tf.matMul of two activations): per sample `B`
+ * independent products `[M, K] · [K, N]` (`B` = the product of the leading per-sample axes). See
+ * kernels/matmul.ts. `epilogueOps`: fused element-wise ops per output element.
+ */
+export interface MatmulSpec {
+  kind: 'matmul';
+  B: number;
+  M: number;
+  K: number;
+  N: number;
+  epilogueOps: number;
+}
+
+/**
+ * Keras MultiHeadAttention on `T` queries and `S` keys/values (kernels/attention.ts): `H` heads of `dk`
+ * (query/key) and `dv` (value) dimensions; inputs of `Dq`, `Dk`, `Dv` features; output `Do` features.
+ * `scoreOps`: cycles per attention score (softmax, mask, dropout); `epilogueOps`: fused element-wise ops per
+ * output element (bias, residual add, dropout).
+ */
+export interface AttentionSpec {
+  kind: 'attention';
+  T: number;
+  S: number;
+  H: number;
+  dk: number;
+  dv: number;
+  Dq: number;
+  Dk: number;
+  Dv: number;
+  Do: number;
+  scoreOps: number;
+  epilogueOps: number;
+}
+
+/**
+ * A row-wise operation on `R` rows of `L` elements per sample (kernels/rowwise.ts): `softmax` (along the
+ * rows: max, exp, sum, divide) or `reduce` (sum / mean of each row to one element), `opsPerElement` cycles
+ * per element.
+ */
+export interface RowwiseSpec {
+  kind: 'softmax' | 'reduce';
+  R: number;
+  L: number;
+  opsPerElement: number;
+}
+
 /** The built-in kernel kinds and their specs; each has a module in `compiler/kernels/` (registry.ts). */
 export interface BuiltinKernelSpecs {
   conv: ConvSpec;
@@ -106,6 +153,10 @@ export interface BuiltinKernelSpecs {
   eltwise: EltwiseSpec;
   loss: LossSpec;
   embedding: EmbeddingSpec;
+  matmul: MatmulSpec;
+  attention: AttentionSpec;
+  softmax: RowwiseSpec;
+  reduce: RowwiseSpec;
 }
 
 /** Kernel kind → spec. Open for declaration merging: a kind added with `registerKernelKind` adds its spec
@@ -122,7 +173,8 @@ export type KernelSpec = KernelSpecMap[KernelKind];
 /**
  * Execution parameters (split factors) of a kernel, by kind (docs/design.md §7, §9):
  * conv `{h, w, c, k}`; dblock `{h, w, c1, c2, c3, k1, k2, k3}`; cblock `{h, w, c1…c4, k1…k4}`;
- * pool and norm `{h, w, c}`; eltwise and loss `{h, w}`; embedding `{v, k}`. All are integers ≥ 1.
+ * pool and norm `{h, w, c}`; eltwise and loss `{h, w}`; embedding `{v, k}`; matmul `{b, m, k, n}`; attention
+ * `{h, t, k}`; softmax and reduce `{r, l}`. All are integers ≥ 1.
  */
 export type ExecParams = Record<string, number>;
 

@@ -1,6 +1,6 @@
 /**
  * The Estimator loop (tf.estimator semantics on the simulated wafer): train, evaluate, train_and_evaluate,
- * evaluate every checkpoint, predict. It drives the path of DESIGN §1:
+ * evaluate every checkpoint, predict. It drives the path of docs/design.md §1:
  * support server (input workers) → trace modelFn on the first batch's shapes → compile (cached) →
  * load the Plan on a Wafer → stream batches → checkpoints, summaries, reports in model_dir.
  *
@@ -20,15 +20,14 @@ import { performance } from 'node:perf_hooks';
 import { compileToDir, replicaRequest } from '../compiler/pipeline.ts';
 import type { Plan } from '../compiler/ir.ts';
 import type { Machine } from '../compiler/machine.ts';
-import { latestCheckpoint, readCheckpoint, readIndex, type Checkpoint } from '../runtime/checkpoint.ts';
+import { readCheckpoint, readIndex } from '../runtime/checkpoint.ts';
 import { ensureDir, writeFileAtomic, writeJsonAtomic } from '../runtime/fs.ts';
 import { UserError } from '../runtime/errors.ts';
 import { batchRows, type Batch, type TensorData } from '../runtime/batch.ts';
-import type { NamedArray } from '../runtime/exec/store.ts';
 import { metricResult } from '../runtime/exec/metrics.ts';
 import type { Graph, Mode } from '../runtime/graph.ts';
 import { Wafer } from '../wafer-sim/wafer.ts';
-import { CheckpointSaverHook, type CheckpointListener } from './hooks/checkpoint.ts';
+import { CheckpointSaverHook, findCheckpoint, requireCheckpoint, restoreCheckpoint, type CheckpointListener } from './hooks/checkpoint.ts';
 import { LoggingHook, NanTensorHook, StopAtStepHook, SummarySaverHook } from './hooks/basic.ts';
 import { PerformanceHook, writeSimReports } from './hooks/performance.ts';
 import { ProgressBarHook } from './hooks/progress.ts';
@@ -37,6 +36,7 @@ import { signatureOf, traceModel, writeRunFiles, type ModelDir } from './model-d
 import { sampleSequences, samplingOptions } from './generate.ts';
 import { importUserModule } from './user-module.ts';
 import { SummaryWriter } from './summaries.ts';
+import { sampleRecords } from './data/tensor.ts';
 import { SupportServer } from './input/support-server.ts';
 
 /** Options shared by every Estimator run. */
@@ -143,35 +143,6 @@ export class Estimator {
     return c;
   }
 
-  /** The checkpoint to start from: `--checkpoint-path`, else the latest in model_dir, else none. */
-  private findCheckpoint(checkpointPath?: string): string | undefined {
-    if (checkpointPath) {
-      const f = path.resolve(checkpointPath);
-      if (!fs.existsSync(f)) throw new UserError(`--checkpoint-path ${checkpointPath}: no such checkpoint file`);
-      return f;
-    }
-    const latest = latestCheckpoint(this.modelDir);
-    if (latest && !fs.existsSync(latest)) throw new UserError(`${this.md.out.checkpointIndex}: the latest checkpoint ${latest} is missing`);
-    return latest;
-  }
-
-  /**
-   * Loads a checkpoint into a wafer: every parameter of the graph (and, when `withSlots`, every optimizer
-   * slot) must be present with the right shape.
-   * @throws UserError naming the checkpoint and the tensor.
-   */
-  private async restore(wafer: Wafer, file: string, ckpt: Checkpoint, withSlots: boolean): Promise<void> {
-    const state = await wafer.getState();
-    const take = (want: NamedArray[], what: string): NamedArray[] =>
-      want.map((w) => {
-        const t = ckpt.tensors[w.name];
-        if (!t) throw new UserError(`${file}: has no ${what} '${w.name}' (was it written by another model or optimizer?)`);
-        if (JSON.stringify(t.shape) !== JSON.stringify(w.shape)) throw new UserError(`${file}: ${what} '${w.name}' has shape [${t.shape}], the model needs [${w.shape}]`);
-        return { name: w.name, shape: w.shape, data: t.data as Float32Array };
-      });
-    await wafer.setState({ params: take(state.params, 'parameter'), ...(withSlots ? { slots: take(state.slots, 'optimizer slot') } : {}) });
-  }
-
   /** Makes Ctrl-C stop training after the current step (a second one exits at once). */
   private onInterrupt(): () => void {
     const handler = () => {
@@ -213,7 +184,7 @@ export class Estimator {
    * @throws UserError for bad input, an unusable checkpoint, or a NaN/Inf loss (naming the step).
    */
   async train(opts: { steps?: number; maxSteps?: number; checkpointPath?: string; onCheckpoint?: CheckpointListener; hooks?: SessionRunHook[] } = {}): Promise<TrainSummary> {
-    const ckptFile = this.findCheckpoint(opts.checkpointPath);
+    const ckptFile = findCheckpoint(this.md.out, opts.checkpointPath);
     const ckpt = ckptFile ? readCheckpoint(ckptFile) : undefined;
     const start = ckpt?.globalStep ?? 0;
     const target = opts.steps !== undefined ? start + opts.steps : opts.maxSteps ?? this.md.params.runconfig.max_steps;
@@ -239,7 +210,7 @@ export class Estimator {
         const wafer = await this.loadWafer(compiled);
         session = this.session('train', wafer, compiled.plan, start, server, target);
         if (ckpt && ckptFile) {
-          await this.restore(wafer, ckptFile, ckpt, true);
+          await restoreCheckpoint(wafer, ckptFile, ckpt, true);
           session.lastCheckpoint = ckptFile;
           this.log(`Restored ${ckptFile} (global step ${start})`);
         }
@@ -300,9 +271,7 @@ export class Estimator {
    * @throws UserError when there is no checkpoint (tf.estimator: "Could not find trained model").
    */
   async evaluate(opts: { checkpointPath?: string; steps?: number; keepWafer?: boolean; hooks?: SessionRunHook[] } = {}): Promise<EvalResults> {
-    const file = this.findCheckpoint(opts.checkpointPath);
-    if (!file) throw new UserError(`no checkpoint in model_dir ${this.modelDir}: train first (csrun train) or pass --checkpoint-path`);
-    const ckpt = readCheckpoint(file);
+    const { file, ckpt } = requireCheckpoint(this.md.out, opts.checkpointPath);
     const steps = opts.steps ?? this.md.params.runconfig.eval_steps;
     const { server, first } = await this.startInput('eval', 0);
     try {
@@ -315,7 +284,7 @@ export class Estimator {
       let batch: Batch | undefined = first;
       const create = async (): Promise<Session> => {
         this.evalWafer ??= await this.loadWafer(compiled);
-        await this.restore(this.evalWafer, file, ckpt, false);
+        await restoreCheckpoint(this.evalWafer, file, ckpt, false);
         return this.session('eval', this.evalWafer, compiled.plan, ckpt.globalStep, server);
       };
       const s = await runSession([...(this.opts.hooks?.eval ?? []), ...(opts.hooks ?? [])], create, async (s) => {
@@ -398,9 +367,7 @@ export class Estimator {
    * @returns the file and the number of samples.
    */
   async predict(opts: { checkpointPath?: string; steps?: number } = {}): Promise<{ file: string; count: number }> {
-    const file = this.findCheckpoint(opts.checkpointPath);
-    if (!file) throw new UserError(`no checkpoint in model_dir ${this.modelDir}: train first (csrun train) or pass --checkpoint-path`);
-    const ckpt = readCheckpoint(file);
+    const { file, ckpt } = requireCheckpoint(this.md.out, opts.checkpointPath);
     const { server, first } = await this.startInput('infer', 0);
     let wafer: Wafer | undefined;
     const outFile = this.md.out.predictions;
@@ -411,7 +378,7 @@ export class Estimator {
     try {
       if (!first) throw new UserError(`${this.md.dataFile}: the prediction input pipeline yielded no batches`);
       wafer = await this.loadWafer(this.compile('infer', first));
-      await this.restore(wafer, file, ckpt, false);
+      await restoreCheckpoint(wafer, file, ckpt, false);
       const sampling = samplingOptions(this.md.params.predict_input, this.md.params.runconfig.seed);
       if (sampling) {
         fs.closeSync(fd);
@@ -439,16 +406,7 @@ export class Estimator {
         const n = batchRows(batch);
         const batch0 = batch;
         batch = undefined;
-        const lines: string[] = [];
-        for (let i = 0; i < n; i++) {
-          const rec: Record<string, unknown> = {};
-          for (const [name, t] of Object.entries(preds)) {
-            const per = t.shape.slice(1).reduce((a, b) => a * b, 1);
-            rec[name] = nest(Array.from(t.data.slice(i * per, (i + 1) * per) as ArrayLike<number>), t.shape.slice(1));
-          }
-          lines.push(JSON.stringify(rec));
-        }
-        fs.writeSync(fd, lines.join('\n') + '\n');
+        fs.writeSync(fd, sampleRecords(preds, n).map((r) => JSON.stringify(r)).join('\n') + '\n');
         if (onPredictions) await onPredictions(batch0, preds, { dir: path.dirname(outFile), offset: count });
         count += n;
       }
@@ -481,11 +439,3 @@ export class Estimator {
  * @param info.dir    the `predict/` directory; `info.offset` the index of the batch's first sample.
  */
 export type PredictionsHook = (batch: Batch, predictions: Record<string, TensorData>, info: { dir: string; offset: number }) => void | Promise<void>;
-
-/** Nests a flat row-major list into `shape` (scalars for shape []). */
-function nest(flat: number[], shape: number[]): unknown {
-  if (shape.length === 0) return flat[0];
-  if (shape.length === 1) return flat;
-  const per = shape.slice(1).reduce((a, b) => a * b, 1);
-  return Array.from({ length: shape[0] }, (_, i) => nest(flat.slice(i * per, (i + 1) * per), shape.slice(1)));
-}

@@ -11,7 +11,7 @@
  */
 import { UserError } from '../runtime/errors.ts';
 import { Random } from '../runtime/random.ts';
-import type { Batch, HostTensor } from '../runtime/batch.ts';
+import type { Batch, TensorData } from '../runtime/batch.ts';
 
 /** Sampling settings, the `predict_input` keys of the same names. */
 export interface SamplingOptions {
@@ -72,7 +72,7 @@ export function sampleIndex(logits: ArrayLike<number>, temperature: number, u: n
  *   `logits [n, T, vocab]`, or a token id is outside the vocabulary.
  */
 export async function sampleSequences(
-  predict: (batch: Batch) => Promise<Record<string, HostTensor>>,
+  predict: (batch: Batch) => Promise<Record<string, TensorData>>,
   template: Batch,
   opts: SamplingOptions,
 ): Promise<number[][]> {

@@ -267,7 +267,7 @@ const SOURCE_FILE = /\.(m?[jt]s|tsx|ya?ml|json|md)$/;
 
 /**
  * Writes the run's record into model_dir: `params.yaml` (the effective params, command-line overrides
- * included) and `src/`, a copy of the model directory's sources (DESIGN §5; the tf.estimator tutorial's
+ * included) and `src/`, a copy of the model directory's sources (docs/design.md §5; the tf.estimator tutorial's
  * "copy the model file to model_dir" for reproducibility). Skips model_dir itself, node_modules and
  * dot-files.
  * @throws UserError naming the path when model_dir is a file, read-only or on a full disk.

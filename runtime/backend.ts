@@ -1,6 +1,6 @@
 /**
  * The numeric backend of csrun: tfjs-core on `@tensorflow/tfjs-backend-wasm` (SIMD, one thread — Node
- * never gets the threaded build, see `../shared/notes/tfjs-wasm.md`). Each worker thread that computes
+ * never gets the threaded build, see docs/design.md §12). Each worker thread that computes
  * calls {@link initBackend} once; it owns its own wasm instance.
  */
 import * as tf from '@tensorflow/tfjs-core';

@@ -34,12 +34,6 @@ export interface Batch {
 }
 
 /**
- * @deprecated the former name of {@link TensorData} on the runtime side; kept only while concurrent
- * branches still spell it so. Use `TensorData`.
- */
-export type HostTensor = TensorData;
-
-/**
  * Rows (samples) of a batch: the leading dimension of its first feature (of its labels if it has no
  * features); 0 for an empty batch. Structural, so it takes any batch of `{ shape }` tensors.
  */

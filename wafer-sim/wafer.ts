@@ -8,7 +8,7 @@
  */
 import type { Plan } from '../compiler/ir.ts';
 import type { Machine } from '../compiler/machine.ts';
-import { batchRows, type Batch, type HostTensor } from '../runtime/batch.ts';
+import { batchRows, type Batch, type TensorData } from '../runtime/batch.ts';
 import { UserError } from '../runtime/errors.ts';
 import type { EvalResult } from '../runtime/exec/executor.ts';
 import type { NamedArray } from '../runtime/exec/store.ts';
@@ -119,7 +119,7 @@ export class Wafer {
   }
 
   /** Predictions for a batch (rows in order); advances the clock. */
-  async predict(batch: Batch, step: number): Promise<Record<string, HostTensor>> {
+  async predict(batch: Batch, step: number): Promise<Record<string, TensorData>> {
     const r = await this.pool.predict(batch);
     this.clock.advance(batchRows(batch));
     return r;

@@ -186,7 +186,7 @@ function shapes(spec: ConvLike, copies: number): KernelShapes {
 
 const ops = (spec: ConvLike) => subConvs(spec).reduce((s, sc) => s + subConvOps(sc), 0);
 
-/** Kernel kind `conv` (module doc); lowers `conv2d` and `dense`. */
+/** Kernel kind `conv` (module doc); lowers `conv2d`, `conv2dTranspose`, `dense` and `reverseEmbedding` (1 × 1 convs). */
 export const conv: KernelKindModule<'conv'> = {
   kind: 'conv',
   execKeys: () => ['h', 'w', 'c', 'k'],
@@ -217,6 +217,24 @@ export const conv: KernelKindModule<'conv'> = {
       const epi = (a.useBias ? 1 : 0) + ACTIVATION_OPS[a.activation];
       const spec: ConvSpec = { kind: 'conv', H, W: 1, R: 1, S: 1, C, K: a.units, T: 1, U: 1, epilogueOps: epi };
       cx.newKernel(n, spec, a.activation === 'linear' ? 'dense' : `dense+${a.activation}`, true);
+    },
+    // ASSUMPTION: a transposed convolution costs what a stride-1 convolution over its input does (the same
+    // H·W·R·S·C·K MACs: every input pixel scatters into R × S outputs)
+    conv2dTranspose(n, cx) {
+      const a = n.attrs as OpAttrs['conv2dTranspose'];
+      const x = cx.tensor(n.inputs[0]);
+      const d = cx.dims(x);
+      if (d.length !== 3) throw new UserError(`layer '${n.name}' (conv2dTranspose) needs an image input [batch, h, w, c], got [${x.shape.map(String).join(', ')}]`);
+      const [H, W, C] = d;
+      const spec: ConvSpec = { kind: 'conv', H, W, R: a.kernelSize[0], S: a.kernelSize[1], C, K: a.filters, T: 1, U: 1, epilogueOps: (a.useBias ? 1 : 0) + ACTIVATION_OPS[a.activation] };
+      cx.newKernel(n, spec, a.activation === 'linear' ? 'conv2dTranspose' : `conv2dTranspose+${a.activation}`, true);
+    },
+    // tied output embedding: logits = x · Eᵀ, a dense layer without bias whose kernel is the (shared) table
+    reverseEmbedding(n, cx) {
+      const a = n.attrs as OpAttrs['reverseEmbedding'];
+      const d = cx.dims(cx.tensor(n.inputs[0]));
+      const H = d.slice(0, -1).reduce((p, v) => p * v, 1);
+      cx.newKernel(n, { kind: 'conv', H, W: 1, R: 1, S: 1, C: a.outputDim, K: a.inputDim, T: 1, U: 1, epilogueOps: 0 }, 'reverseEmbedding', true);
     },
   },
 };

@@ -30,4 +30,15 @@ export const LOSS_OPS: Record<string, number> = {
   meanSquaredError: 2,
 };
 /** Kinds an activation or dropout may fuse into (as an epilogue). */
-export const EPILOGUE_KINDS = ['conv', 'pool', 'norm', 'eltwise'] as const;
+export const EPILOGUE_KINDS = ['conv', 'pool', 'norm', 'eltwise', 'matmul', 'attention'] as const;
+/** Kinds a residual add / element-wise arithmetic may fuse into (its other tensor inputs become edges). */
+export const BINARY_FUSE_KINDS = ['conv', 'norm', 'eltwise', 'matmul', 'attention'] as const;
+/**
+ * Cycles per element of element-wise tensor ops (ASSUMPTION, as the activations: 1 for add, subtract,
+ * multiply and select; 4 for divide and the square roots, iterative on a PE without a divider).
+ */
+export const ELEMENTWISE_OPS = { sub: 1, mul: 1, div: 4, where: 1, sqrt: 4, rsqrt: 4, gather: 1 } as const;
+/** Cycles per attention score (ASSUMPTION): softmax as the activation, +1 for a mask, +1 for dropout. */
+export const ATTENTION_SCORE_OPS = { softmax: 5, mask: 1, dropout: 1 } as const;
+/** Cycles per element of a row reduction (`sum`, `mean`: one add; the mean's scale folds into it). */
+export const REDUCE_OPS = 1;

@@ -8,7 +8,7 @@ import { sizeOf, type OpAttrs } from '../../runtime/graph.ts';
 import type { ExecParams } from '../ir.ts';
 import { cdiv, need, splitCandidates, widen, type KernelKindModule } from './kind.ts';
 
-/** Kernel kind `embedding` (module doc); lowers `embedding`. */
+/** Kernel kind `embedding` (module doc); lowers `embedding` and `tokenAndPositionEmbedding`. */
 export const embedding: KernelKindModule<'embedding'> = {
   kind: 'embedding',
   execKeys: () => ['v', 'k'],
@@ -45,6 +45,13 @@ export const embedding: KernelKindModule<'embedding'> = {
     embedding(n, cx) {
       const a = n.attrs as OpAttrs['embedding'];
       cx.newKernel(n, { kind: 'embedding', V: a.inputDim, D: a.outputDim, L: sizeOf(cx.tensor(n.inputs[0]).shape) }, 'embedding', true);
+    },
+    // ASSUMPTION: the position table is stored as V more rows and each position is one more lookup (the add
+    // folds into it): V = vocabulary + sequence length, L = 2 × tokens.
+    tokenAndPositionEmbedding(n, cx) {
+      const a = n.attrs as OpAttrs['tokenAndPositionEmbedding'];
+      const L = sizeOf(cx.tensor(n.inputs[0]).shape);
+      cx.newKernel(n, { kind: 'embedding', V: a.vocabularySize + a.sequenceLength, D: a.embeddingDim, L: 2 * L }, 'tokenAndPositionEmbedding', true);
     },
   },
 };

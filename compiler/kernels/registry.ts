@@ -13,6 +13,9 @@ import type { KernelKindModule, Lowering } from './kind.ts';
 import { loss } from './loss.ts';
 import { norm } from './norm.ts';
 import { pool } from './pool.ts';
+import { attention } from './attention.ts';
+import { matmul } from './matmul.ts';
+import { reduce, softmax } from './rowwise.ts';
 
 /** Every built-in kind's module. */
 export const BUILTIN_KERNEL_KINDS: { [K in keyof BuiltinKernelSpecs]: KernelKindModule<K> } = {
@@ -24,6 +27,10 @@ export const BUILTIN_KERNEL_KINDS: { [K in keyof BuiltinKernelSpecs]: KernelKind
   eltwise,
   loss,
   embedding,
+  matmul,
+  attention,
+  softmax,
+  reduce,
 };
 
 const kinds = new Map<string, KernelKindModule>();

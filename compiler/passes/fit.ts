@@ -164,10 +164,41 @@ export function minMemoryWords(kernel: Kernel, machine: Machine): number {
   return best;
 }
 
+/** The end of every "does not fit" message: what pipelined execution means and the way out. */
+const PIPELINED =
+  'too large for pipelined execution (every kernel and its weights on the wafer at once; csrun has no weight streaming): use a larger machine or a smaller model';
+
+/** Bytes as B, KB, MB, GB (powers of 1024, 3 significant digits). */
+function formatBytes(b: number): string {
+  const units = ['bytes', 'KB', 'MB', 'GB', 'TB'];
+  let i = 0;
+  while (b >= 1024 && i < units.length - 1) {
+    b /= 1024;
+    i++;
+  }
+  return i === 0 ? `${b} bytes` : `${b.toPrecision(3)} ${units[i]}`;
+}
+
+/** SRAM words a kernel uses at its smallest legal rectangle without a time limit: area × words per PE. */
+function minAreaSramWords(it: SizingItem, machine: Machine): number {
+  const mem = memoryWordsPerPe(machine);
+  const { width: FW, height: FH } = machine.fabric;
+  const best = { area: Infinity, a: 0, b: 0, c: 0 };
+  forEachShape(it.prep, UNBOUNDED_CYCLES, mem, Math.max(FW, FH), machine.macsPerPePerCycle, (h, w, a, b, c) => {
+    if (Math.min(h, w) <= Math.min(FW, FH) && h * w < best.area) Object.assign(best, { area: h * w, a, b, c });
+  });
+  if (best.area === Infinity) return 0;
+  const { area, a, b, c } = best;
+  const exec = execFor(it.prep, UNBOUNDED_CYCLES, mem, machine.macsPerPePerCycle, a, b, c);
+  return area * kernelCost(it.kernel.spec, exec, it.kernel.copies, machine.macsPerPePerCycle).memoryWordsPerPe;
+}
+
 /**
  * Checks that a kernel graph can fit a machine at all: every kernel has a legal rectangle within SRAM, and
  * the kernels' smallest legal areas fit the fabric together.
- * @throws UserError naming the kernel, the bytes per PE it needs and the machine.
+ * @throws UserError "too large for pipelined execution": naming the kernel, the bytes per PE it needs and the
+ *   machine; or, when the kernels fit one by one but not together, the PEs they need (and how many times the
+ *   fabric that is), the SRAM they use there against the fabric's, and the largest kernel.
  */
 export function checkFit(kg: KernelGraph, machine: Machine): void {
   const items = prepareItems(kg);
@@ -185,8 +216,10 @@ export function checkFit(kg: KernelGraph, machine: Machine): void {
       throw new UserError(
         `kernel '${it.kernel.name}' (${it.kernel.op}) does not fit ${fabricDesc}: ` +
           (Number.isFinite(bytes)
-            ? `at every split that fits the fabric it needs at least ${bytes} bytes per PE (${words} words of ${machine.wordBytes} bytes)`
-            : `no split of it fits the fabric`),
+            ? `at every split that fits the fabric it needs at least ${bytes} bytes per PE (${words} words of ${machine.wordBytes} bytes), ` +
+              `${(bytes / machine.sramBytesPerPe).toFixed(2)}× the SRAM of a PE`
+            : `no split of it fits the fabric`) +
+          `; ${PIPELINED}`,
       );
     }
   }
@@ -199,9 +232,12 @@ export function checkFit(kg: KernelGraph, machine: Machine): void {
     });
     const k = items[worst].kernel;
     const words = minMemoryWords(k, machine);
+    const sram = items.reduce((sum, it) => sum + minAreaSramWords(it, machine), 0) * machine.wordBytes;
+    const fabricSram = FW * FH * machine.sramBytesPerPe;
     throw new UserError(
-      `model too large for ${fabricDesc}: its kernels need at least ${total} PEs at their smallest legal sizes; ` +
-        `largest is kernel '${k.name}' (${k.op}) with ${areas[worst]} PEs, needing ${words * machine.wordBytes} bytes per PE at its finest split`,
+      `model too large for ${fabricDesc}: its kernels need at least ${total} PEs at their smallest legal sizes, ` +
+        `${(total / (FW * FH)).toFixed(2)}× the fabric's ${FW * FH} PEs, using ${formatBytes(sram)} of SRAM there (the fabric has ${formatBytes(fabricSram)}); ` +
+        `largest is kernel '${k.name}' (${k.op}) with ${areas[worst]} PEs, needing ${words * machine.wordBytes} bytes per PE at its finest split; ${PIPELINED}`,
     );
   }
 }

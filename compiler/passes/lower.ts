@@ -6,24 +6,30 @@
  * ## Kernel library
  * | kernel | made of | model |
  * | --- | --- | --- |
- * | conv | `conv2d` (+ bias + activation, as traced), `dense` (a 1 × 1 conv on the last axis) | docs/design.md §7 |
+ * | conv | `conv2d` (+ bias + activation, as traced), `conv2dTranspose`, `dense` and `reverseEmbedding` (1 × 1 convs on the last axis) | docs/design.md §7 |
  * | pool | `maxPooling2d`, `averagePooling2d`, `globalAveragePooling2d` (window = the whole image) | depthwise window |
  * | norm | `batchNormalization` / `layerNormalization` not fused into a conv | per-element + reduction |
- * | eltwise | `add`, `concatenate`, `activation`, `dropout` that cannot be fused | per-element |
+ * | eltwise | `add`, `sub`, `mul`, `div`, `where`, `sqrt`, `rsqrt`, `concatenate`, `activation`, `dropout` that cannot be fused; `gather` with per-sample indices | per-element |
  * | loss | `sparseSoftmaxCrossEntropy`, `softmaxCrossEntropy`, `sigmoidCrossEntropy`, `meanSquaredError` | per-element + reduction |
- * | embedding | `embedding` | lookup |
+ * | embedding | `embedding`, `tokenAndPositionEmbedding` | lookup |
+ * | matmul | `matMul` (two activations) | batched products, streamed right operand |
+ * | attention | `multiHeadAttention` | projections + scores + softmax + context, weights on the PEs |
+ * | softmax / reduce | `softmax`; `sum`, `mean` | row-wise + row reductions |
+ *
+ * Free layout (the output aliases the input): `flatten`, `reshape`, `transpose`, `slice`, `gather` with
+ * constant indices, `dropout` out of training. Each kind's model is in its module in `compiler/kernels/`.
  *
  * ## Fusion
  * A layer is fused into the kernel producing its input when that input is the kernel's latest output and
  * is read by nothing else (no other layer, prediction, metric or loss):
  * - `batchNormalization` after a conv kernel: +4 epilogue ops per output element (normalise, scale, shift,
  *   statistics);
- * - `activation` after conv / pool / norm / eltwise kernels: + the activation's ops (`ACTIVATION_OPS`, kernels/costs.ts);
+ * - `activation` after conv / pool / norm / eltwise / matmul / attention kernels: + the activation's ops (`ACTIVATION_OPS`, kernels/costs.ts);
  * - `dropout` in training (after the same kinds): +1 op (mask multiply); out of training it is the identity
  *   and free;
- * - `add` after conv / norm / eltwise kernels (a residual add into the branch's last conv, as in the ISPD
- *   dblock): +1 op per extra input, the other inputs become edges into that kernel;
- * - `flatten`, `reshape`: pure layout, free (the output is an alias of the input).
+ * - `add`, `sub`, `mul`, `div`, `where` after conv / norm / eltwise / matmul / attention kernels (a residual
+ *   add into the branch's last conv, as in the ISPD dblock, or into an attention layer): their ops per extra
+ *   input, the other inputs become edges into that kernel; `sqrt`, `rsqrt` fuse as activations.
  *
  * ## Work per mode
  * TRAIN lowers forward, backward and weight-update work: 3 copies for kernels with trainable weights (conv,
@@ -46,7 +52,9 @@ interface Building extends Kernel {
   hasWeights: boolean;
 }
 
-const dims = (t: TensorInfo): number[] => t.shape.slice(1).map((d) => d as number);
+/** Per-sample dimensions: the batch axis removed (a tensor without one — a loss, a reduction over the batch —
+ * keeps its shape). */
+const dims = (t: TensorInfo): number[] => (t.shape[0] === null ? t.shape.slice(1) : t.shape).map((d) => d as number);
 
 /**
  * Pass `lower`.

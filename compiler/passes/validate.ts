@@ -4,7 +4,7 @@
  * Whether the graph fits the machine is checked after `lower` by `checkFit` (fit.ts) (it needs kernels).
  */
 import { UserError } from '../../runtime/errors.ts';
-import type { Graph, GraphNode, Shape } from '../../runtime/graph.ts';
+import { LOSS_OPS, type Graph, type GraphNode, type OpAttrs, type Shape } from '../../runtime/graph.ts';
 import { LOWERED_OPS } from '../kernels/registry.ts';
 
 /** Graph IR ops the wafer runs: those some kernel kind lowers (compiler/kernels/registry.ts; live, grows
@@ -12,7 +12,7 @@ import { LOWERED_OPS } from '../kernels/registry.ts';
 export const SUPPORTED_OPS: readonly string[] = LOWERED_OPS;
 
 /** Expected input ranks (including the batch axis) of ops that need one. */
-const RANK: Record<string, number> = { conv2d: 4, maxPooling2d: 4, averagePooling2d: 4, globalAveragePooling2d: 4 };
+const RANK: Record<string, number> = { conv2d: 4, conv2dTranspose: 4, maxPooling2d: 4, averagePooling2d: 4, globalAveragePooling2d: 4 };
 
 function describe(n: GraphNode): string {
   return `layer '${n.name}' (${n.op})`;
@@ -21,7 +21,12 @@ function describe(n: GraphNode): string {
 function checkShape(shape: Shape, where: string): void {
   if (!Array.isArray(shape) || shape.length === 0) throw new UserError(`${where}: shape ${JSON.stringify(shape)} has no batch axis`);
   if (shape[0] !== null) throw new UserError(`${where}: shape [${shape.map(String).join(', ')}] must have the symbolic batch dimension (null) first`);
-  for (let i = 1; i < shape.length; i++) {
+  checkStatic(shape, where, 1);
+}
+
+/** Every dimension from `from` on is a positive integer. @throws UserError naming the dimension. */
+function checkStatic(shape: Shape, where: string, from = 0): void {
+  for (let i = from; i < shape.length; i++) {
     const d = shape[i];
     if (d === null || !Number.isInteger(d) || d < 1) {
       throw new UserError(`${where}: shape [${shape.map(String).join(', ')}] is not static (dimension ${i} must be a positive integer; the wafer needs static shapes)`);
@@ -51,6 +56,7 @@ export function validate(graph: Graph): Graph {
   if (!graph.nodes.length) throw new UserError('the model has no layers: modelFn must apply at least one layer to its features');
   const supported = new Set<string>(SUPPORTED_OPS);
   const params = new Set(graph.params.map((p) => p.name));
+  const batchless = new Set<string>();
   for (const n of graph.nodes) {
     if (!supported.has(n.op)) {
       throw new UserError(`${describe(n)}: op '${n.op}' is not supported on the wafer; supported ops: ${SUPPORTED_OPS.join(', ')}`);
@@ -65,8 +71,12 @@ export function validate(graph: Graph): Graph {
     for (const p of n.params) if (!params.has(p)) throw new UserError(`${describe(n)}: parameter '${p}' is not declared in the graph`);
     for (const o of n.outputs) {
       if (o.dtype !== 'float32' && o.dtype !== 'int32') throw new UserError(`${describe(n)}: dtype '${String(o.dtype)}' is not supported (float32, int32)`);
-      const isLoss = ['sparseSoftmaxCrossEntropy', 'softmaxCrossEntropy', 'sigmoidCrossEntropy', 'meanSquaredError'].includes(n.op);
-      if (!isLoss || o.shape.length) checkShape(o.shape, describe(n));
+      // a loss, a sum / mean over the batch axis, and what is computed from them have no batch axis
+      const acrossBatch = LOSS_OPS.includes(n.op as (typeof LOSS_OPS)[number]) || ((n.op === 'sum' || n.op === 'mean') && (n.attrs as OpAttrs['sum']).axis.includes(0));
+      if (acrossBatch || n.inputs.some((id) => batchless.has(id))) {
+        checkStatic(o.shape, describe(n));
+        batchless.add(o.id);
+      } else checkShape(o.shape, describe(n));
       known.set(o.id, o);
     }
   }

@@ -1,5 +1,5 @@
 /**
- * The params-driven AlexNet of the TensorFlow Estimator tutorial (../shared/seeds/tf-estimator-defining-a-model.md):
+ * The params-driven AlexNet of the TensorFlow Estimator tutorial ("Creating Custom Estimators", tensorflow.org):
  * the network is built from `params.model.layers`, a list of
  * `{ type: conv | pool | fc, num_outputs, kernel_size, stride, activation, regularizer }`, applied in order to
  * `features.image` (`[batch, image_height, image_width, image_depth]`, 300 × 200 × 3 in the tutorial);

@@ -72,8 +72,8 @@ export async function runCompile(modelDirArg: string, opts: CompileCommandOption
     out(`Wrote kernel graph ${file}\n`);
   }
   if (opts.validateOnly) {
+    out(formatSummary(graph, title) + '\n'); // before the fit check, so a model too large still shows its parameters
     const r = compileGraph(graph, machine, { validateOnly: true, dumpIrDir: opts.dumpIr && path.resolve(opts.dumpIr) });
-    out(formatSummary(graph, title) + '\n');
     out(`\nKernels for machine ${machine.name}, mode ${mode} (${r.kernelGraph.kernels.length}):\n`);
     out(formatKernelList(r.kernelGraph) + '\n');
     out(`\nValidation passed: every layer is supported and the model fits ${machine.name} (${machine.fabric.width}×${machine.fabric.height} PEs).\n`);

@@ -1,6 +1,6 @@
 /**
  * `csrun place FILE.kgraph [--out FILE.paint] [--time-limit S]`: solves an ISPD 2020 wafer-scale placement
- * benchmark (DESIGN §9) with the compiler's own size and place passes, writes the contest's `.paint`
+ * benchmark (docs/design.md §9) with the compiler's own size and place passes, writes the contest's `.paint`
  * solution and prints max kernel time, wirelength, score and legality.
  */
 import fs from 'node:fs';

@@ -15,17 +15,9 @@ import { UserError } from '../../runtime/errors.ts';
 import type { Mode } from '../../runtime/graph.ts';
 import type { Comparison, Figure } from '../../wafer-sim/compare.ts';
 import { loadModelDir, ModelDirLayout } from '../model-dir.ts';
+import { readJson } from '../report/data.ts';
 import { runHtmlReport } from '../report/index.ts';
 import { parseMode } from './options.ts';
-
-function readJson(file: string, hint: string): any {
-  if (!fs.existsSync(file)) throw new UserError(`${file} not found: ${hint}`);
-  try {
-    return JSON.parse(fs.readFileSync(file, 'utf8'));
-  } catch (e: any) {
-    throw new UserError(`${file}: not valid JSON (${e.message})`);
-  }
-}
 
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 const num = (x: number) => (Math.abs(x) >= 1e5 || (x !== 0 && Math.abs(x) < 0.01) ? x.toExponential(3) : Number.isInteger(x) ? String(x) : x.toFixed(2));

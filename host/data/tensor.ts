@@ -122,3 +122,26 @@ export function describeValue(x: unknown): string {
   if (typeof x === 'object') return `an object with keys {${Object.keys(x).join(', ')}}`;
   return `${typeof x} ${String(x).slice(0, 40)}`;
 }
+
+/** Nests a flat row-major list into `shape` (a scalar for shape []). */
+function nest(flat: number[], shape: readonly number[]): unknown {
+  if (shape.length === 0) return flat[0];
+  if (shape.length === 1) return flat;
+  const per = shapeSize(shape.slice(1));
+  return Array.from({ length: shape[0] }, (_, i) => nest(flat.slice(i * per, (i + 1) * per), shape.slice(1)));
+}
+
+/**
+ * One plain record per sample of a batch of named tensors `[rows, ...]`: `{ <name>: number or nested list
+ * of the sample's shape }` (the lines of predictions.jsonl).
+ */
+export function sampleRecords(tensors: Record<string, TensorData>, rows: number): Record<string, unknown>[] {
+  return Array.from({ length: rows }, (_, i) => {
+    const rec: Record<string, unknown> = {};
+    for (const [name, t] of Object.entries(tensors)) {
+      const per = shapeSize(t.shape.slice(1));
+      rec[name] = nest(Array.from(t.data.subarray(i * per, (i + 1) * per)), t.shape.slice(1));
+    }
+    return rec;
+  });
+}

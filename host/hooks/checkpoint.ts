@@ -1,8 +1,14 @@
 /**
- * The checkpoint saver (tf.train.CheckpointSaverHook): saves the wafer's parameters and optimizer slots
- * every `save_checkpoints_steps` steps and at the end of training, keeping the newest `keep_checkpoint_max`.
+ * Checkpoints in the session loop: the checkpoint saver (tf.train.CheckpointSaverHook), which saves the
+ * wafer's parameters and optimizer slots every `save_checkpoints_steps` steps and at the end of training,
+ * keeping the newest `keep_checkpoint_max`; and finding and restoring the checkpoint a run starts from.
  */
-import { saveCheckpoint, type Checkpoint, type StoredTensor } from '../../runtime/checkpoint.ts';
+import fs from 'node:fs';
+import path from 'node:path';
+import { latestCheckpoint, readCheckpoint, saveCheckpoint, type Checkpoint, type StoredTensor } from '../../runtime/checkpoint.ts';
+import { UserError } from '../../runtime/errors.ts';
+import type { Wafer } from '../../wafer-sim/wafer.ts';
+import type { ModelDirLayout } from '../model-dir.ts';
 import type { NamedArray } from '../../runtime/exec/store.ts';
 import type { Graph } from '../../runtime/graph.ts';
 import type { RunContext, RunValues, Session, SessionRunHook } from './session.ts';
@@ -15,6 +21,49 @@ export function checkpointOf(state: { params: NamedArray[]; slots: NamedArray[] 
   const tensors: Record<string, StoredTensor> = {};
   for (const a of [...state.params, ...state.slots]) tensors[a.name] = { dtype: 'F32', shape: a.shape, data: a.data };
   return { globalStep: step, tensors, metadata: { optimizer: graph.optimizer?.name ?? '', seed: String(graph.seed) } };
+}
+
+/**
+ * The checkpoint to start from: `checkpointPath` (`--checkpoint-path`), else the latest in model_dir, else none.
+ * @throws UserError when `checkpointPath` does not exist or the index names a missing file.
+ */
+export function findCheckpoint(out: ModelDirLayout, checkpointPath?: string): string | undefined {
+  if (checkpointPath) {
+    const f = path.resolve(checkpointPath);
+    if (!fs.existsSync(f)) throw new UserError(`--checkpoint-path ${checkpointPath}: no such checkpoint file`);
+    return f;
+  }
+  const latest = latestCheckpoint(out.root);
+  if (latest && !fs.existsSync(latest)) throw new UserError(`${out.checkpointIndex}: the latest checkpoint ${latest} is missing`);
+  return latest;
+}
+
+/**
+ * The checkpoint evaluation and prediction use, read ({@link findCheckpoint}).
+ * @throws UserError when there is none (tf.estimator: "Could not find trained model in model_dir"), or as
+ *   readCheckpoint for a corrupted file.
+ */
+export function requireCheckpoint(out: ModelDirLayout, checkpointPath?: string): { file: string; ckpt: Checkpoint } {
+  const file = findCheckpoint(out, checkpointPath);
+  if (!file) throw new UserError(`no checkpoint in model_dir ${out.root}: train first (csrun train) or pass --checkpoint-path`);
+  return { file, ckpt: readCheckpoint(file) };
+}
+
+/**
+ * Loads a checkpoint into a wafer: every parameter of the graph (and, when `withSlots`, every optimizer
+ * slot) must be present with the right shape.
+ * @throws UserError naming the checkpoint file and the tensor.
+ */
+export async function restoreCheckpoint(wafer: Wafer, file: string, ckpt: Checkpoint, withSlots: boolean): Promise<void> {
+  const state = await wafer.getState();
+  const take = (want: NamedArray[], what: string): NamedArray[] =>
+    want.map((w) => {
+      const t = ckpt.tensors[w.name];
+      if (!t) throw new UserError(`${file}: has no ${what} '${w.name}' (was it written by another model or optimizer?)`);
+      if (JSON.stringify(t.shape) !== JSON.stringify(w.shape)) throw new UserError(`${file}: ${what} '${w.name}' has shape [${t.shape}], the model needs [${w.shape}]`);
+      return { name: w.name, shape: w.shape, data: t.data as Float32Array };
+    });
+  await wafer.setState({ params: take(state.params, 'parameter'), ...(withSlots ? { slots: take(state.slots, 'optimizer slot') } : {}) });
 }
 
 /** Called after a checkpoint written during training (tf.train.CheckpointSaverListener.after_save). */

@@ -12,11 +12,11 @@
  * - `per_worker_samples_per_s`: samples per CPU-second of one worker (samples ÷ Σ CPU seconds): what one
  *   worker with a core to itself delivers, independent of how many cores this host has.
  *
- * Scaling fit: `efficiency` = samples_per_s(n) ÷ (n × per_worker_samples_per_s(1 worker)) for each n; below
- * 1 when the host runs out of cores or the pipeline contends (memory bandwidth, GC).
+ * Scaling fit: `efficiency` = samples_per_s(n) ÷ (n × per-worker rate) for each n; below 1 when the host
+ * runs out of cores, is loaded by other processes, or the pipeline contends (memory bandwidth, GC).
  *
- * Recommendation: `workers_needed` = ⌈wafer samples/s ÷ per-worker samples/s⌉ (per-worker rate of the
- * one-worker measurement, else of the smallest worker count measured). Slurm: one support-server task per
+ * Recommendation: `workers_needed` = ⌈wafer samples/s ÷ per-worker samples/s⌉, the per-worker rate being
+ * samples per CPU-second at the smallest worker count measured ({@link perWorkerRate}). Slurm: one support-server task per
  * node, one input worker per CPU of that task, and one CPU for the task's main thread (the stream's merge
  * and transfer): cpus_per_task = min(workers_needed, C − 1) + 1 where C is `--cores-per-node`, nodes =
  * ⌈workers_needed ÷ (cpus_per_task − 1)⌉, ntasks_per_node = 1. ASSUMPTION: input workers scale linearly
@@ -40,7 +40,7 @@ export interface InputMeasurement {
   cpu_s_per_s: number;
   /** Samples per CPU-second of one worker. */
   per_worker_samples_per_s: number;
-  /** samples_per_s ÷ (workers × the one-worker per-worker rate); 1 = linear scaling. */
+  /** samples_per_s ÷ (workers × the per-worker rate); 1 = linear scaling. */
   efficiency: number;
   /** Batches timed. */
   batches: number;
@@ -155,11 +155,14 @@ export async function measureInput(opts: MeasureOptions): Promise<{ batchSize: n
   return { batchSize, bytesPerSample, measurements };
 }
 
-/** The per-worker rate of the one-worker measurement, else of the smallest worker count (samples/s). */
+/**
+ * The per-worker rate: samples per CPU-second of one worker, at the smallest worker count measured
+ * (samples/s). It is what a worker delivers with a core to itself, so it does not depend on how loaded this
+ * host is (a wall-clock rate would).
+ */
 export function perWorkerRate(ms: readonly InputMeasurement[]): number {
   if (ms.length === 0) return 0;
-  const m = ms.reduce((a, b) => (b.workers < a.workers ? b : a));
-  return m.workers === 1 ? m.samples_per_s : m.per_worker_samples_per_s;
+  return ms.reduce((a, b) => (b.workers < a.workers ? b : a)).per_worker_samples_per_s;
 }
 
 /**

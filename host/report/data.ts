@@ -18,6 +18,7 @@ import { lanePoints, linkLoads } from '../../compiler/fabric.ts';
 import type { Plan } from '../../compiler/ir.ts';
 import { UserError } from '../../runtime/errors.ts';
 import type { Mode } from '../../runtime/graph.ts';
+import { ModelDirLayout } from '../model-dir.ts';
 import { readScalarEvents, type ScalarSeries } from '../summaries.ts';
 
 /** What one kernel did in the simulated run (`sim/utilization.json`); cycles over the simulated batches. */
@@ -99,7 +100,12 @@ export interface ReportData {
   performance: Record<string, unknown> | null;
 }
 
-function readJson(file: string, hint: string): any {
+/**
+ * Reads a JSON file of model_dir.
+ * @param hint what to do when the file is missing (after "not found: ").
+ * @throws UserError naming the file when it is missing or not valid JSON.
+ */
+export function readJson(file: string, hint: string): any {
   if (!fs.existsSync(file)) throw new UserError(`${file} not found: ${hint}`);
   try {
     return JSON.parse(fs.readFileSync(file, 'utf8'));
@@ -215,11 +221,11 @@ function traceSummary(file: string, max = 4000): ReportData['trace'] {
  */
 export function collectReport(modelDir: string, mode: Mode): ReportData {
   const run = mode === 'train' ? 'csrun compile (or csrun train)' : `csrun compile --mode ${mode} (or csrun ${mode === 'eval' ? 'eval' : 'predict'})`;
-  const cdir = path.join(modelDir, 'compile', mode);
-  const rep = readJson(path.join(cdir, 'compile_report.json'), `compile the model first: ${run}`);
-  const plan: Plan | null = readOptional(path.join(cdir, 'plan.json'));
-  const sdir = path.join(modelDir, 'sim', mode === 'train' ? '' : mode);
-  const util = readOptional(path.join(sdir, 'utilization.json'));
+  const out = new ModelDirLayout(modelDir);
+  const rep = readJson(out.compileReportJson(mode), `compile the model first: ${run}`);
+  const plan: Plan | null = readOptional(out.plan(mode));
+  const sdir = out.sim(mode);
+  const util = readOptional(out.simUtilization(mode));
   if (util && util.plan_hash !== rep.plan_hash) {
     throw new UserError(`${sdir}: the simulated run used plan ${String(util.plan_hash).slice(0, 12)}, the compile report is for plan ${String(rep.plan_hash).slice(0, 12)}; run the model again or delete ${sdir}`);
   }
@@ -266,8 +272,8 @@ export function collectReport(modelDir: string, mode: Mode): ReportData {
     routes,
     heat,
     sim,
-    curves: { train: readScalarEvents(modelDir), eval: readScalarEvents(path.join(modelDir, 'eval')) },
-    trace: traceSummary(path.join(sdir, 'trace.json')),
-    performance: mode === 'train' ? readOptional(path.join(modelDir, 'performance.json')) : null,
+    curves: { train: readScalarEvents(out.events), eval: readScalarEvents(out.eval) },
+    trace: traceSummary(out.simTrace(mode)),
+    performance: mode === 'train' ? readOptional(out.performance) : null,
   };
 }

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { UserError } from '../../runtime/errors.ts';
 import type { Mode } from '../../runtime/graph.ts';
-import { loadModelDir } from '../model-dir.ts';
+import { loadModelDir, ModelDirLayout } from '../model-dir.ts';
 import { collectReport } from './data.ts';
 import { writeHtmlReport } from './html.ts';
 
@@ -48,6 +48,7 @@ export async function runHtmlReport(dirs: string[], opts: HtmlReportOptions): Pr
   if (!opts.compare && dirs.length !== 1) throw new UserError(`csrun report takes one model dir, got ${dirs.length} (add --compare to put two side by side)`);
   const outs = await Promise.all(dirs.map((d, i) => outputDir(d, { params: opts.params, modelDir: i === 0 ? opts.modelDir : undefined })));
   const reports = outs.map((d) => collectReport(d, opts.mode));
-  const target = opts.out ? path.resolve(opts.out) : path.join(outs[0], 'report', opts.compare ? 'compare' : '');
+  const report = new ModelDirLayout(outs[0]).report;
+  const target = opts.out ? path.resolve(opts.out) : opts.compare ? path.join(report, 'compare') : report;
   return writeHtmlReport(target, reports, !!opts.compare);
 }

@@ -10,7 +10,7 @@
  */
 import type * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../backend.ts';
-import type { Batch, HostTensor } from '../batch.ts';
+import type { Batch, TensorData } from '../batch.ts';
 import type { Graph } from '../graph.ts';
 import { computeMetric, metricSize, type MetricValue } from './metrics.ts';
 import { SINGLE_SHARD, StepEngine, type ShardOptions, type SliceInfo, type StepState } from './step.ts';
@@ -213,11 +213,11 @@ export class Executor extends StepEngine {
    * Predictions for this shard's slice of the batch (inference behaviour), by `graph.predictions` name.
    * @throws UserError when the batch does not match the graph.
    */
-  async predict(batch: Batch): Promise<Record<string, HostTensor>> {
+  async predict(batch: Batch): Promise<Record<string, TensorData>> {
     const state = await this.begin(batch, 'infer', 0, 'local');
     try {
       await this.forwardNodes(state, this.predictNodes);
-      const out: Record<string, HostTensor> = {};
+      const out: Record<string, TensorData> = {};
       for (const [name, id] of Object.entries(this.graph.predictions)) {
         const t = state.values.get(id)!;
         const data = t.dataSync();

@@ -15,11 +15,11 @@
  * the split beyond float32 summation order. With one shard nothing is exchanged.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { Batch, HostTensor } from '../batch.ts';
+import type { Batch, TensorData } from '../batch.ts';
 import { UserError } from '../errors.ts';
 import type { Graph, GraphNode, Mode, TensorInfo } from '../graph.ts';
 import { kernelFor } from '../kernels/index.ts';
-import type { ForwardResult, GradNeeds, KernelContext, OpKernel } from '../kernels/types.ts';
+import type { ForwardResult, GradNeeds, KernelContext } from '../kernels/types.ts';
 import { fmtShape } from '../kernels/util.ts';
 import type { AllReduceSum } from '../parallel/allreduce.ts';
 import type { ParamStore } from './store.ts';
@@ -181,7 +181,7 @@ export class StepEngine {
     const owned = new Set<tf.Tensor>();
     const needLabels = mode !== 'infer' && this.needsLabels(mode);
     let localBatch: number | undefined;
-    const upload = (id: string, info: TensorInfo, h: HostTensor | undefined, what: string) => {
+    const upload = (id: string, info: TensorInfo, h: TensorData | undefined, what: string) => {
       if (!h) throw new UserError(`batch: ${what} is missing (expected shape ${fmtShape(info.shape)})`);
       const shape = h.shape;
       if (!Array.isArray(shape) || shape.length !== info.shape.length || shape.some((d, i) => !Number.isInteger(d) || d < 0 || (info.shape[i] !== null && d !== info.shape[i]))) {
@@ -253,7 +253,7 @@ export class StepEngine {
       nodeIndex,
       sampleOffset: state.slice.sampleOffset,
       globalBatch: state.slice.globalBatch,
-      numReplicas: this.shard.numShards,
+      numShards: this.shard.numShards,
       allReduceSum: this.shard.allReduceSum,
     };
   }
@@ -274,8 +274,8 @@ export class StepEngine {
       if (!v) throw new Error(`node '${n.name}': input '${id}' has not been computed in this step`);
       return v;
     });
-    const kernel = kernelFor(n) as OpKernel;
-    const res = await kernel.forward(n as never, inputs, this.nodeParams(n), this.ctx(state, i));
+    const kernel = kernelFor(n);
+    const res = await kernel.forward(n, inputs, this.nodeParams(n), this.ctx(state, i));
     if (res.outputs.length !== n.outputs.length) throw new Error(`node '${n.name}': kernel returned ${res.outputs.length} outputs, graph lists ${n.outputs.length}`);
     state.forward[i] = res;
     res.outputs.forEach((t, k) => {
@@ -328,8 +328,8 @@ export class StepEngine {
       state.owned.add(z);
       return z;
     });
-    const kernel = kernelFor(n) as OpKernel;
-    const res = await kernel.backward(n as never, dOutputs, fwd, this.nodeParams(n), needs, this.ctx(state, i));
+    const kernel = kernelFor(n);
+    const res = await kernel.backward(n, dOutputs, fwd, this.nodeParams(n), needs, this.ctx(state, i));
     res.dInputs.forEach((d, k) => {
       if (!d) return;
       state.owned.add(d);

@@ -1,9 +1,9 @@
 /**
  * activation (Keras Activation layer): `y = f(x)` element-wise (softmax: over the last axis); forward and
- * derivative from `./activations.ts`.
+ * derivative from `./activation_util.ts`.
  */
 import type * as tf from '@tensorflow/tfjs-core';
-import { getActivation } from './activations.ts';
+import { getActivation } from './activation_util.ts';
 import type { OpKernel } from './types.ts';
 import { expectArity, KernelError } from './util.ts';
 

@@ -10,7 +10,7 @@
  * The moving variance takes the biased σ², exactly as tfjs-layers (`BatchNormalization.call`,
  * `doMovingAverage(movingVariance, variance)` with `variance` from `tf.moments`) and Keras 3 do; TF1's fused
  * kernel would apply Bessel's m/(m−1) instead.
- * Backward (one all-reduce of Σdy and Σdy·x̂ over replicas):
+ * Backward (one all-reduce of Σdy and Σdy·x̂ over shards):
  *   dx = γ/√(σ² + ε) · (dy − Σdy/m − x̂·Σ(dy·x̂)/m);  dγ = Σ dy·x̂;  dβ = Σ dy   (dγ, dβ: local sums)
  * Inference: the moving statistics replace μ, σ²; dx = γ/√(mv + ε) · dy.
  * Channel sums are `ones · X` matrix products (see `sumRows`).

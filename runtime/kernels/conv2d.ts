@@ -13,7 +13,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { GraphNode } from '../graph.ts';
-import { getActivation } from './activations.ts';
+import { getActivation } from './activation_util.ts';
 import type { OpKernel } from './types.ts';
 import { expectArity, expectRank, expectShape, KernelError, sumToLast, tidy } from './util.ts';
 

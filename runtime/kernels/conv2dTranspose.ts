@@ -14,7 +14,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { GraphNode } from '../graph.ts';
-import { getActivation } from './activations.ts';
+import { getActivation } from './activation_util.ts';
 import { conv2dFilterGrad, conv2dInputGrad, convGeometry, type ConvGeometry } from './conv2d.ts';
 import type { OpKernel } from './types.ts';
 import { expectArity, expectRank, expectShape, KernelError, sumToLast, tidy } from './util.ts';

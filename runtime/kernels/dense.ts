@@ -8,7 +8,7 @@
  * a `[1, rows] · [rows, units]` product, much faster on wasm than `Sum` over axis 0.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { getActivation } from './activations.ts';
+import { getActivation } from './activation_util.ts';
 import type { OpKernel } from './types.ts';
 import { expectArity, expectRank, expectShape, KernelError, sumRows, tidy } from './util.ts';
 

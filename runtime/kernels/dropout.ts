@@ -1,7 +1,7 @@
 /**
  * dropout (Keras Dropout, inverted): in training `y = x · mask`, mask elements 0 or `1/(1 − rate)`; identity
  * otherwise. The mask comes from the counter-based generator of `../random.ts`, keyed by (graph seed, step,
- * node index, GLOBAL sample index, element index): it does not depend on how the batch is split over replicas,
+ * node index, GLOBAL sample index, element index): it does not depend on how the batch is split over shards,
  * and re-running step S (e.g. after resuming from a checkpoint) reproduces it. Backward: `dx = dy · mask`.
  */
 import * as tf from '@tensorflow/tfjs-core';

@@ -1,7 +1,7 @@
 /**
  * layerNormalization (Keras LayerNormalization, axis −1): x `[batch, …, c]` → y of the same shape, each row
  * normalised over its last axis. Params `[gamma?, beta?]` (`scale`, `center`), each `[c]`. Per-sample, so no
- * cross-replica reduction is needed.
+ * cross-shard reduction is needed.
  *   μ = mean(x);  σ² = mean((x − μ)²) (biased);  x̂ = (x − μ)/√(σ² + ε);  y = γ·x̂ + β
  * Backward, with g = γ·dy (Ba, Kiros & Hinton 2016; the standard derivation):
  *   dx = (g − mean(g) − x̂·mean(g·x̂)) / √(σ² + ε);  dγ = Σ_rows dy·x̂;  dβ = Σ_rows dy

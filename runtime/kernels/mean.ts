@@ -1,6 +1,6 @@
 /**
  * mean (tf.mean): Σ over `axis` divided by the number of elements reduced, where the batch axis counts the
- * GLOBAL batch (`ctx.globalBatch`), so replicas' partial means add up to the whole batch's (`reduce_util.ts`).
+ * GLOBAL batch (`ctx.globalBatch`), so shards' partial means add up to the whole batch's (`reduce_util.ts`).
  * Backward: `dx = dy / count` broadcast over the reduced axes.
  */
 import type { OpKernel } from './types.ts';

@@ -14,7 +14,7 @@
  * `dC = dy W_oᵀ`, `dP' = dC Vᵀ`, `dV = P'ᵀ dC`, `dP = dP'·mask_drop`, `dA = softmax'(dP)·m`, `dQ = dA K / √keyDim`,
  * `dK = dAᵀ Q`, and each projection's `dW = xᵀ dz`, `db = Σ_rows dz`, `dx = dz Wᵀ`. Every product is a plain
  * (untransposed) matMul after explicit transposes (`matMul.ts`: `batchMatMul`); the dropout mask is keyed by the
- * global sample index (`../random.ts`), so it does not depend on the replica split.
+ * global sample index (`../random.ts`), so it does not depend on the shard split.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { dropoutMask } from '../random.ts';

@@ -2,7 +2,7 @@
  * Shared by the `sum` and `mean` kernels: Σ over a set of axes, and the gradient of a reduction (the output
  * gradient broadcast back over the reduced axes).
  *
- * A reduction over the batch axis 0 sums this replica's samples only, so replicas' results add up to the
+ * A reduction over the batch axis 0 sums this shard's samples only, so shards' results add up to the
  * whole batch's (the contract of the loss kernels, `types.ts`); `mean` divides by the global batch there.
  */
 import * as tf from '@tensorflow/tfjs-core';

@@ -1,6 +1,6 @@
 /**
  * sum (tf.sum): Σ over `axis`, keeping them as size 1 with `keepDims`. Over the batch axis the result is this
- * replica's partial sum (`reduce_util.ts`). Backward: `dx = dy` broadcast over the reduced axes.
+ * shard's partial sum (`reduce_util.ts`). Backward: `dx = dy` broadcast over the reduced axes.
  */
 import type { OpKernel } from './types.ts';
 import { reduceBackward, reduceForward } from './reduce_util.ts';

@@ -4,27 +4,27 @@
  * autodiff (`tf.grad`) is never used: the tfjs-core Node bundle registers no gradients, and several wasm
  * gradient kernels are missing or wrong (docs/design.md §12).
  *
- * Data parallelism. A batch may be split over replicas (one wasm backend per worker thread). A kernel sees
- * only its replica's slice `[localBatch, …]` and gets from {@link KernelContext} the slice's place in the
+ * Data parallelism. A batch may be cut into shards (run by compute worker threads, each with its own wasm backend). A kernel sees
+ * only its shard's slice `[localBatch, …]` and gets from {@link KernelContext} the slice's place in the
  * global batch and a collective `allReduceSum`. Contracts that keep results independent of the split:
  *  - loss kernels divide their local sum by the GLOBAL count (`ctx.globalBatch` × elements per sample), so
- *    the replicas' losses and gradients add up to the full-batch ones;
- *  - batch normalisation in training reduces its statistics (and, backwards, Σdy and Σdy·x̂) over replicas;
+ *    the shards' losses and gradients add up to the full-batch ones;
+ *  - batch normalisation in training reduces its statistics (and, backwards, Σdy and Σdy·x̂) over shards;
  *  - random masks are keyed by the global sample index (`ctx.sampleOffset + i`), never by the local one;
- *  - `dParams` are this replica's contributions (partial sums over its samples); the executor sums them over
- *    replicas in a fixed order.
+ *  - `dParams` are this shard's contributions (partial sums over its samples); the executor sums them over
+ *    shards in a fixed order.
  *
  * Tensor ownership. A kernel never disposes its `inputs`, `params`, `dOutputs` or `saved`. Every tensor it
  * returns (outputs, saved, dInputs, dParams, paramUpdates) is handed to the caller, who disposes it; a
  * returned tensor may be the very object of an input or of a `dOutputs` entry (the caller de-duplicates), but
  * never a parameter. All intermediates are disposed by the kernel (`tf.tidy`). Kernels that call
- * `allReduceSum` are async; no tfjs scope (`tidy`) may stay open across an `await`, because replicas in one
+ * `allReduceSum` are async; no tfjs scope (`tidy`) may stay open across an `await`, because shards in one
  * thread interleave there.
  */
 import type { Tensor } from '@tensorflow/tfjs-core';
 import type { GraphNode, OpName } from '../graph.ts';
 
-/** What a kernel may know about the step and the replica it runs in. */
+/** What a kernel may know about the step and the shard it runs in. */
 export interface KernelContext {
   /** True inside a training step (`trainStep`), false in evaluation and prediction. Ops with a `training`
    * attribute (dropout, batch normalisation) use training behaviour only when both are true. */
@@ -35,16 +35,16 @@ export interface KernelContext {
   seed: number;
   /** Index of the node in `graph.nodes` (part of the key of its random streams). */
   nodeIndex: number;
-  /** Global index of this replica's first sample in the batch (0 for one replica). */
+  /** Global index of this shard's first sample in the batch (0 for one shard). */
   sampleOffset: number;
-  /** Samples in the whole batch across replicas (the local batch for one replica). */
+  /** Samples in the whole batch across shards (the local batch for one shard). */
   globalBatch: number;
-  /** Number of data-parallel replicas (1: `allReduceSum` is the identity). */
-  numReplicas: number;
+  /** Number of data-parallel shards of the batch (1: `allReduceSum` is the identity). */
+  numShards: number;
   /**
-   * Element-wise sum of `x` over all replicas, identical (bit for bit) in every replica: replicas' arrays are
-   * added in replica order. Every replica must call it the same number of times with arrays of equal length.
-   * @param x this replica's contribution (not modified).
+   * Element-wise sum of `x` over all shards, identical (bit for bit) in every shard: shards' arrays are
+   * added in shard order. Every shard must call it the same number of times with arrays of equal length.
+   * @param x this shard's contribution (not modified).
    * @returns a new array with the sums.
    */
   allReduceSum(x: Float32Array): Promise<Float32Array>;
@@ -77,7 +77,7 @@ export interface BackwardResult {
   /** Gradient of the loss with respect to each input (shape of the input), `null` when not needed or not
    * defined (labels, integer indices). */
   dInputs: (Tensor | null)[];
-  /** This replica's contribution to the gradient of each parameter (shape of the parameter), aligned with
+  /** This shard's contribution to the gradient of each parameter (shape of the parameter), aligned with
    * `node.params`; `null` when not needed or not trainable. */
   dParams: (Tensor | null)[];
 }
@@ -94,7 +94,7 @@ export interface OpKernel<K extends OpName = OpName> {
   /**
    * Computes the node's outputs.
    * @param node   the node (attrs, names; `node.outputs[i].shape` gives the static per-sample shape).
-   * @param inputs one tensor per `node.inputs` (the replica's slice, batch on axis 0).
+   * @param inputs one tensor per `node.inputs` (the shard's slice, batch on axis 0).
    * @param params one tensor per `node.params`.
    * @throws Error naming the node when an input or parameter has the wrong rank, shape or dtype.
    */

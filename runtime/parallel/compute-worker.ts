@@ -9,7 +9,7 @@
  * Started and called by `./pool.ts` through `./worker-rpc.ts`; {@link ComputeMethods} are its requests.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { HostTensor } from '../batch.ts';
+import type { TensorData } from '../batch.ts';
 import type { Graph } from '../graph.ts';
 import { Executor, type EvalResult, type TrainResult } from '../exec/executor.ts';
 import type { NamedArray } from '../exec/store.ts';
@@ -68,7 +68,7 @@ async function setup(init: ComputeWorkerInit) {
       return (await Promise.all(execs.map((e, j) => e.evalStep(req.shards[j].batch, req.shards[j].slice))))[0];
     },
     /** Predictions of every local shard, in shard order. */
-    predict(req: { shards: ShardBatch[] }): Promise<Record<string, HostTensor>[]> {
+    predict(req: { shards: ShardBatch[] }): Promise<Record<string, TensorData>[]> {
       return Promise.all(execs.map((e, j) => e.predict(req.shards[j].batch)));
     },
     /** Parameters and slots (of the first local shard: all hold the same values). */

@@ -7,7 +7,7 @@
  * (`./allreduce.ts`), so for a given S the results are bit-identical whatever W is, and every run is
  * deterministic. Workers are long-lived threads spoken to through `./worker-rpc.ts`.
  */
-import type { Batch, HostTensor } from '../batch.ts';
+import type { Batch, TensorData } from '../batch.ts';
 import { batchRows } from '../batch.ts';
 import { UserError } from '../errors.ts';
 import type { EvalResult, TrainResult } from '../exec/executor.ts';
@@ -136,7 +136,7 @@ export class ComputeWorkerPool {
   }
 
   /** Predictions for a batch, rows in batch order. A batch smaller than the shard count is padded by repeating rows. */
-  async predict(batch: Batch): Promise<Record<string, HostTensor>> {
+  async predict(batch: Batch): Promise<Record<string, TensorData>> {
     const n = batchRows(batch);
     const parts = this.shards(n >= this.numShards ? batch : padBatch(batch, this.numShards));
     const pieces = (await this.all((w, i) => w.call('predict', { shards: parts[i] }, shardBuffers(parts[i])))).flat();

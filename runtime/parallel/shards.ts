@@ -5,7 +5,7 @@
  * all-reduce adds the shards' contributions in shard order (`./allreduce.ts`).
  */
 import os from 'node:os';
-import type { Batch, HostTensor } from '../batch.ts';
+import type { Batch, TensorData } from '../batch.ts';
 import { batchRows } from '../batch.ts';
 import type { SliceInfo } from '../exec/step.ts';
 import { UserError } from '../errors.ts';
@@ -57,13 +57,13 @@ export function splitBatch(n: number, parts: number): { offset: number; size: nu
 }
 
 /** Elements per row of a tensor `[rows, ...]`. */
-function rowSize(t: HostTensor): number {
+function rowSize(t: TensorData): number {
   return t.shape.slice(1).reduce((a, b) => a * b, 1);
 }
 
 /** Applies `f` to every tensor of a batch. */
-function mapBatch(batch: Batch, f: (t: HostTensor) => HostTensor): Batch {
-  const features: Record<string, HostTensor> = {};
+function mapBatch(batch: Batch, f: (t: TensorData) => TensorData): Batch {
+  const features: Record<string, TensorData> = {};
   for (const [k, t] of Object.entries(batch.features)) features[k] = f(t);
   return { features, ...(batch.labels ? { labels: f(batch.labels) } : {}) };
 }
@@ -108,8 +108,8 @@ export function shardBuffers(shards: readonly ShardBatch[]): ArrayBuffer[] {
 /**
  * Joins per-shard predictions (shard order) into the first `n` rows of the whole batch, by prediction name.
  */
-export function joinPredictions(pieces: readonly Record<string, HostTensor>[], n: number): Record<string, HostTensor> {
-  const out: Record<string, HostTensor> = {};
+export function joinPredictions(pieces: readonly Record<string, TensorData>[], n: number): Record<string, TensorData> {
+  const out: Record<string, TensorData> = {};
   for (const name of Object.keys(pieces[0])) {
     const parts = pieces.map((r) => r[name]);
     const per = rowSize(parts[0]);

@@ -199,7 +199,7 @@ export class WorkerClient<M extends Methods> {
  * {@link withTransfer} to transfer buffers of its result. Call once, at the top level of the entry module.
  * @throws Error when called outside a worker thread started by {@link WorkerClient.start}.
  */
-export function serveRequests<M extends Methods>(setup: (init: never) => M | Promise<M>): void {
+export function serveRequests<I, M extends Methods>(setup: (init: I) => M | Promise<M>): void {
   const port = parentPort;
   if (!port) throw new Error('serveRequests: not in a worker thread');
   const { init } = workerData as BootData;
@@ -221,6 +221,7 @@ export function serveRequests<M extends Methods>(setup: (init: never) => M | Pro
     port.postMessage({ ready: true });
   };
   Promise.resolve()
-    .then(() => setup(init as never))
+    // `init` is what the parent passed as the worker's init (structured clone of an I).
+    .then(() => setup(init as I))
     .then(serve, (e) => port.postMessage({ ready: false, error: serializeError(e) }));
 }

@@ -30,7 +30,7 @@ describe('analyze-input', () => {
     expect(a.input_bound).toBe(true);
     expect(a.wafer_samples_per_s).toBeGreaterThan(1e4);
     expect(a.workers_needed).toBe(Math.ceil(a.wafer_samples_per_s / a.per_worker_samples_per_s));
-    expect(a.per_worker_samples_per_s).toBe(a.measurements[0].samples_per_s);
+    expect(a.per_worker_samples_per_s).toBe(a.measurements[0].per_worker_samples_per_s);
     expect(a.slurm).toEqual(slurmSettings(a.workers_needed, 8));
     const json = JSON.parse(fs.readFileSync(path.join(out, 'input_analysis.json'), 'utf8'));
     for (const k of ['mode', 'batch_size', 'measurements', 'wafer_samples_per_s', 'input_bound', 'workers_needed', 'slurm']) expect(json).toHaveProperty(k);

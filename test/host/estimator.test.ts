@@ -121,7 +121,7 @@ describe('Estimator', () => {
     const batches: Batch[] = [];
     for (let i = 0; i < 3; i++) batches.push((await server.next()).value as Batch);
     await server.close();
-    const graph = traceModel(md, 'train', signatureOf(batches[0] as never, md.dataFile));
+    const graph = traceModel(md, 'train', signatureOf(batches[0], md.dataFile));
     const { plan } = compileToDir(graph, machine, path.join(dir, 'compile', 'train'), { batchSize: md.params.train_input.batch_size! });
     const wafer = await Wafer.load(plan, graph, machine, { computeWorkers: 1 });
     try {

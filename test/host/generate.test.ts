@@ -1,12 +1,12 @@
 /** Predict-time text sampling (host/generate.ts) with a stand-in model whose logits are known. */
 import { describe, expect, it } from 'vitest';
 import { sampleIndex, sampleSequences, samplingOptions } from '../../host/generate.ts';
-import type { Batch, HostTensor } from '../../runtime/batch.ts';
+import type { Batch, TensorData } from '../../runtime/batch.ts';
 import { UserError } from '../../runtime/errors.ts';
 
 const [N, T, V] = [3, 6, 5];
 /** A causal "model": at position t the logits favour token (ids[t] + 1) mod V by `margin`. */
-const chain = (margin: number) => async (b: Batch): Promise<Record<string, HostTensor>> => {
+const chain = (margin: number) => async (b: Batch): Promise<Record<string, TensorData>> => {
   const ids = b.features.ids.data;
   const out = new Float32Array(N * T * V);
   for (let i = 0; i < N * T; i++) out[i * V + ((ids[i] + 1) % V)] = margin;
@@ -45,4 +45,35 @@ describe('text sampling', () => {
     await expect(sampleSequences(chain(1), floats, samplingOptions({ temperature: 1 }, 1)!)).rejects.toThrow(UserError);
     await expect(sampleSequences(async () => ({}), template, samplingOptions({ temperature: 1 }, 1)!)).rejects.toThrow(/needs the PREDICT spec to return predictions.logits \[3, 6, vocab\], got no logits/);
   });
+});
+
+describe('csrun predict samples text (Estimator, a bigram model on the names corpus)', () => {
+  it('writes predict/samples.txt: num_samples names of the vocabulary, the same for the same seed', async () => {
+    const { default: fs } = await import('node:fs');
+    const { default: os } = await import('node:os');
+    const { default: path } = await import('node:path');
+    const { Estimator } = await import('../../host/estimator.ts');
+    const { loadModelDir } = await import('../../host/model-dir.ts');
+    const { loadMachine } = await import('../../compiler/machine.ts');
+    const fixture = path.resolve(__dirname, '../fixtures/lm-bigram');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'csrun-sample-'));
+    const est = async (seed?: number) => {
+      const md = await loadModelDir(fixture, { overrides: { runconfig: { model_dir: dir } } });
+      if (seed !== undefined) md.params.predict_input.seed = seed;
+      return new Estimator(md, { machine: loadMachine('wse2'), log: () => {}, progress: false });
+    };
+    await (await est()).train();
+    const { file, count } = await (await est()).predict();
+    expect(count).toBe(12);
+    expect(file).toBe(path.join(dir, 'predict/samples.jsonl'));
+    const names = fs.readFileSync(path.join(dir, 'predict/samples.txt'), 'utf8').trim().split('\n');
+    expect(names).toHaveLength(12);
+    expect(names.every((n) => /^[a-z-]{0,16}$/.test(n))).toBe(true);
+    expect(names.filter((n) => n.length >= 2).length).toBeGreaterThan(6);
+    await (await est()).predict();
+    expect(fs.readFileSync(path.join(dir, 'predict/samples.txt'), 'utf8').trim().split('\n')).toEqual(names);
+    await (await est(6)).predict();
+    expect(fs.readFileSync(path.join(dir, 'predict/samples.txt'), 'utf8').trim().split('\n')).not.toEqual(names);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }, 180_000);
 });

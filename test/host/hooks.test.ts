@@ -31,7 +31,8 @@ function recorder(name: string, calls: string[]): SessionRunHook {
 
 /** A session with no wafer behind it: enough for hooks that only read the step bookkeeping. */
 function fakeSession(startStep = 0): Session {
-  return { mode: 'train', startStep, globalStep: startStep, runMs: 0, log: () => {}, interrupted: false, inputStats: () => ({ numWorkers: 1, inputWaitFraction: 0, samples: 0, bytes: 0, capacitySamplesPerSecond: 0 }) } as unknown as Session;
+  const s: Partial<Session> = { mode: 'train', startStep, globalStep: startStep, runMs: 0, log: () => {}, interrupted: false, inputStats: () => ({ numWorkers: 1, inputWaitFraction: 0, samples: 0, bytes: 0, capacitySamplesPerSecond: 0 }) };
+  return s as Session;
 }
 
 const step = (loss = 1) => async (s: Session): Promise<RunValues> => ({ step: s.globalStep + 1, loss, samples: 4, simulatedCycles: 10 });

@@ -25,6 +25,8 @@ describe('analyze-input rates', () => {
     expect(measurements[1].samples_per_s).toBeLessThan(2 * implied * 1.15);
     // Each worker spins, so the workers' CPU-seconds per second ≈ their count.
     expect(measurements[1].cpu_s_per_s).toBeGreaterThan(1.5);
+    // A spinning worker is on a CPU all the time it produces: samples per CPU-second ≈ the implied rate.
+    expect(measurements[0].per_worker_samples_per_s).toBeGreaterThan(implied * 0.85);
     expect(measurements[0].per_worker_samples_per_s).toBeLessThan(implied * 1.15);
   }, 60_000);
 

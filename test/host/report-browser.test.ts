@@ -21,7 +21,7 @@ import { ARTIFACTS, launchChromium, nextFrame, openReport, type WatchedPage } fr
 const ROOT = path.resolve(import.meta.dirname, '../..');
 const tmp = (tag: string) => fs.mkdtempSync(path.join(os.tmpdir(), `csrun-report-${tag}-`));
 const quiet = () => {};
-const kernelsOf = (md: string) => JSON.parse(fs.readFileSync(path.join(md, 'compile/train/compile_report.json'), 'utf8')).kernels as { name: string }[];
+const kernelsOf = (md: string, mode = 'train') => JSON.parse(fs.readFileSync(path.join(md, 'compile', mode, 'compile_report.json'), 'utf8')).kernels as { name: string }[];
 
 let browser: Browser;
 const dirs: Record<string, string> = {};
@@ -50,6 +50,7 @@ beforeAll(async () => {
   await runCompile(dirs.xssSrc, { modelDir: dirs.xss }, quiet);
   for (const k of ['mnist', 'resnet', 'xss']) pages[k] = await runHtmlReport([dirs[k]], { mode: 'train' });
   pages.compare = await runHtmlReport([dirs.mnist, dirs.mnist3], { mode: 'train', compare: true });
+  pages.mnistEval = await runHtmlReport([dirs.mnist], { mode: 'eval', out: path.join(dirs.mnist, 'report-eval') });
 }, 300_000);
 
 afterAll(async () => {
@@ -205,6 +206,16 @@ describe('csrun report --html in headless Chromium', () => {
     expect(w.errors).toEqual([]);
     expect(w.requests).toEqual([]);
     await page.close();
+  });
+
+  it('--mode eval: the eval plan and its simulated run', async () => {
+    const w = await openReport(browser, pages.mnistEval);
+    await everyKernelDrawn(w, kernelsOf(dirs.mnist, 'eval').map((k) => k.name));
+    expect(await w.page.locator('header .sub').textContent()).toMatch(/mode eval$/);
+    expect(await w.page.locator('#overall').textContent()).toMatch(/simulated samples\/s[\d.e+]+ \(/);
+    expect(await w.page.locator('#timeline code.path').textContent()).toBe(path.join(dirs.mnist, 'sim', 'eval', 'trace.json'));
+    expect(w.errors).toEqual([]);
+    await w.page.close();
   });
 
   it('--compare: two maps, a delta row per kernel, and selecting a row highlights it on both maps', async () => {

@@ -10,7 +10,7 @@ import type { Batch, TensorData } from '../../runtime/batch.ts';
 import type { OpAttrs } from '../../runtime/graph.ts';
 import { UserError } from '../../runtime/errors.ts';
 import { dropoutMask } from '../../runtime/random.ts';
-import { expectClose, host, type HostTensor, kctx, node, reference, runKernel, tf } from '../fixtures/numerics-helpers.ts';
+import { expectClose, host, type RefTensor, kctx, node, reference, runKernel, tf } from '../fixtures/numerics-helpers.ts';
 
 const TOL = 1e-4;
 
@@ -83,7 +83,7 @@ interface MhaCase {
   dv: number;
   dk: number;
   attrs: MhaAttrs;
-  mask?: HostTensor;
+  mask?: RefTensor;
 }
 
 const base: MhaAttrs = { numHeads: 2, keyDim: 3, valueDim: 3, outputDim: 4, dropout: 0, useBias: true, useCausalMask: false, rotaryDim: 0, hasAttentionMask: false, training: true };
@@ -102,7 +102,7 @@ const cases: MhaCase[] = [
   },
 ];
 
-function mhaArgs(c: MhaCase): { inputs: HostTensor[]; params: HostTensor[] } {
+function mhaArgs(c: MhaCase): { inputs: RefTensor[]; params: RefTensor[] } {
   const { numHeads: h, keyDim: ek, valueDim: ev, outputDim: o, useBias } = c.attrs;
   const inputs = [host([c.b, c.t, c.dq], 1), host([c.b, c.s, c.dv], 2), host([c.b, c.s, c.dk], 3), ...(c.mask ? [c.mask] : [])];
   const w = (shape: number[], seed: number) => host(shape, seed, 0.5);
@@ -281,7 +281,7 @@ describe('a traced transformer block (layers and ops) in the executor', () => {
     const values = one.getParams();
     const ref = await reference(
       referenceLoss(values.map((v) => v.name)),
-      [batch.features.ids as HostTensor, batch.features.mask as HostTensor, batch.labels as HostTensor, ...values.map((v) => ({ data: v.data, shape: v.shape }))],
+      [batch.features.ids as RefTensor, batch.features.mask as RefTensor, batch.labels as RefTensor, ...values.map((v) => ({ data: v.data, shape: v.shape }))],
       values.map((_, i) => 3 + i),
       new Float32Array([1]),
     );
@@ -345,7 +345,7 @@ describe('tied input and output embeddings (reverse calls)', () => {
       const logp = tf.sub(logits, tf.logSumExp(logits, -1, true));
       return tf.div(tf.neg(tf.sum(tf.mul(logp, tf.oneHot(tf.reshape(lab, [-1]), V)))), B * T);
     };
-    const ref = await reference(f, [batch.features.ids as HostTensor, batch.labels as HostTensor, ...values.map((v) => ({ data: v.data, shape: v.shape }))], [2, 3, 4, 5], new Float32Array([1]));
+    const ref = await reference(f, [batch.features.ids as RefTensor, batch.labels as RefTensor, ...values.map((v) => ({ data: v.data, shape: v.shape }))], [2, 3, 4, 5], new Float32Array([1]));
     expect(loss).toBeCloseTo(ref.value[0], 5);
     graph.params.forEach((p, i) => expectClose(mine[i], ref.grads[i], TOL, `gradient of ${p.name}`));
     exec.dispose();

@@ -13,7 +13,7 @@ import { dropoutMask } from '../../runtime/random.ts';
 import {
   expectClose,
   host,
-  type HostTensor,
+  type RefTensor,
   kctx,
   node,
   randn,
@@ -53,7 +53,7 @@ async function check(
   what: string,
   run: Awaited<ReturnType<typeof runKernel>>,
   f: (...args: tf.Tensor[]) => tf.Tensor,
-  args: HostTensor[],
+  args: RefTensor[],
   wrt: number[],
   gradsOf: (Float32Array | null)[],
   tol = TOL,
@@ -167,7 +167,7 @@ describe('maxPooling2d', () => {
     for (let i = 0; i < d.length; i++) d[i] = -Math.abs(d[i]) - 0.01;
     return { data: d, shape };
   };
-  const cases: [string, HostTensor, [number, number], [number, number], Padding][] = [
+  const cases: [string, RefTensor, [number, number], [number, number], Padding][] = [
     ['random 2×2/2 valid', host([2, 8, 8, 3], 1), [2, 2], [2, 2], 'valid'],
     ['all-negative windows', negative([2, 8, 6, 3], 2), [2, 2], [2, 2], 'valid'],
     ['ReLU-tied windows', quantised([2, 8, 8, 3], 3), [2, 2], [2, 2], 'valid'],

@@ -7,19 +7,19 @@ import { describe, expect, it } from 'vitest';
 import type { BinaryAttrs } from '../../runtime/graph.ts';
 import { UserError } from '../../runtime/errors.ts';
 import { PER_BATCH_MACS } from '../../runtime/kernels/matMul.ts';
-import { expectClose, host, type HostTensor, kctx, node, randn, reference, runKernel, tf } from '../fixtures/numerics-helpers.ts';
+import { expectClose, host, type RefTensor, kctx, node, randn, reference, runKernel, tf } from '../fixtures/numerics-helpers.ts';
 
 const TOL = 1e-4;
 
 /** Runs the kernel and compares its output and the gradients of the float inputs `wrt` with the reference. */
-async function check(n: Parameters<typeof runKernel>[0], args: HostTensor[], f: (...t: tf.Tensor[]) => tf.Tensor, wrt: number[], opts: Parameters<typeof runKernel>[3] = {}): Promise<void> {
+async function check(n: Parameters<typeof runKernel>[0], args: RefTensor[], f: (...t: tf.Tensor[]) => tf.Tensor, wrt: number[], opts: Parameters<typeof runKernel>[3] = {}): Promise<void> {
   const run = await runKernel(n, args, [], opts);
   const ref = await reference(f, args, wrt, run.dy[0]);
   expectClose(run.outputs[0], ref.value, TOL, `${n.op} forward`);
   wrt.forEach((j, i) => expectClose(run.dInputs[j], ref.grads[i], TOL, `${n.op} gradient of input ${j}`));
 }
 
-const positive = (shape: number[], seed: number): HostTensor => ({ data: randn(shape, seed).map((v) => Math.abs(v) + 0.5), shape });
+const positive = (shape: number[], seed: number): RefTensor => ({ data: randn(shape, seed).map((v) => Math.abs(v) + 0.5), shape });
 
 describe('binary element-wise ops', () => {
   const ops: [string, (a: tf.Tensor | number, b: tf.Tensor | number) => tf.Tensor][] = [
@@ -112,7 +112,7 @@ describe('sum, mean', () => {
     const n = node('mean', { axis: [0, 1], keepDims: false }, 1);
     const whole = await runKernel(n, [x], [], { dy: [new Float32Array([1])] });
     const halves = [];
-    for (const r of [0, 1]) halves.push(await runKernel(n, [{ data: x.data.slice(r * 12, r * 12 + 12), shape: [4, 3] }], [], { dy: [new Float32Array([1])], ctx: kctx(4, { globalBatch: 8, sampleOffset: 4 * r, numReplicas: 2 }) }));
+    for (const r of [0, 1]) halves.push(await runKernel(n, [{ data: x.data.slice(r * 12, r * 12 + 12), shape: [4, 3] }], [], { dy: [new Float32Array([1])], ctx: kctx(4, { globalBatch: 8, sampleOffset: 4 * r, numShards: 2 }) }));
     expect(halves[0].outputs[0][0] + halves[1].outputs[0][0]).toBeCloseTo(whole.outputs[0][0], 6);
     expect(Array.from(halves[0].dInputs[0]!)).toEqual(Array.from(whole.dInputs[0]!.slice(0, 12)));
   });
