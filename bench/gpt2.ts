@@ -3,9 +3,8 @@
  * `csrun train_and_eval examples/gpt2` and by a PyTorch reference of the same model (bench/gpt2/pytorch_gpt2.py)
  * on the same windows of the same fixed train/test split (written from examples/gpt2/data.ts), with the same
  * steps, batch size and optimizer. Prints both test losses (nats per token), perplexities and next-token
- * accuracies, and their difference; the target is |Δ loss| ≤ 0.03 nats. The two legs run side by side.
- * While `csrun compile` cannot lower the transformer ops, the csrun leg falls back to the same training through
- * csrun's runtime (bench/gpt2/csrun-runtime.ts, the Executor the compute workers run) and says so.
+ * accuracies, and their difference, and the names `csrun predict` samples; the target is |Δ loss| ≤ 0.03
+ * nats. The two legs run side by side.
  *
  *   npx tsx bench/gpt2.ts [--python /usr/bin/python3] [--seeds 1]
  */
@@ -41,12 +40,6 @@ interface Figures {
 async function csrun(): Promise<Figures> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'csrun-bench-gpt2-'));
   const t0 = performance.now();
-  const compile = await runMeasured(process.execPath, [path.join(root, 'bin/csrun.js'), 'compile', example, '--validate-only'], { cwd: root });
-  if (compile.code !== 0 && /is not supported on the wafer/.test(compile.stderr)) {
-    const r = await runMeasured(process.execPath, ['--import', 'tsx', path.join(root, 'bench/gpt2/csrun-runtime.ts')], { cwd: root });
-    if (r.code !== 0) throw new Error(`bench/gpt2/csrun-runtime.ts failed (exit ${r.code}):\n${r.stderr || r.stdout}`);
-    return { ...JSON.parse(r.stdout.trim().split('\n').pop()!), leg: `csrun runtime (Executor; compile: ${compile.stderr.trim().split('\n').pop()!.slice(0, 80)}…)` };
-  }
   const run = await runMeasured(process.execPath, [path.join(root, 'bin/csrun.js'), 'train_and_eval', example, '--model-dir', dir, '--no-progress'], { cwd: root });
   if (run.code !== 0) throw new Error(`csrun train_and_eval failed (exit ${run.code}):\n${run.stderr || run.stdout}`);
   const r = JSON.parse(fs.readFileSync(path.join(dir, 'eval/results.json'), 'utf8'));

@@ -4,7 +4,8 @@
  * route-traffic counting on, and with them off (`WaferOptions.simulate: false`; the numerics are identical).
  * Alternates blocks of on/off steps so that machine noise hits both alike; prints the mean step times and the
  * per-step overhead, then the one-off cost of simulating the plan's batch size (the clock simulates each batch
- * size once, uncached here) as a share of the whole run (`runconfig.max_steps` steps). Target: ≤ 5% in all.
+ * size once, uncached here) as a share of the whole run (`runconfig.max_steps` steps), and the clock's own
+ * per-step work timed alone (the A/B difference is within the noise of a shared machine). Target: ≤ 5%.
  *
  *   npx tsx bench/sim-overhead.ts [--blocks 6] [--steps 25] [--compute-workers 2]
  */
@@ -67,5 +68,14 @@ for (let i = 0; i < 3; i++) {
   once.push(performance.now() - t0);
 }
 const oneOff = once.sort((a, b) => a - b)[1];
+// The clock's own work per step (a cached batch time and the route-byte sums), timed alone: free of the
+// noise of the A/B step times on a shared machine.
+const clock = new SimClock(plan, { simLevel: 'flow' });
+const traffic = { forward: plan.routes.map(() => 1000), backward: plan.routes.map(() => 1000) };
+const reps = 100_000;
+const t1 = performance.now();
+for (let i = 0; i < reps; i++) clock.advance(plan.batchSize, traffic);
+const perAdvance = (performance.now() - t1) / reps;
+console.log(`clock.advance per step: ${(1000 * perAdvance).toFixed(2)} µs = ${((100 * perAdvance) / off).toFixed(4)}% of a step`);
 const runSteps = md.params.runconfig.max_steps ?? 1;
 console.log(`one-off flow simulation of batch ${plan.batchSize}: ${oneOff.toFixed(0)} ms (median of 3) = ${((100 * oneOff) / (runSteps * off)).toFixed(3)}% of a ${runSteps}-step run; total overhead ${(100 * ((on * runSteps + oneOff) / (off * runSteps) - 1)).toFixed(2)}%`);

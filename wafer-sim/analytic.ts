@@ -12,7 +12,7 @@ import { DIRS, linkLoads } from '../compiler/fabric.ts';
 import type { Plan } from '../compiler/ir.ts';
 import { linkBytesPerCycle } from '../compiler/machine.ts';
 import { passGraph } from '../compiler/pass-graph.ts';
-import type { BottleneckKind, CriticalStep, LinkSim, SimResult, TraceEvent } from './sim/index.ts';
+import { linkHeat, type BottleneckKind, type CriticalStep, type LinkSim, type SimResult, type TraceEvent } from './sim/index.ts';
 
 /**
  * The analytic model of one batch as a {@link SimResult} (`simLevel: 'analytic'`).
@@ -76,6 +76,7 @@ export function analyticResult(plan: Plan, batchSize: number, maxLinks = 1000): 
     simLevel: 'analytic', transfer: 'whole', buffers: 'unbounded', ioBytesPerS: Infinity, planHash: plan.hash, mode: plan.mode, machine: m.name, batchSize: B,
     batchCycles: batch, firstSampleLatencyCycles: e.fillCycles, steadyIntervalCycles: e.intervalCycles, samplesPerS: (B * m.clockHz) / batch, steadySamplesPerS: m.clockHz / e.intervalCycles,
     bottleneck, errors: [], kernels, routes, links, linksUsed: used.length,
+    linkHeat: linkHeat(width, height, (visit) => used.forEach((i) => visit(((i - (i % 4)) / 4) % width, Math.floor((i - (i % 4)) / 4 / width), (loads[i] * B) / bpc / batch))),
     io: { ingressBytesPerSample: graph.ingressBytesPerSample, egressBytesPerSample: graph.egress.reduce((s, x) => s + x.bytesPerSample, 0), ingressBusyCycles: 0, egressBusyCycles: 0 },
     criticalPath: path,
     trace: { traceEvents: trace, displayTimeUnit: 'ns', otherData: { machine: m.name, mode: plan.mode, sim_level: 'analytic', batch_size: B, plan_hash: plan.hash } },

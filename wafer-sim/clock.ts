@@ -141,6 +141,8 @@ export class SimClock {
    * @throws RangeError before the first batch.
    */
   files(): Record<(typeof SIM_FILES)[number], string> {
-    return simFiles({ plan: this.plan, level: this.level, timings: [...this.timings.values()], measured: { forward: this.measuredForward, backward: this.measuredBackward } });
+    const timings = [...this.timings.values()];
+    const estimate = timeBatch(this.plan, this.first.batchSize, 'analytic');
+    return simFiles({ plan: this.plan, level: this.level, timings, estimate, measured: { forward: this.measuredForward, backward: this.measuredBackward } });
   }
 }

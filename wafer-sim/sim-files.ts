@@ -13,7 +13,6 @@
 import type { Plan } from '../compiler/ir.ts';
 import { escapeXml as esc, utilizationColour } from '../compiler/report.ts';
 import type { SimLevel } from '../runtime/params.ts';
-import { analyticResult } from './analytic.ts';
 import type { BatchTiming } from './clock.ts';
 import { compareToEstimate } from './compare.ts';
 import type { LinkSim, SimResult } from './sim/index.ts';
@@ -23,6 +22,8 @@ export interface SimRun {
   plan: Plan;
   level: SimLevel;
   timings: BatchTiming[];
+  /** The analytic timing (wafer-sim/clock.ts `timeBatch` at level analytic) of the first batch size. */
+  estimate: SimResult;
   measured?: { forward: ArrayLike<number>; backward: ArrayLike<number> };
 }
 
@@ -80,7 +81,6 @@ export function utilizationDoc(run: SimRun): Record<string, unknown> {
     bytes_forward: sum(run, (x) => x.routes[i].bytesForward), bytes_backward: sum(run, (x) => x.routes[i].bytesBackward),
     ...(run.measured ? { measured_bytes_forward: run.measured.forward[i], measured_bytes_backward: run.measured.backward[i] } : {}),
   }));
-  const estimate = run.level === 'analytic' ? first : analyticResult(plan, first.batchSize);
   return {
     machine: { name: m.name, fabric: [m.fabric.width, m.fabric.height], clock_hz: m.clockHz, io_bytes_per_s: m.ioBytesPerS ?? null },
     mode: plan.mode,
@@ -99,7 +99,7 @@ export function utilizationDoc(run: SimRun): Record<string, unknown> {
     bottleneck: first.bottleneck,
     errors: first.errors,
     batch_sizes: run.timings.map((t) => ({ batch_size: t.result.batchSize, batches: t.batches, batch_cycles: t.result.batchCycles })),
-    estimate: compareToEstimate(first, estimate),
+    estimate: compareToEstimate(first, run.estimate),
     kernels,
     routes,
     io: first.io,
@@ -137,31 +137,52 @@ function linksDoc(run: SimRun, links: LinkSim[]): Record<string, unknown> {
 /** Unit step of each fabric direction (y grows downwards in the drawing; N is y + 1 as in compiler/fabric.ts). */
 const STEP: Record<string, [number, number]> = { E: [1, 0], W: [-1, 0], N: [0, 1], S: [0, -1] };
 
+/** Hottest links drawn one by one (with a tooltip) over the heat grid. */
+const SVG_LINKS = 300;
+
 /**
- * `links.svg`: the fabric to scale (one PE = `scale` px, x right, y down), kernels as outlined rectangles,
- * every listed fabric link as a segment from its PE towards its neighbour, coloured by utilization and
- * offset to its right so both directions show; ramps and the edge entry are listed in links.json only.
+ * `links.svg`: the fabric to scale (one PE = `scale` px, x right, y down); every used fabric link of the
+ * first simulated batch size as a heat grid (`SimResult.linkHeat`: each cell coloured by its hottest link's
+ * utilization, relative to the hottest link); kernels outlined and named on top; the {@link SVG_LINKS} hottest
+ * links of the run as segments from their PE towards the neighbour (offset to their right so both
+ * directions show) with a tooltip. Ramps and the edge entry are in links.json only.
  */
 export function linksSvg(run: SimRun, links: LinkSim[]): string {
   const { plan } = run;
+  const first = run.timings[0].result;
   const { width: FW, height: FH } = plan.machine.fabric;
   const scale = 900 / Math.max(FW, FH);
   const pad = 20;
   const W = Math.ceil(FW * scale + 2 * pad);
   const H = Math.ceil(FH * scale + 2 * pad + 60);
   const P = (v: number) => (pad + v * scale).toFixed(2);
+  const heat = first.linkHeat;
+  const peak = Math.max(1e-12, ...heat.maxUtilization, ...links.map((l) => l.utilization));
   const o: string[] = [];
   o.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif">`);
   o.push(`<title>${esc(`csrun link utilization — ${plan.machine.name} ${FW}×${FH} PEs, mode ${plan.mode}, sim_level ${run.level}`)}</title>`);
   o.push(`<rect x="0" y="0" width="${W}" height="${H}" fill="#ffffff"/>`);
   o.push(`<rect x="${P(0)}" y="${P(0)}" width="${(FW * scale).toFixed(2)}" height="${(FH * scale).toFixed(2)}" fill="#f7f7f7" stroke="#888"/>`);
-  o.push('<g id="kernels" fill="#e4e4e4" stroke="#555" stroke-width="0.5">');
+  const c = heat.cellPes;
+  o.push(`<g id="heat" shape-rendering="crispEdges">`);
+  heat.maxUtilization.forEach((u, i) => {
+    if (u <= 0) return;
+    const [x, y] = [(i % heat.cols) * c, Math.floor(i / heat.cols) * c];
+    o.push(`<rect x="${P(x)}" y="${P(y)}" width="${(Math.min(c, FW - x) * scale).toFixed(2)}" height="${(Math.min(c, FH - y) * scale).toFixed(2)}" fill="${utilizationColour(u / peak)}"/>`);
+  });
+  o.push('</g>');
+  o.push('<g id="kernels" fill="none" stroke="#333" stroke-width="0.7">');
   for (const k of plan.kernels) o.push(`<rect x="${P(k.x)}" y="${P(k.y)}" width="${(k.width * scale).toFixed(2)}" height="${(k.height * scale).toFixed(2)}"><title>${esc(`${k.name} (${k.op}) at (${k.x},${k.y}) ${k.width}×${k.height}`)}</title></rect>`);
   o.push('</g>');
-  const peak = Math.max(1e-12, ...links.map((l) => l.utilization));
+  o.push('<g id="labels" fill="#222" text-anchor="middle" dominant-baseline="central">');
+  for (const k of plan.kernels) {
+    const size = Math.min(12, k.height * scale * 0.6, ((k.width * scale) / Math.max(3, k.name.length)) * 1.7);
+    if (size >= 4) o.push(`<text x="${P(k.x + k.width / 2)}" y="${P(k.y + k.height / 2)}" font-size="${size.toFixed(1)}">${esc(k.name)}</text>`);
+  }
+  o.push('</g>');
   const sw = Math.max(0.4, Math.min(3, scale * 0.35));
   o.push(`<g id="links" stroke-width="${sw.toFixed(2)}" stroke-linecap="round">`);
-  for (const l of [...links].reverse()) {
+  for (const l of links.slice(0, SVG_LINKS).reverse()) {
     const d = STEP[l.dir];
     if (!d) continue;
     const off = 0.18;
@@ -173,7 +194,7 @@ export function linksSvg(run: SimRun, links: LinkSim[]): string {
   o.push('<g id="legend" font-size="11">');
   for (let i = 0; i <= 10; i++) o.push(`<rect x="${pad + i * 16}" y="${ly}" width="16" height="10" fill="${utilizationColour(i / 10)}"/>`);
   o.push(`<text x="${pad}" y="${ly + 24}">link utilization 0 → ${(100 * peak).toFixed(1)}% (the hottest link)</text>`);
-  o.push(`<text x="${pad + 200}" y="${ly + 9}">${esc(`${links.length} links shown; bottleneck ${run.timings[0].result.bottleneck.kind} ${run.timings[0].result.bottleneck.name}`)}</text>`);
+  o.push(`<text x="${pad + 200}" y="${ly + 9}">${esc(`${first.linksUsed} ports used; cells of ${c}×${c} PEs show their hottest link; bottleneck ${first.bottleneck.kind} ${first.bottleneck.name}`)}</text>`);
   o.push('</g>');
   o.push('</svg>');
   return o.join('\n') + '\n';

@@ -92,7 +92,11 @@ export interface ReportData {
   routes: ReportRoute[];
   heat: ReportHeat | null;
   /** Overall simulated figures (null: not simulated). */
-  sim: { samples_per_s: number; batches: number; samples: number; seconds: number; bottleneck: string | null; cause: string } | null;
+  sim: {
+    samples_per_s: number; batches: number; samples: number; seconds: number; bottleneck: string | null; cause: string;
+    /** Plan errors the simulation found (a TRAIN stash or memory above SRAM): `{ kind, kernel, message }`. */
+    errors: { kind: string; kernel: string; message: string }[];
+  } | null;
   /** Training curves: tag → series, for the train events (model_dir) and the eval events (model_dir/eval). */
   curves: { train: Record<string, ScalarSeries>; eval: Record<string, ScalarSeries> };
   /** `sim/trace.json` (absolute path) and its first events per kernel (null when absent). */
@@ -260,6 +264,7 @@ export function collectReport(modelDir: string, mode: Mode): ReportData {
     ? {
         samples_per_s: simRate, batches: util.batches ?? 0, samples: util.samples ?? 0, seconds: util.simulated_seconds ?? 0, bottleneck: simBottleneck,
         cause: overallCause(util, estRate, simRate),
+        errors: Array.isArray(util.errors) ? util.errors.map((e: any) => ({ kind: String(e.kind), kernel: String(e.kernel), message: String(e.message) })) : [],
       }
     : null;
   return {

@@ -62,6 +62,7 @@ describe('report page data', () => {
       'utilization.json': {
         plan_hash: rep.plan_hash, batches: 2, samples: 64, simulated_seconds: 1e-4, samples_per_s: rep.estimate.samples_per_s * 0.8,
         bottleneck: { kind: 'link', name: '(3,2,E)' },
+        errors: [{ kind: 'stash', kernel: k0.name, message: `kernel '${k0.name}': the TRAIN stash needs more SRAM` }],
         estimate: { cause: 'link (3,2,E)', kernels: [{ name: k0.name, cause: 'credits (blocked 70 cycles waiting for receive slots downstream)' }, { name: k1.name, cause: null }] },
         kernels: [
           { name: k0.name, cycles_per_sample: k0.cycles_per_sample, utilization: 0.2, sram_high_water_bytes_per_pe: 999, passes: [{ busyCycles: 10, starvedCycles: 5, blockedCycles: 70 }, { busyCycles: 10, starvedCycles: 0, blockedCycles: 0 }] },
@@ -77,6 +78,7 @@ describe('report page data', () => {
     expect(r.kernels[1].cause).toBe('');
     expect(r.kernels[2].sim).toBeNull();
     expect(r.sim).toMatchObject({ samples_per_s: rep.estimate.samples_per_s * 0.8, bottleneck: 'link (3,2,E)', cause: 'link (3,2,E)' });
+    expect(r.sim!.errors).toEqual([{ kind: 'stash', kernel: k0.name, message: `kernel '${k0.name}': the TRAIN stash needs more SRAM` }]);
     const q = zlib.inflateSync(Buffer.from(r.heat!.data, 'base64'));
     expect(r.heat!.source).toBe('simulated');
     expect([q[2 * r.heat!.width + 3], q[2 * r.heat!.width + 4], q[0]]).toEqual([128, 255, 0]);

@@ -62,6 +62,12 @@ describe('simulation result', () => {
     for (let i = 1; i < r.links.length; i++) expect(r.links[i].bytes).toBeLessThanOrEqual(r.links[i - 1].bytes);
     for (const l of r.links) expect(l.utilization).toBeCloseTo(l.busyCycles / r.batchCycles, 9);
     expect(simulate(plan, { batchSize: 16, maxLinks: 3 }).links).toEqual(r.links.slice(0, 3));
+    // the heat grid covers every used fabric link, whatever maxLinks: its hottest cell is the hottest link
+    const fabric = r.links.filter((l) => ['E', 'W', 'N', 'S'].includes(l.dir));
+    const h = simulate(plan, { batchSize: 16, maxLinks: 3 }).linkHeat;
+    expect([h.cellPes, h.cols, h.rows]).toEqual([1, 64, 64]);
+    expect(Math.max(...h.maxUtilization)).toBeCloseTo(Math.max(...fabric.map((l) => l.utilization)), 12);
+    for (const l of fabric) expect(h.maxUtilization[l.y * h.cols + l.x]).toBeGreaterThanOrEqual(l.utilization - 1e-12);
   });
 
   it('the critical path is a contiguous chain from the batch start to the last completion', () => {

@@ -25,6 +25,7 @@ import { WAVELET_MAX_SIDE, WaveletTransport } from './wavelet.ts';
 export type { SimPlan } from './events.ts';
 export { checkGeometry } from './network.ts';
 export type * from './result.ts';
+export { linkHeat } from './result.ts';
 
 /** Simulation levels of docs/design.md §10 that simulate (`analytic`, the estimate, is wafer-sim/analytic.ts). */
 export type EngineLevel = Exclude<SimLevel, 'analytic'>;

@@ -291,9 +291,14 @@ export function buildNetwork(plan: NetworkPlan, graph: PassGraph): Network {
  * wavelets per sample on the port).
  * @param transfers transfers each stream made (index = stream id).
  * @param limit ports to return at most.
- * @returns port ids and wavelets, hottest first (ties: lower id), and the number of used ports.
+ * @returns port ids and wavelets, hottest first (ties: lower id), the number of used ports, and a walk over
+ *   every used fabric link (E, W, N, S ports; not ramps or the edge entry) with its PE and wavelets.
  */
-export function portTraffic(net: Network, transfers: ArrayLike<number>, limit: number): { ports: { port: number; wavelets: number }[]; used: number } {
+export function portTraffic(
+  net: Network,
+  transfers: ArrayLike<number>,
+  limit: number,
+): { ports: { port: number; wavelets: number }[]; used: number; fabricWavelets: (visit: (x: number, y: number, wavelets: number) => void) => void } {
   const acc = new Float64Array(net.portCount);
   const used: number[] = [];
   for (const s of net.streams) {
@@ -328,5 +333,6 @@ export function portTraffic(net: Network, transfers: ArrayLike<number>, limit: n
     }
   }
   heap.sort((a, b) => (hotter(a, b) ? -1 : 1));
-  return { ports: heap.map((port) => ({ port, wavelets: acc[port] })), used: used.length };
+  const fabric = PORTS_PER_PE * net.width * net.height;
+  return { ports: heap.map((port) => ({ port, wavelets: acc[port] })), used: used.length, fabricWavelets: (visit) => used.forEach((l) => l < fabric && l % PORTS_PER_PE < 4 && visit(Math.floor(l / PORTS_PER_PE) % net.width, Math.floor(l / PORTS_PER_PE / net.width), acc[l])) };
 }

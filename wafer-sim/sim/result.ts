@@ -83,6 +83,34 @@ export interface LinkSim {
   utilization: number;
 }
 
+/** Every used fabric link, coarsened for a heat map: cells of `cellPes × cellPes` PEs (row-major, `cols ×
+ * rows`), each the highest utilization of a link leaving one of its PEs (0 where none is used). */
+export interface LinkHeat {
+  cellPes: number;
+  cols: number;
+  rows: number;
+  maxUtilization: number[];
+}
+
+/** Cells per side of a {@link LinkHeat} at most (ASSUMPTION: enough to see routes on a WSE-2 drawing). */
+export const LINK_HEAT_CELLS = 150;
+
+/**
+ * The heat grid of a fabric's links.
+ * @param each calls its argument with every used link's PE and utilization (0…1).
+ */
+export function linkHeat(width: number, height: number, each: (visit: (x: number, y: number, utilization: number) => void) => void): LinkHeat {
+  const cellPes = Math.max(1, Math.ceil(Math.max(width, height) / LINK_HEAT_CELLS));
+  const cols = Math.ceil(width / cellPes);
+  const rows = Math.ceil(height / cellPes);
+  const max = new Array<number>(cols * rows).fill(0);
+  each((x, y, u) => {
+    const i = Math.floor(y / cellPes) * cols + Math.floor(x / cellPes);
+    if (u > max[i]) max[i] = u;
+  });
+  return { cellPes, cols, rows, maxUtilization: max };
+}
+
 /** A run of consecutive records of one resource on the critical path. */
 export interface CriticalStep {
   kind: 'pass' | 'transfer' | 'latency' | 'ingress' | 'egress';
@@ -157,6 +185,8 @@ export interface SimResult {
   /** Hottest ports first (at most `maxLinks`), and the number of ports used. */
   links: LinkSim[];
   linksUsed: number;
+  /** All used fabric links, coarsened (links.svg). */
+  linkHeat: LinkHeat;
   io: { ingressBytesPerSample: number; egressBytesPerSample: number; ingressBusyCycles: number; egressBusyCycles: number };
   criticalPath: CriticalStep[];
   trace: TraceDoc | null;
@@ -205,13 +235,14 @@ export function buildResult(sim: PipelineSim, meta: { simLevel: SimResult['simLe
   const wpc = m.linkBitsPerCycle / 32;
   const traffic = portTraffic(net, sim.transfers, meta.maxLinks);
   const links = traffic.ports.map(({ port, wavelets }) => ({ ...portName(port, net.width, net.height), bytes: wavelets * WAVELET_BYTES, busyCycles: wavelets / wpc, utilization: batch > 0 ? wavelets / wpc / batch : 0 }));
+  const heat = linkHeat(net.width, net.height, (visit) => traffic.fabricWavelets((x, y, w) => visit(x, y, batch > 0 ? w / wpc / batch : 0)));
   const path = eventChain(sim);
   return {
     simLevel: meta.simLevel, transfer: meta.transfer, buffers: sim.opts.buffers, ioBytesPerS: meta.ioBytesPerS,
     planHash: plan.hash, mode: plan.mode, machine: m.name, batchSize: B,
     batchCycles: batch, firstSampleLatencyCycles: sim.sampleDone[0], steadyIntervalCycles: interval,
     samplesPerS: (B * m.clockHz) / batch, steadySamplesPerS: m.clockHz / interval,
-    bottleneck: bottleneck(sim, path, errors), errors, kernels, routes, links, linksUsed: traffic.used,
+    bottleneck: bottleneck(sim, path, errors), errors, kernels, routes, links, linksUsed: traffic.used, linkHeat: heat,
     io: { ingressBytesPerSample: graph.ingressBytesPerSample, egressBytesPerSample: graph.egress.reduce((s, e) => s + e.bytesPerSample, 0), ingressBusyCycles: sim.ingressBusy, egressBusyCycles: sim.egressBusy },
     criticalPath: path.steps,
     trace: meta.trace ? trace(sim, meta.simLevel) : null,

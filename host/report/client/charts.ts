@@ -63,7 +63,7 @@ export function drawTimeline(parent: HTMLElement, d: ReportData): void {
   const tids = [...new Set(t.events.map((e) => e.tid))].sort((a, b) => a - b);
   const t0 = Math.min(...t.events.map((e) => e.ts));
   const t1 = Math.max(...t.events.map((e) => e.ts + e.dur));
-  const row = 14;
+  const row = tids.length > 60 ? 9 : 14;
   const label = 170;
   const width = 900;
   const c = el('canvas', 'timeline', undefined, parent);
@@ -74,7 +74,7 @@ export function drawTimeline(parent: HTMLElement, d: ReportData): void {
   c.height = (tids.length * row + 20) * dpr;
   const ctx = c.getContext('2d')!;
   ctx.scale(dpr, dpr);
-  ctx.font = '10px system-ui, sans-serif';
+  ctx.font = `${row > 10 ? 10 : 8}px system-ui, sans-serif`;
   ctx.textBaseline = 'middle';
   const x = (ts: number) => label + ((ts - t0) / Math.max(t1 - t0, 1e-9)) * (width - label - 10);
   tids.forEach((tid, i) => {

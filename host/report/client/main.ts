@@ -40,6 +40,7 @@ function overall(parent: HTMLElement, d: ReportData): void {
     ['simulated / estimated', d.sim ? `${delta(e.samples_per_s, d.sim.samples_per_s)}: ${d.sim.cause}` : '–'],
     ['active PEs', pct(e.active_pe_fraction as number)],
   ];
+  for (const e of d.sim?.errors ?? []) rows.push([`plan error (${e.kind})`, e.message]);
   const p = d.performance as Record<string, number> | null;
   if (p) rows.push(['host samples/s', `${num(p.host_samples_per_s)} (input wait ${pct(p.input_wait_fraction)})`]);
   detailsList(parent, rows);
@@ -94,6 +95,9 @@ function controls(parent: HTMLElement, ms: WaferMap[]): void {
   el('button', 'fit', 'fit', bar).addEventListener('click', () => ms.forEach((m) => m.fit()));
 }
 
+/** b − a in percentage points ('–' when b is missing). */
+const points = (a: number, b: number | null | undefined): string => (b === null || b === undefined ? '–' : `${b >= a ? '+' : ''}${(100 * (b - a)).toFixed(1)} pp`);
+
 const KERNEL_COLUMNS: Column<ReportKernel>[] = [
   { label: 'kernel', text: (k) => k.name },
   { label: 'op', text: (k) => k.op },
@@ -101,11 +105,11 @@ const KERNEL_COLUMNS: Column<ReportKernel>[] = [
   { label: 'exec params', text: (k) => Object.entries(k.exec_params).map(([a, b]) => `${a}=${b}`).join(' ') },
   { label: 'PEs', text: (k) => `${k.width}×${k.height}`, sort: (k) => k.width * k.height, right: true },
   { label: 'cycles/sample est.', text: (k) => num(k.est.cycles_per_sample), sort: (k) => k.est.cycles_per_sample, right: true },
-  { label: 'sim.', text: (k) => num(k.sim?.cycles_per_sample), sort: (k) => k.sim?.cycles_per_sample ?? null, right: true },
-  { label: 'Δ', text: (k) => delta(k.est.cycles_per_sample, k.sim?.cycles_per_sample), sort: (k) => (k.sim?.cycles_per_sample ?? NaN) / k.est.cycles_per_sample || null, right: true, title: 'simulated / estimated cycles per sample − 1' },
   { label: 'util. est.', text: (k) => pct(k.est.utilization), sort: (k) => k.est.utilization, right: true, title: 'over a batch, pipeline fill included' },
   { label: 'sim.', text: (k) => pct(k.sim?.utilization), sort: (k) => k.sim?.utilization ?? null, right: true },
-  { label: 'mem B/PE', text: (k) => num(kernelMem(k)), sort: kernelMem, right: true },
+  { label: 'Δ util.', text: (k) => points(k.est.utilization, k.sim?.utilization), sort: (k) => (k.sim?.utilization ?? NaN) - k.est.utilization, right: true, title: 'simulated − estimated utilization, percentage points' },
+  { label: 'mem B/PE est.', text: (k) => num(k.est.memory_bytes_per_pe), sort: (k) => k.est.memory_bytes_per_pe, right: true },
+  { label: 'sim.', text: (k) => num(k.sim?.memory_bytes_per_pe), sort: (k) => k.sim?.memory_bytes_per_pe ?? null, right: true, title: 'SRAM high water (weights, queued inputs, TRAIN stash) when the simulator tracks it' },
   { label: 'stall', text: (k) => k.sim?.stall ?? '–' },
   { label: 'cause', text: (k) => k.cause },
 ];
