@@ -2,12 +2,16 @@
  * The `csrun` command line (commander). Commands are named after Cerebras run.py modes; each lives in
  * `host/commands/<name>.ts` and exports `register(program)`.
  *
+ * `csrun run …` (the modelzoo's run.py flags) and snake_case flag spellings are rewritten first
+ * (host/commands/run.ts).
+ *
  * Exit codes: 0 success, 1 bad input ({@link UserError}: one line on stderr naming file/key/layer/shape),
  * 2 internal error (stack printed). `--verbose` prints the stack for every error.
  */
 import { Command, CommanderError } from 'commander';
 import { UserError } from '../runtime/errors.ts';
 import { COMMANDS } from './commands/index.ts';
+import { normalizeFlags, RUN_HELP, runPyToCsrun } from './commands/run.ts';
 
 /** Builds the commander program with every command registered. */
 export function buildProgram(): Command {
@@ -17,6 +21,7 @@ export function buildProgram(): Command {
     .showSuggestionAfterError(true)
     .exitOverride();
   for (const register of COMMANDS) register(program);
+  program.addHelpText('after', RUN_HELP);
   return program;
 }
 
@@ -29,7 +34,10 @@ export async function main(argv: string[]): Promise<number> {
   const program = buildProgram();
   const verbose = argv.includes('--verbose');
   try {
-    await program.parseAsync(argv);
+    // run.py spellings: `csrun run MODEL_DIR --mode …` and snake_case flags (host/commands/run.ts).
+    const args = argv.slice(2);
+    const rewritten = args[0] === 'run' ? runPyToCsrun(args.slice(1), (m) => process.stderr.write(`csrun: warning: ${m}\n`)) : normalizeFlags(args);
+    await program.parseAsync([...argv.slice(0, 2), ...rewritten]);
     return 0;
   } catch (e) {
     if (e instanceof CommanderError) {

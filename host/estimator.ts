@@ -22,6 +22,7 @@ import type { Plan } from '../compiler/ir.ts';
 import type { Machine } from '../compiler/machine.ts';
 import { readCheckpoint, readIndex } from '../runtime/checkpoint.ts';
 import { writeFileAtomic, writeJsonAtomic } from '../runtime/fs.ts';
+import { formatTable } from '../compiler/report.ts';
 import { UserError } from '../runtime/errors.ts';
 import { batchRows, type Batch, type TensorData } from '../runtime/batch.ts';
 import { metricResult } from '../runtime/exec/metrics.ts';
@@ -80,6 +81,8 @@ export interface EvalResults {
 interface Compiled {
   graph: Graph;
   plan: Plan;
+  /** Seconds the compile took in this process (0 for a compile-cache hit). */
+  compileSeconds: number;
 }
 
 
@@ -138,7 +141,7 @@ export class Estimator {
         ? `Compile cache hit (${mode}): reusing ${this.md.out.plan(mode)}`
         : `Compiled ${mode} graph for ${this.opts.machine.name} in ${((performance.now() - t0) / 1000).toFixed(2)} s: ${r.plan.kernels.length} kernels, estimated ${formatRate(e.samplesPerS)} samples/s (bottleneck ${e.bottleneck}) → ${dir}`,
     );
-    const c = { graph, plan: r.plan };
+    const c = { graph, plan: r.plan, compileSeconds: r.cached ? 0 : (performance.now() - t0) / 1000 };
     this.compiled.set(mode, c);
     return c;
   }
@@ -247,6 +250,7 @@ export class Estimator {
       mode,
       wafer,
       plan,
+      compileSeconds: this.compiled.get(mode)?.compileSeconds ?? 0,
       machine: this.opts.machine,
       out: this.md.out,
       startStep,
@@ -309,6 +313,7 @@ export class Estimator {
       const results: EvalResults = { global_step: ckpt.globalStep, loss: lossSum / n };
       for (const [m, t] of Object.entries(totals)) results[m] = metricResult(compiled.graph.metrics[m], { sums: t });
       writeJsonAtomic(this.md.out.evalResults, results);
+      writeJsonAtomic(this.md.out.evalResultsAt(ckpt.globalStep), results);
       this.evalSummary ??= new SummaryWriter(this.md.out.eval);
       const { global_step: _g, ...scalars } = results;
       this.evalSummary.scalars(scalars, ckpt.globalStep);
@@ -345,7 +350,8 @@ export class Estimator {
     }
   }
 
-  /** Evaluates every kept checkpoint, oldest first (Cerebras eval_all). */
+  /** Evaluates every kept checkpoint, oldest first (Cerebras eval_all): each result in `eval/results-<step>.json`
+   * and at its step in the eval event file, and a table of all in `eval/eval_all.txt`. */
   async evalAll(opts: { steps?: number } = {}): Promise<EvalResults[]> {
     const idx = readIndex(this.modelDir);
     if (!idx) throw new UserError(`no checkpoint in model_dir ${this.modelDir}: train first (csrun train)`);
@@ -355,6 +361,10 @@ export class Estimator {
     } finally {
       await this.closeEval();
     }
+    const keys = [...new Set(out.flatMap((r) => Object.keys(r)))];
+    const table = formatTable(keys, out.map((r) => keys.map((k) => (r[k] === undefined ? '' : k === 'global_step' ? String(r[k]) : r[k].toFixed(6)))), keys.map(() => true));
+    writeFileAtomic(this.md.out.evalAllSummary, table + '\n');
+    this.log(`eval_all: ${out.length} checkpoints (${this.md.out.evalAllSummary}; each in eval/results-<step>.json)\n${table}`);
     return out;
   }
 

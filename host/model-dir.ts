@@ -65,6 +65,14 @@ export class ModelDirLayout {
   get evalResults(): string {
     return this.at('eval', 'results.json');
   }
+  /** `eval/results-<step>.json`: the evaluation of the checkpoint at a global step (every one is kept). */
+  evalResultsAt(step: number): string {
+    return this.at('eval', `results-${step}.json`);
+  }
+  /** `eval/eval_all.txt`: the table of `csrun eval_all`, one row per checkpoint. */
+  get evalAllSummary(): string {
+    return this.at('eval', 'eval_all.txt');
+  }
   /** `predict/predictions.jsonl`: one JSON object per sample. */
   get predictions(): string {
     return this.at('predict', 'predictions.jsonl');
@@ -92,6 +100,10 @@ export class ModelDirLayout {
   /** `performance.json`: host and simulated samples/s of the last training run. */
   get performance(): string {
     return this.at('performance.json');
+  }
+  /** `performance/performance.json`: the run's rates under Cerebras' key names (host/hooks/performance.ts). */
+  get cerebrasPerformance(): string {
+    return this.at('performance', 'performance.json');
   }
   /** `input_analysis.json` / `.txt`: the measured input-pipeline rate per worker count. */
   inputAnalysis(ext: 'json' | 'txt' = 'json'): string {

@@ -17,6 +17,8 @@ import { compileToDir, replicaRequest } from '../../compiler/pipeline.ts';
 import { readPlan } from '../../compiler/passes/plan.ts';
 import { writeFileAtomic } from '../../runtime/fs.ts';
 import { UserError } from '../../runtime/errors.ts';
+import type { InputAnalysis } from '../input/analyze.ts';
+import { boundLabel, systemRate } from '../input/system-rate.ts';
 import { SIM_LEVELS, type SimLevel } from '../../runtime/params.ts';
 import { timeBatch } from '../../wafer-sim/clock.ts';
 import { simFiles } from '../../wafer-sim/sim-files.ts';
@@ -93,10 +95,32 @@ export async function runSimulate(modelDirArg: string, opts: SimulateCommandOpti
       `first-sample latency  ${n(u.first_sample_latency_cycles)} cycles  (estimate fill ${n(c.first_sample_latency_cycles.estimate)})`,
       `steady interval       ${n(u.steady_interval_cycles)} cycles  (estimate ${n(c.steady_interval_cycles.estimate)})`,
       `bottleneck            ${u.bottleneck.kind} ${u.bottleneck.name}${u.bottleneck.pass ? ` (${u.bottleneck.pass})` : ''}`,
+      ...(plan.replicas && plan.replicas.count > 1 ? [`replicas              ${plan.replicas.count} (${plan.replicas.samplesPerReplica} samples each, sharing host I/O; all-reduce ${n(plan.replicas.allreduceCycles)} cycles per batch)`] : []),
+      systemLine(md.out.inputAnalysis('json'), u.samples_per_s),
       ...u.errors.map((e: { message: string }) => `plan error            ${e.message}`),
       `Wrote ${Object.keys(files).map((f) => path.join(dir, f)).join(', ')} (csrun report ${modelDirArg}${mode === 'train' ? '' : ` --mode ${mode}`}: per kernel)`,
     ].join('\n') + '\n',
   );
+}
+
+/**
+ * The system-rate line of `csrun simulate` (docs/design.md §14): with `model_dir/input_analysis.json` (csrun
+ * analyze-input), the input pipeline is a rate-limited source: system = min(wafer, input pipeline), where
+ * the pipeline delivers its per-worker rate × the workers it was measured with at most (the best
+ * measurement); without it, the wafer's rate alone, saying how to measure the input.
+ */
+function systemLine(analysisFile: string, waferSamplesPerS: number): string {
+  if (!fs.existsSync(analysisFile)) return `system                wafer only (run csrun analyze-input to bound it by the input pipeline)`;
+  let a: InputAnalysis;
+  try {
+    a = JSON.parse(fs.readFileSync(analysisFile, 'utf8'));
+  } catch (e) {
+    throw new UserError(`${analysisFile}: not valid JSON (${(e as Error).message}); rerun csrun analyze-input`);
+  }
+  const best = a.measurements.reduce((m, x) => (x.samples_per_s > m.samples_per_s ? x : m));
+  const sys = systemRate({ wafer: waferSamplesPerS, input: best.samples_per_s });
+  const f = (x: number) => (x >= 1e5 ? x.toExponential(3) : x.toFixed(0));
+  return `system                ${f(sys.samplesPerS)} samples/s, ${boundLabel(sys)} (input pipeline ${f(best.samples_per_s)} samples/s with ${best.workers} worker(s), from ${analysisFile}; ${a.workers_needed} workers would feed the wafer)`;
 }
 
 /** Registers `csrun simulate`. */

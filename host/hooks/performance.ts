@@ -51,7 +51,24 @@ export interface PerformanceRecord {
   compute_shards: number;
 }
 
-/** Writes `performance.json` and the sim reports in `end`. */
+/**
+ * `model_dir/performance/performance.json` as a Cerebras run writes it, so that tools reading Cerebras runs
+ * read csrun's: `total_samples`, `total_time` (s), `samples_per_sec`, `compile_time` (s), `programming_time`
+ * (s), `est_samples_per_sec`. csrun's meanings: time is the simulated wafer's (the run's samples at the
+ * simulated clock), samples_per_sec the simulated wafer rate, est_samples_per_sec the compile estimate,
+ * compile_time this run's compile (0 on a compile-cache hit), programming_time 0 (nothing is loaded onto a
+ * real wafer).
+ */
+export interface CerebrasPerformance {
+  total_samples: number;
+  total_time: number;
+  samples_per_sec: number;
+  compile_time: number;
+  programming_time: number;
+  est_samples_per_sec: number;
+}
+
+/** Writes `performance.json`, `performance/performance.json` (Cerebras keys) and the sim reports in `end`. */
 export class PerformanceHook implements SessionRunHook {
   private samples = 0;
   private cycles = 0;
@@ -85,6 +102,16 @@ export class PerformanceHook implements SessionRunHook {
       compute_shards: s.wafer.computeShards,
     };
     writeJsonAtomic(s.out.performance, perf);
+    const cerebras: CerebrasPerformance = {
+      total_samples: this.samples,
+      total_time: this.cycles / s.machine.clockHz,
+      samples_per_sec: simulated,
+      compile_time: s.compileSeconds,
+      programming_time: 0,
+      est_samples_per_sec: s.plan.estimate.samplesPerS,
+    };
+    fs.mkdirSync(path.dirname(s.out.cerebrasPerformance), { recursive: true });
+    writeJsonAtomic(s.out.cerebrasPerformance, cerebras);
     writeSimReports(s.wafer, s.out, 'train');
     s.log(
       `Host ${formatRate(perf.host_samples_per_s)} samples/s; wafer ${formatRate(simulated)} samples/s simulated (compile estimate ${formatRate(perf.estimated_samples_per_s)}); ` +

@@ -30,6 +30,8 @@ export interface Session {
   readonly wafer: Wafer;
   /** The plan loaded on the wafer (its `estimate` is the compile-time prediction). */
   readonly plan: Plan;
+  /** Seconds this run spent compiling the plan (0 for a compile-cache hit). */
+  readonly compileSeconds: number;
   readonly machine: Machine;
   /** Paths in model_dir (absolute). */
   readonly out: ModelDirLayout;

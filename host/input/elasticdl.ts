@@ -146,12 +146,14 @@ export interface ElasticDLModule {
   optimizer: () => Optimizer;
   /** `evalMetricsFn()` → `{ name: (labels, predictions) => metrics.* }`. */
   evalMetricsFn?: () => Record<string, (labels: SymbolicTensor, predictions: SymbolicTensor) => MetricOp>;
+  /** The seed's snake_case spelling of {@link evalMetricsFn} (an alias; exporting both is an error). */
+  eval_metrics_fn?: () => Record<string, (labels: SymbolicTensor, predictions: SymbolicTensor) => MetricOp>;
 }
 
 /**
  * Adapts an ElasticDL model file onto the modelFn contract: the model's output is the prediction
  * `output`; `loss(labels, output)` is the loss; `optimizer().minimize(loss)` the train op;
- * `evalMetricsFn()` the eval metrics. A single feature is passed to the model as a tensor, several as a dict.
+ * `evalMetricsFn()` (or the seed's `eval_metrics_fn()`) the eval metrics. A single feature is passed to the model as a tensor, several as a dict.
  * @throws UserError when `loss` or `optimizer` is missing.
  */
 export function adaptElasticDL(mod: Partial<ElasticDLModule>, file: string): ModelFn {
@@ -159,6 +161,8 @@ export function adaptElasticDL(mod: Partial<ElasticDLModule>, file: string): Mod
     if (typeof mod[k] !== 'function') throw new UserError(`${file}: an ElasticDL model file must export a '${k}' function`);
   }
   const m = mod as ElasticDLModule;
+  if (m.evalMetricsFn && m.eval_metrics_fn) throw new UserError(`${file}: exports both 'evalMetricsFn' and 'eval_metrics_fn' (one name for the eval metrics function)`);
+  const evalMetricsFn = m.evalMetricsFn ?? m.eval_metrics_fn;
   return (features, labels, mode) => {
     const keys = Object.keys(features);
     const output = m.model.apply(keys.length === 1 ? features[keys[0]] : features);
@@ -166,7 +170,7 @@ export function adaptElasticDL(mod: Partial<ElasticDLModule>, file: string): Mod
     if (!labels) throw new UserError(`${file}: the input pipeline yields no labels in mode '${mode}'`);
     const loss = m.loss(labels, output);
     const evalMetricOps: Record<string, MetricOp> = {};
-    for (const [k, f] of Object.entries(m.evalMetricsFn?.() ?? {})) evalMetricOps[k] = f(labels, output);
+    for (const [k, f] of Object.entries(evalMetricsFn?.() ?? {})) evalMetricOps[k] = f(labels, output);
     return { mode, loss, evalMetricOps, ...(mode === 'train' ? { trainOp: m.optimizer().minimize(loss) } : {}) };
   };
 }

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { slurmSettings } from '../../host/input/analyze.ts';
 import { runAnalyzeInput } from '../../host/commands/analyze-input.ts';
+import { runSimulate } from '../../host/commands/simulate.ts';
 
 const FIXTURE = path.resolve(__dirname, '../fixtures/input-busy');
 
@@ -40,6 +41,10 @@ describe('analyze-input', () => {
     expect(txt).toMatch(/Input-bound/);
     expect(txt).toMatch(/#SBATCH --nodes=\d+/);
     expect(printed).toContain(txt);
+    // csrun simulate bounds the wafer by the measured input pipeline.
+    let sim = '';
+    await runSimulate(FIXTURE, { modelDir: out }, (s) => (sim += s));
+    expect(sim).toMatch(new RegExp(`^system +\\S+ samples/s, input-bound \\(input pipeline \\S+ samples/s with 1 worker\\(s\\), from .*input_analysis\\.json; ${a.workers_needed} workers`, 'm'));
   }, 60_000);
 
   it('Slurm: one task per node, one worker per CPU plus the main thread', () => {
