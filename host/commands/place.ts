@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { UserError } from '../../runtime/errors.ts';
+import { ensureDir, writeFileAtomic } from '../../runtime/fs.ts';
 import { solveIspd } from '../../compiler/ispd/solve.ts';
 import { parseKgraph, writePaint } from '../../compiler/ispd/kgraph.ts';
 
@@ -36,8 +37,8 @@ export function runPlace(file: string, opts: PlaceCommandOptions, out: (s: strin
   const k = parseKgraph(fs.readFileSync(abs, 'utf8'), file);
   const s = solveIspd(k, { timeLimitS: limit, seed });
   const paint = opts.out ? path.resolve(opts.out) : abs.replace(/\.kgraph$/i, '') + '.paint';
-  fs.mkdirSync(path.dirname(paint), { recursive: true });
-  fs.writeFileSync(paint, writePaint(s.placed.kernels));
+  ensureDir(path.dirname(paint), 'creating --out directory');
+  writeFileAtomic(paint, writePaint(s.placed.kernels), 'writing --out');
   const n = (x: number) => x.toLocaleString('en-US', { maximumFractionDigits: 1 });
   out(
     [
