@@ -10,7 +10,7 @@ import type { Graph, Mode } from '../runtime/graph.ts';
 import { UserError } from '../runtime/errors.ts';
 import { dumpParams, readParamsYaml, validateParams, type Params } from '../runtime/params.ts';
 import { CHECKPOINT_INDEX } from '../runtime/checkpoint.ts';
-import { ensureDir, withFsErrors, writeFileAtomic } from '../runtime/fs.ts';
+import { ensureDir, removeStaleTemps, withFsErrors, writeFileAtomic } from '../runtime/fs.ts';
 import { COMPILE_FILES } from '../compiler/pipeline.ts';
 import { traceModelFn, type InputSignature, type ModelFn } from '../runtime/api/estimator.ts';
 import { batchRows } from '../runtime/batch.ts';
@@ -285,12 +285,13 @@ const SOURCE_FILE = /\.(m?[jt]s|tsx|ya?ml|json|md)$/;
  * Writes the run's record into model_dir: `params.yaml` (the effective params, command-line overrides
  * included) and `src/`, a copy of the model directory's sources (docs/design.md §5; the tf.estimator tutorial's
  * "copy the model file to model_dir" for reproducibility). Skips model_dir itself, node_modules and
- * dot-files.
+ * dot-files. Removes the temp files that killed writers left in model_dir (runtime/fs.ts removeStaleTemps).
  * @throws UserError naming the path when model_dir is a file, read-only or on a full disk.
  */
 export function writeRunFiles(md: ModelDir): void {
   const out = md.out.root;
   ensureDir(out, 'creating model_dir');
+  removeStaleTemps(out); // temp files of writers killed between write and rename (runtime/fs.ts)
   writeFileAtomic(md.out.params, dumpParams(md.params), 'writing params');
   const src = md.out.src;
   withFsErrors(src, 'replacing the source copy', () => fs.rmSync(src, { recursive: true, force: true }));

@@ -63,9 +63,13 @@ describe('training on bad input', () => {
     const dir = poisonedModelDir('NaN', 15);
     const out = path.join(path.dirname(dir), 'out');
     const md = await loadModelDir(dir, { overrides: { runconfig: { model_dir: out, save_checkpoints_steps: 5, keep_checkpoint_max: 1, max_steps: 20 } } });
+    // A temp file of a writer killed before its rename (pid 2^22 + 1 is above Linux's pid_max: never alive).
+    fs.mkdirSync(out);
+    fs.writeFileSync(path.join(out, `.model.ckpt-3.safetensors.tmp-${2 ** 22 + 1}-0`), 'partial');
     const est = new Estimator(md, { machine: loadMachine('wse2'), log: () => {}, progress: false, inputWorkers: 1 });
     await expect(est.train()).rejects.toThrow(/input worker 0\/1 \(.*data\.ts\), batch 15: features\.image\[0, 0, 5, 0\] \(element 5\) is NaN: .*inputFn/);
     // Input workers read ahead, so the error may come a few steps before batch 15 is due: at step 5 or 10.
+    expect(fs.readdirSync(out).filter((f) => f.includes('.tmp-'))).toEqual([]);
     expect(path.basename(latestCheckpoint(out) ?? 'none')).toMatch(/^model\.ckpt-(5|10)\.safetensors$/);
   });
 });
