@@ -1,6 +1,7 @@
 /**
- * HTML report benchmark (not a test): `csrun report --html` on examples/resnet50 compiled for WSE-2 (a
- * temporary model_dir). Measures page generation (data + bundle + write; the first call bundles the page
+ * HTML report benchmark (not a test): `csrun report --html` on examples/resnet50 compiled for WSE-2 and
+ * simulated (`csrun simulate`: utilization, links and trace, as a trained run has them), in a temporary
+ * model_dir. Measures page generation (data + bundle + write; the first call bundles the page
  * script with esbuild, later ones reuse it), page size, and in headless Chromium (Debian's chromium via
  * playwright-core) first contentful paint and the first frame of the wafer map, against the budget of
  * issue 16 (≤ 5 MB, ≤ 2 s) and against the peer: the same model's static `placement.svg` opened in the same
@@ -14,6 +15,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { runCompile } from '../host/commands/compile.ts';
+import { runSimulate } from '../host/commands/simulate.ts';
 import { collectReport } from '../host/report/data.ts';
 import { writeHtmlReport } from '../host/report/html.ts';
 import { launchChromium } from '../test/helpers/browser.ts';
@@ -25,6 +27,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 const md = fs.mkdtempSync(path.join(os.tmpdir(), 'csrun-bench-report-'));
 await runCompile(path.join(root, 'examples/resnet50'), { modelDir: md }, () => {});
+await runSimulate(path.join(root, 'examples/resnet50'), { modelDir: md }, () => {});
 const gen: number[] = [];
 let file = '';
 for (let i = 0; i < runs + 1; i++) {
@@ -65,7 +68,7 @@ for (let i = 0; i < runs; i++) {
 }
 await browser.close();
 const mapMs = median(load.map((l) => l.map));
-console.log(`csrun report --html, examples/resnet50 on wse2 (${collectReport(md, 'train').kernels.length} kernels), median of ${runs}:`);
+console.log(`csrun report --html, examples/resnet50 on wse2 compiled and simulated (${collectReport(md, 'train').kernels.length} kernels), median of ${runs}:`);
 console.log(`  generation       first ${gen[0].toFixed(0)} ms (bundles the page script), then ${median(gen.slice(1)).toFixed(0)} ms`);
 console.log(`  page size        ${(bytes / 1e6).toFixed(2)} MB (budget 5 MB)`);
 console.log(`  first paint      ${median(load.map((l) => l.fcp)).toFixed(0)} ms`);

@@ -16,6 +16,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { spawnSync } from 'node:child_process';
+import { ModelDirLayout } from '../host/model-dir.ts';
 import { mb, runMeasured, table, type ProcessRun } from './lib.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -51,7 +52,7 @@ async function csrun(): Promise<Result> {
   const rates = [...run.stdout.matchAll(/step (\d+): .*?, ([\d.e+]+) samples\/s host/g)].map((m) => Number(m[2]));
   if (rates.length < 2) throw new Error(`csrun train: expected at least two log windows in:\n${run.stdout}`);
   const steady = rates.slice(1);
-  const perf = JSON.parse(fs.readFileSync(path.join(dir, 'performance.json'), 'utf8'));
+  const perf = JSON.parse(fs.readFileSync(new ModelDirLayout(dir).performance, 'utf8'));
   fs.rmSync(dir, { recursive: true, force: true });
   return { name: '(a) csrun train', samplesPerS: steady.reduce((s, x) => s + x, 0) / steady.length, run, note: `${perf.compute_workers} compute workers, ${steps} steps` };
 }

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Graph } from '../runtime/graph.ts';
 import { UserError } from '../runtime/errors.ts';
+import { ensureDir, writeFileAtomic } from '../runtime/fs.ts';
 import type { KernelGraph, Plan, ReplicaLayout, ReplicaTrial } from './ir.ts';
 import { allreduceCost, regionMachine, replicaRegions, replicatedSamplesPerS, replicatePlan } from './replicas.ts';
 import { lower } from './passes/lower.ts';
@@ -62,8 +63,8 @@ export interface CompileResult {
 
 function dump(dir: string | undefined, file: string, value: unknown): void {
   if (!dir) return;
-  fs.mkdirSync(dir, { recursive: true });
-  fs.writeFileSync(path.join(dir, file), JSON.stringify(value, null, 1) + '\n');
+  ensureDir(dir, 'creating --dump-ir directory');
+  writeFileAtomic(path.join(dir, file), JSON.stringify(value, null, 1) + '\n', 'writing IR dump');
 }
 
 /**
@@ -206,14 +207,13 @@ export const COMPILE_FILES = {
   svg: 'placement.svg',
 } as const;
 
-/** Writes a plan and its three reports into `dir` (created if needed). */
+/**
+ * Writes a plan and its three reports into `dir` (created if needed), each atomically.
+ * @throws UserError naming the path when `dir` cannot be created or written.
+ */
 export function writeCompileOutputs(plan: Plan, dir: string): void {
-  fs.mkdirSync(dir, { recursive: true });
-  const write = (f: string, s: string) => {
-    const tmp = path.join(dir, `.${f}.tmp`);
-    fs.writeFileSync(tmp, s);
-    fs.renameSync(tmp, path.join(dir, f));
-  };
+  ensureDir(dir, 'creating compile directory');
+  const write = (f: string, s: string) => writeFileAtomic(path.join(dir, f), s, 'writing compile output');
   write(COMPILE_FILES.plan, JSON.stringify(plan) + '\n');
   write(COMPILE_FILES.text, reportText(plan));
   write(COMPILE_FILES.json, JSON.stringify(reportJson(plan), null, 2) + '\n');

@@ -10,6 +10,7 @@
  */
 import { Command, CommanderError } from 'commander';
 import { UserError } from '../runtime/errors.ts';
+import { fsError } from '../runtime/fs.ts';
 import { COMMANDS } from './commands/index.ts';
 import { normalizeFlags, RUN_HELP, runPyToCsrun } from './commands/run.ts';
 
@@ -39,7 +40,10 @@ export async function main(argv: string[]): Promise<number> {
     const rewritten = args[0] === 'run' ? runPyToCsrun(args.slice(1), (m) => process.stderr.write(`csrun: warning: ${m}\n`)) : normalizeFlags(args);
     await program.parseAsync([...argv.slice(0, 2), ...rewritten]);
     return 0;
-  } catch (e) {
+  } catch (caught) {
+    // A filesystem fault of the user's environment (full disk, read-only or missing directory) is bad
+    // input, wherever it was thrown.
+    const e = fsError(caught);
     if (e instanceof CommanderError) {
       // commander already printed its message (unknown option, missing argument, --help, ...).
       return e.exitCode === 0 ? 0 : 1;

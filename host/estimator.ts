@@ -21,7 +21,7 @@ import { compileToDir, replicaRequest } from '../compiler/pipeline.ts';
 import type { Plan } from '../compiler/ir.ts';
 import type { Machine } from '../compiler/machine.ts';
 import { readCheckpoint, readIndex } from '../runtime/checkpoint.ts';
-import { writeFileAtomic, writeJsonAtomic } from '../runtime/fs.ts';
+import { ensureDir, writeFileAtomic, writeJsonAtomic } from '../runtime/fs.ts';
 import { formatTable } from '../compiler/report.ts';
 import { UserError } from '../runtime/errors.ts';
 import { batchRows, type Batch, type TensorData } from '../runtime/batch.ts';
@@ -381,7 +381,7 @@ export class Estimator {
     const { server, first } = await this.startInput('infer', 0);
     let wafer: Wafer | undefined;
     const outFile = this.md.out.predictions;
-    fs.mkdirSync(path.dirname(outFile), { recursive: true });
+    ensureDir(path.dirname(outFile));
     const tmp = `${outFile}.tmp-${process.pid}`;
     const fd = fs.openSync(tmp, 'w');
     let count = 0;

@@ -10,7 +10,7 @@ import type { Graph, Mode } from '../runtime/graph.ts';
 import { UserError } from '../runtime/errors.ts';
 import { dumpParams, readParamsYaml, validateParams, type Params } from '../runtime/params.ts';
 import { CHECKPOINT_INDEX } from '../runtime/checkpoint.ts';
-import { writeFileAtomic } from '../runtime/fs.ts';
+import { ensureDir, withFsErrors, writeFileAtomic } from '../runtime/fs.ts';
 import { COMPILE_FILES } from '../compiler/pipeline.ts';
 import { traceModelFn, type InputSignature, type ModelFn } from '../runtime/api/estimator.ts';
 import { batchRows } from '../runtime/batch.ts';
@@ -88,6 +88,10 @@ export class ModelDirLayout {
   /** `sim[/<mode>]/utilization.json`: per-kernel busy/idle cycles and route traffic. */
   simUtilization(mode: Mode = 'train'): string {
     return path.join(this.sim(mode), 'utilization.json');
+  }
+  /** `sim[/<mode>]/links.json`: per directed fabric link, bytes, busy cycles and utilization. */
+  simLinks(mode: Mode = 'train'): string {
+    return path.join(this.sim(mode), 'links.json');
   }
   /** `sim[/<mode>]/trace.json`: the simulated timeline (Chrome trace-event format). */
   simTrace(mode: Mode = 'train'): string {
@@ -282,13 +286,14 @@ const SOURCE_FILE = /\.(m?[jt]s|tsx|ya?ml|json|md)$/;
  * included) and `src/`, a copy of the model directory's sources (docs/design.md §5; the tf.estimator tutorial's
  * "copy the model file to model_dir" for reproducibility). Skips model_dir itself, node_modules and
  * dot-files.
+ * @throws UserError naming the path when model_dir is a file, read-only or on a full disk.
  */
 export function writeRunFiles(md: ModelDir): void {
   const out = md.out.root;
-  fs.mkdirSync(out, { recursive: true });
-  writeFileAtomic(md.out.params, dumpParams(md.params));
+  ensureDir(out, 'creating model_dir');
+  writeFileAtomic(md.out.params, dumpParams(md.params), 'writing params');
   const src = md.out.src;
-  fs.rmSync(src, { recursive: true, force: true });
+  withFsErrors(src, 'replacing the source copy', () => fs.rmSync(src, { recursive: true, force: true }));
   const skip = new Set([path.resolve(out), path.join(md.dir, 'node_modules')]);
   const copy = (from: string, to: string): void => {
     for (const e of fs.readdirSync(from, { withFileTypes: true })) {
@@ -296,10 +301,10 @@ export function writeRunFiles(md: ModelDir): void {
       if (e.name.startsWith('.') || skip.has(f)) continue;
       if (e.isDirectory()) copy(f, path.join(to, e.name));
       else if (e.isFile() && SOURCE_FILE.test(e.name)) {
-        fs.mkdirSync(to, { recursive: true });
+        ensureDir(to);
         fs.copyFileSync(f, path.join(to, e.name));
       }
     }
   };
-  copy(md.dir, src);
+  withFsErrors(src, 'copying the model sources to', () => copy(md.dir, src));
 }

@@ -12,6 +12,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import protobuf from 'protobufjs';
+import { ensureDir } from '../runtime/fs.ts';
 import { decodeRecords, encodeRecord } from './data/readers/tfrecord.ts';
 
 // Only the fields we write, with their numbers from event.proto and summary.proto.
@@ -51,7 +52,7 @@ export class SummaryWriter {
 
   /** Creates `dir` if needed and the event file `events.out.tfevents.<unix seconds>.<hostname>.<pid>`. */
   constructor(dir: string) {
-    fs.mkdirSync(dir, { recursive: true });
+    ensureDir(dir);
     this.file = path.join(dir, `${EVENTS_PREFIX}${Math.floor(Date.now() / 1000)}.${os.hostname()}.${process.pid}`);
     fs.writeFileSync(this.file, encodeRecord(EventType.encode({ wall_time: Date.now() / 1000, file_version: 'brain.Event:2' }).finish()));
   }

@@ -18,7 +18,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import crc32c from 'crc-32/crc32c';
 import { UserError } from './errors.ts';
-import { writeFileAtomic } from './fs.ts';
+import { ensureDir, withFsErrors, writeFileAtomic } from './fs.ts';
 
 /** A tensor stored in a checkpoint. */
 export interface StoredTensor {
@@ -173,20 +173,22 @@ export function readCheckpoint(file: string): Checkpoint {
 
 /**
  * Writes a checkpoint atomically, makes it the latest in the index and deletes the oldest ones beyond
- * `keepMax` (0 keeps all).
+ * `keepMax` (0 keeps all). Old checkpoints are deleted only after the new one and the index are in place.
  * @returns the absolute path written.
+ * @throws UserError naming the file for a full disk, a read-only model_dir or one that is a file; the
+ *   previous checkpoint and index are then unchanged.
  */
 export function saveCheckpoint(modelDir: string, ckpt: Checkpoint, keepMax: number): string {
-  fs.mkdirSync(modelDir, { recursive: true });
+  ensureDir(modelDir, 'creating model_dir');
   const name = checkpointFileName(ckpt.globalStep);
   const file = path.join(modelDir, name);
-  writeFileAtomic(file, encodeCheckpoint(ckpt));
+  writeFileAtomic(file, encodeCheckpoint(ckpt), 'writing checkpoint');
   const prev = readIndex(modelDir)?.all_model_checkpoint_paths ?? [];
   let all = [...prev.filter((p) => p !== name), name];
   const removed = keepMax > 0 && all.length > keepMax ? all.slice(0, all.length - keepMax) : [];
   all = all.slice(removed.length);
   const index: CheckpointIndex = { model_checkpoint_path: name, all_model_checkpoint_paths: all };
-  writeFileAtomic(path.join(modelDir, CHECKPOINT_INDEX), JSON.stringify(index, null, 2) + '\n');
-  for (const r of removed) fs.rmSync(path.resolve(modelDir, r), { force: true });
+  writeFileAtomic(path.join(modelDir, CHECKPOINT_INDEX), JSON.stringify(index, null, 2) + '\n', 'writing checkpoint index');
+  for (const r of removed) withFsErrors(path.resolve(modelDir, r), 'removing old checkpoint', () => fs.rmSync(path.resolve(modelDir, r), { force: true }));
   return file;
 }

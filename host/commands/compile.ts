@@ -19,6 +19,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { UserError } from '../../runtime/errors.ts';
+import { ensureDir, writeFileAtomic } from '../../runtime/fs.ts';
 import type { Mode } from '../../runtime/graph.ts';
 import { formatSummary } from '../../runtime/summary.ts';
 import { kernelGraphToKgraph, writeKgraph } from '../../compiler/ispd/kgraph.ts';
@@ -66,8 +67,8 @@ export async function runCompile(modelDirArg: string, opts: CompileCommandOption
   if (opts.emitKgraph) {
     const kg = lower(graph, machine);
     const file = path.resolve(opts.emitKgraph);
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    fs.writeFileSync(file, writeKgraph(kernelGraphToKgraph(kg, machine, title)));
+    ensureDir(path.dirname(file), 'creating --emit-kgraph directory');
+    writeFileAtomic(file, writeKgraph(kernelGraphToKgraph(kg, machine, title)), 'writing --emit-kgraph');
     out(`Wrote kernel graph ${file}\n`);
   }
   if (opts.validateOnly) {

@@ -63,35 +63,23 @@ function trainOptions(cmd: Command): Command {
     .option('--no-progress', 'no progress bar');
 }
 
+/** The Estimator commands: name, description, what `--checkpoint-path` is for, its `--eval-steps` help, the run. */
+const MODES: { name: string; description: string; checkpoint: string; train?: boolean; evalSteps?: string; run: (est: Estimator, o: EstimatorCommandOptions) => Promise<unknown> }[] = [
+  { name: 'train', description: 'train on the simulated wafer (checkpoints, summaries, sim reports in model_dir)', checkpoint: 'resume from', train: true, run: (est, o) => est.train({ steps: intOption('steps', o.steps, 1), checkpointPath: o.checkpointPath }) },
+  { name: 'eval', description: 'evaluate a checkpoint on the eval input; writes model_dir/eval/results.json', checkpoint: 'evaluate', evalSteps: 'evaluate this many batches (default: runconfig.eval_steps, else one pass)', run: (est, o) => est.evaluate({ checkpointPath: o.checkpointPath }) },
+  { name: 'train_and_eval', description: 'train, evaluating after every checkpoint and at the end', checkpoint: 'resume from', train: true, evalSteps: 'batches per evaluation (default: one pass)', run: (est, o) => est.trainAndEvaluate({ steps: intOption('steps', o.steps, 1), checkpointPath: o.checkpointPath }) },
+  { name: 'eval_all', description: 'evaluate every kept checkpoint, oldest first', checkpoint: 'evaluate', evalSteps: 'batches per evaluation (default: one pass)', run: (est) => est.evalAll() },
+  { name: 'predict', description: 'write predictions of the eval input to model_dir/predict/predictions.jsonl', checkpoint: 'predict with', evalSteps: 'predict this many batches (default: one pass)', run: (est, o) => est.predict({ checkpointPath: o.checkpointPath, steps: intOption('eval-steps', o.evalSteps, 1) }) },
+];
+
 /** Registers train, eval, train_and_eval, eval_all and predict. */
 export function register(program: Command): void {
-  trainOptions(common(program.command('train').description('train on the simulated wafer (checkpoints, summaries, sim reports in model_dir)'), 'resume from'))
-    .action(async (dir: string, o: EstimatorCommandOptions) => {
-      const est = await makeEstimator(dir, o);
-      await est.train({ steps: intOption('steps', o.steps, 1), checkpointPath: o.checkpointPath });
+  for (const m of MODES) {
+    let cmd = common(program.command(m.name).description(m.description), m.checkpoint);
+    if (m.train) cmd = trainOptions(cmd);
+    if (m.evalSteps) cmd = cmd.option('--eval-steps <n>', m.evalSteps);
+    cmd.action(async (dir: string, o: EstimatorCommandOptions) => {
+      await m.run(await makeEstimator(dir, o), o);
     });
-  common(program.command('eval').description('evaluate a checkpoint on the eval input; writes model_dir/eval/results.json'), 'evaluate')
-    .option('--eval-steps <n>', 'evaluate this many batches (default: runconfig.eval_steps, else one pass)')
-    .action(async (dir: string, o: EstimatorCommandOptions) => {
-      const est = await makeEstimator(dir, o);
-      await est.evaluate({ checkpointPath: o.checkpointPath });
-    });
-  trainOptions(common(program.command('train_and_eval').description('train, evaluating after every checkpoint and at the end'), 'resume from'))
-    .option('--eval-steps <n>', 'batches per evaluation (default: one pass)')
-    .action(async (dir: string, o: EstimatorCommandOptions) => {
-      const est = await makeEstimator(dir, o);
-      await est.trainAndEvaluate({ steps: intOption('steps', o.steps, 1), checkpointPath: o.checkpointPath });
-    });
-  common(program.command('eval_all').description('evaluate every kept checkpoint, oldest first'), 'evaluate')
-    .option('--eval-steps <n>', 'batches per evaluation (default: one pass)')
-    .action(async (dir: string, o: EstimatorCommandOptions) => {
-      const est = await makeEstimator(dir, o);
-      await est.evalAll();
-    });
-  common(program.command('predict').description('write predictions of the eval input to model_dir/predict/predictions.jsonl'), 'predict with')
-    .option('--eval-steps <n>', 'predict this many batches (default: one pass)')
-    .action(async (dir: string, o: EstimatorCommandOptions) => {
-      const est = await makeEstimator(dir, o);
-      await est.predict({ checkpointPath: o.checkpointPath, steps: intOption('eval-steps', o.evalSteps, 1) });
-    });
+  }
 }

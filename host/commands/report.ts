@@ -72,7 +72,7 @@ export function reportFor(modelDir: string, mode: Mode): string {
 }
 
 function readLinks(modelDir: string, mode: Mode): any[] {
-  const f = path.join(new ModelDirLayout(modelDir).sim(mode), 'links.json');
+  const f = new ModelDirLayout(modelDir).simLinks(mode);
   return fs.existsSync(f) ? (readJson(f, '').links ?? []) : [];
 }
 

@@ -15,7 +15,7 @@ import type { Command } from 'commander';
 import type { Plan } from '../../compiler/ir.ts';
 import { compileToDir, replicaRequest } from '../../compiler/pipeline.ts';
 import { readPlan } from '../../compiler/passes/plan.ts';
-import { writeFileAtomic } from '../../runtime/fs.ts';
+import { ensureDir, writeFileAtomic } from '../../runtime/fs.ts';
 import { UserError } from '../../runtime/errors.ts';
 import type { InputAnalysis } from '../input/analyze.ts';
 import { boundLabel, systemRate } from '../input/system-rate.ts';
@@ -81,7 +81,7 @@ export async function runSimulate(modelDirArg: string, opts: SimulateCommandOpti
   const files = simFiles({ plan, level, timings: [{ result: timeBatch(plan, batch, level), batches: 1 }], estimate: timeBatch(plan, batch, 'analytic') });
   const ms = performance.now() - t0;
   const dir = md.out.sim(mode);
-  fs.mkdirSync(dir, { recursive: true });
+  ensureDir(dir);
   for (const [f, text] of Object.entries(files)) writeFileAtomic(path.join(dir, f), text);
   const u = JSON.parse(files['utilization.json']);
   const c = u.estimate;

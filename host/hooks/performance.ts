@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Mode } from '../../runtime/graph.ts';
-import { writeFileAtomic, writeJsonAtomic } from '../../runtime/fs.ts';
+import { ensureDir, writeFileAtomic, writeJsonAtomic } from '../../runtime/fs.ts';
 import type { Wafer } from '../../wafer-sim/wafer.ts';
 import type { ModelDirLayout } from '../model-dir.ts';
 import { boundLabel, type SystemBound } from '../input/system-rate.ts';
@@ -20,7 +20,7 @@ import { formatRate, sessionSystemRate, type RunContext, type RunValues, type Se
 export function writeSimReports(wafer: Wafer, out: ModelDirLayout, mode: Mode): void {
   if (wafer.clock.batches === 0) return;
   const dir = out.sim(mode);
-  fs.mkdirSync(dir, { recursive: true });
+  ensureDir(dir);
   for (const [file, text] of Object.entries(wafer.clock.files())) writeFileAtomic(path.join(dir, file), text);
 }
 

@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
-import { writeFileAtomic } from '../../runtime/fs.ts';
+import { ensureDir, writeFileAtomic } from '../../runtime/fs.ts';
 import type { ReportData } from './data.ts';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -78,7 +78,7 @@ export async function renderHtml(reports: ReportData[], compare = false): Promis
  */
 export async function writeHtmlReport(dir: string, reports: ReportData[], compare = false): Promise<string> {
   const html = await renderHtml(reports, compare);
-  fs.mkdirSync(dir, { recursive: true });
+  ensureDir(dir);
   const file = path.join(dir, 'index.html');
   writeFileAtomic(file, html);
   return file;

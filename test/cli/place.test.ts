@@ -28,6 +28,19 @@ describe('csrun place', () => {
     expect(text).toMatch(/Legal\s+yes/);
   });
 
+  it('--verbose prints the best solution at each max time explored and marks the chosen one', () => {
+    let text = '';
+    runPlace(fixture, { out: path.join(tmp(), 'v.paint'), timeLimit: '1', verbose: true }, (s) => {
+      text += s;
+    });
+    const score = /Score\s+([\d,.]+)/.exec(text)![1];
+    const rows = text.split('\n').filter((l) => /^\s+\d+\.\d{3}\s/.test(l));
+    expect(rows.length).toBeGreaterThan(0);
+    expect(rows.filter((l) => l.includes('← chosen')).every((l) => l.includes(score))).toBe(true);
+    expect(rows.some((l) => l.includes('← chosen'))).toBe(true);
+    expect(() => runPlace(fixture, { seed: 'x' }, () => {})).toThrow(/--seed/);
+  });
+
   it('writes FILE.paint beside a kgraph by default', () => {
     const dir = tmp();
     const k = path.join(dir, 'x.kgraph');

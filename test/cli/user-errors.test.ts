@@ -102,6 +102,30 @@ describe('csrun reports bad input in one line', () => {
   });
 });
 
+describe('filesystem faults are one line naming the path', () => {
+  it('model_dir is a file: train fails and the file is untouched', () => {
+    const dir = modelDir();
+    const file = path.join(path.dirname(dir), 'not-a-dir');
+    fs.writeFileSync(file, 'keep me');
+    expectOneLineError(csrun('train', dir, '--model-dir', file), new RegExp(`'${file}'.*is a file, not a directory`));
+    expect(fs.readFileSync(file, 'utf8')).toBe('keep me');
+  });
+
+  it.runIf(process.platform === 'linux')('--model-dir /proc/x fails at once instead of hanging', () => {
+    expectOneLineError(csrun('train', modelDir(), '--model-dir', '/proc/csrun-x'), /^csrun: error: creating .*'\/proc\/csrun-x' cannot be created in '\/proc'/);
+  });
+
+  it('--emit-kgraph and --dump-ir under a file, place --out under /proc', () => {
+    const dir = modelDir();
+    const file = path.join(path.dirname(dir), 'f');
+    fs.writeFileSync(file, '');
+    expectOneLineError(csrun('compile', dir, '--validate-only', '--emit-kgraph', path.join(file, 'm.kgraph')), /^csrun: error: creating --emit-kgraph directory '.*\/f': it is a file, not a directory/);
+    expectOneLineError(csrun('compile', dir, '--validate-only', '--dump-ir', path.join(file, 'ir')), /'.*\/f' is a file, not a directory/);
+    const kgraph = path.join(ROOT, 'test/fixtures/compiler-resnet50.kgraph');
+    expectOneLineError(csrun('place', kgraph, '--time-limit', '0.1', '--out', '/proc/csrun-x/a.paint'), /^csrun: error: creating --out directory '\/proc\/csrun-x'/);
+  });
+});
+
 describe('csrun train and Ctrl-C', () => {
   it('SIGINT saves a checkpoint at the current step and exits 0', async () => {
     const dir = modelDir();

@@ -22,7 +22,6 @@ describe('ISPD placement of our examples', () => {
       expect(report.wirelength).toBeCloseTo(s.wirelength, 6);
       expect(report.score).toBeCloseTo(s.score, 6);
       expect(s.maxTime).toBeGreaterThanOrEqual(s.areaBound);
-      expect(s.maxTime).toBeLessThanOrEqual(1.3 * s.areaBound);
     });
   }
 

@@ -144,8 +144,9 @@ function single(d: ReportData): void {
     show(name);
   });
   table.onZoom((name) => map.show(name));
-  drawCurves(section('Training curves', 'curves'), d);
-  drawTimeline(section('Timeline', 'timeline'), d);
+  const curves = section('Training curves', 'curves');
+  const timeline = section('Timeline', 'timeline');
+  later.push(() => drawCurves(curves, d), () => drawTimeline(timeline, d));
 }
 
 interface DeltaRow {
@@ -205,7 +206,14 @@ function compare([a, b]: ReportData[]): void {
   }
 }
 
+/** Work after the map's first frame (charts and timeline), so the map shows and answers first. */
+const later: (() => void)[] = [];
 if (page.compare) compare(page.reports);
 else single(page.reports[0]);
 (window as any).csrunReport = { maps, tables, compare: page.compare };
-document.body.dataset.ready = 'true';
+requestAnimationFrame(() =>
+  setTimeout(() => {
+    for (const f of later) f();
+    document.body.dataset.ready = 'true';
+  }),
+);
