@@ -1,6 +1,8 @@
 /**
  * ISPD 2020 "Wafer-Scale Deep Learning Accelerator Placement" files (docs/design.md §9): the `.kgraph` problem
  * format (read and written) and the `.paint` solution format (written and read back for checking).
+ * Over 450 lines on purpose: the two formats, their parser errors (file, line, key) and the model → kgraph
+ * conversion share one grammar description and its helpers, and splitting them would duplicate both.
  *
  * kgraph:
  * ```

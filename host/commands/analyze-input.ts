@@ -16,6 +16,7 @@ import { writeFileAtomic, writeJsonAtomic } from '../../runtime/fs.ts';
 import { compileToDir, replicaRequest } from '../../compiler/pipeline.ts';
 import type { Plan } from '../../compiler/ir.ts';
 import { timeBatch } from '../../wafer-sim/clock.ts';
+import type { SimLevel } from '../../runtime/params.ts';
 import { analyzeMeasurements, formatInputAnalysis, measureInput, type InputAnalysis } from '../input/analyze.ts';
 import { traceModelDir } from '../model-dir.ts';
 import { compileBatchSize } from './compile.ts';
@@ -33,13 +34,13 @@ export interface AnalyzeInputOptions {
 }
 
 /**
- * The wafer's samples/s for a plan at batch size B: the flow simulation, else (machine without
- * `io_bytes_per_s`) the compile estimate.
+ * The wafer's samples/s for a plan at batch size B, timed at the run's `sim_level` (default flow), else
+ * (machine without `io_bytes_per_s`) the compile estimate.
  */
-export function waferRate(plan: Plan, batchSize: number): { samplesPerS: number; source: string } {
+export function waferRate(plan: Plan, batchSize: number, level: SimLevel = 'flow'): { samplesPerS: number; source: string } {
   try {
-    const r = timeBatch(plan, batchSize, 'flow', false);
-    return { samplesPerS: r.samplesPerS, source: `flow simulation of the ${plan.machine.name} plan at batch ${batchSize}` };
+    const r = timeBatch(plan, batchSize, level, false);
+    return { samplesPerS: r.samplesPerS, source: `${level === 'analytic' ? 'compile estimate (sim_level analytic)' : `${level} simulation`} of the ${plan.machine.name} plan at batch ${batchSize}` };
   } catch (e) {
     if (!(e instanceof UserError)) throw e;
     return { samplesPerS: plan.estimate.samplesPerS, source: `compile estimate (no simulation: ${e.message})` };
@@ -70,7 +71,7 @@ export async function runAnalyzeInput(modelDirArg: string, opts: AnalyzeInputOpt
   const machine = resolveMachine(opts.machine, modelDir);
   const batchSize = compileBatchSize(params, mode, firstBatchRows);
   const { plan } = compileToDir(graph, machine, modelDir.out.compileDir(mode), { batchSize, replicas: replicaRequest(params.runconfig) });
-  const wafer = waferRate(plan, batchSize);
+  const wafer = waferRate(plan, batchSize, params.runconfig.sim_level);
   const title = path.basename(modelDir.dir);
   out(`analyze-input ${title}: mode ${mode}, workers ${workers.join(', ')}, ${seconds} s each\n`);
   const measured = await measureInput({
