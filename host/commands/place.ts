@@ -70,8 +70,8 @@ export function register(program: Command): void {
     .option('--out <file>', 'solution file (default: FILE with .paint)')
     .option('--time-limit <seconds>', 'time budget for improving the first solution', '10')
     .option('--seed <n>', 'seed of the position search (same seed and budget, same result)', '1')
-    .option('--verbose', 'print the best solution at each max time explored')
-    .action((file: string, opts: PlaceCommandOptions) => {
-      runPlace(file, opts);
+    // --verbose is the program's global option (debug output): here it adds the trade-off table
+    .action((file: string, _opts: PlaceCommandOptions, cmd: Command) => {
+      runPlace(file, cmd.optsWithGlobals<PlaceCommandOptions>());
     });
 }
