@@ -166,6 +166,9 @@ const runconfigSchema = z.strictObject({
   /** How the simulated clock times a batch (docs/design.md §10): `analytic` (the compile estimate), `flow`
    * (event-driven fabric simulation, any fabric) or `wavelet` (cycle by cycle, fabrics ≤ 64 × 64 PEs). */
   sim_level: z.enum(SIM_LEVELS).optional(),
+  /** tf.debugging.check_numerics on the input: `batches` (default) fails on the first NaN or ±Inf in a float
+   * feature or label of an input batch, naming the feature, batch and element; `off` skips the check. */
+  check_numerics: z.enum(['batches', 'off']).optional(),
 });
 
 /** The schema of a whole params.yaml (after aliases and ignored keys are handled, see {@link validateParams}). */
@@ -215,6 +218,7 @@ export const RUNCONFIG_DEFAULTS = {
   compute_workers: 0,
   compute_shards: 0,
   sim_level: 'flow',
+  check_numerics: 'batches',
 } as const;
 
 /**

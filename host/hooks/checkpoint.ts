@@ -66,6 +66,27 @@ export async function restoreCheckpoint(wafer: Wafer, file: string, ckpt: Checkp
   await wafer.setState({ params: take(state.params, 'parameter'), ...(withSlots ? { slots: take(state.slots, 'optimizer slot') } : {}) });
 }
 
+/**
+ * The numerics guard on state, run before every checkpoint: one pass over every weight and optimizer slot.
+ * A diverged run (NaN or ±Inf that the loss does not show, e.g. behind a ReLU) is stopped before its
+ * checkpoint is written, so that rotation (keep_checkpoint_max) never deletes the last good checkpoints.
+ * @param lastGood the latest checkpoint written, named in the error.
+ * @throws UserError naming the tensor, the element, the value and the step.
+ */
+export function checkFiniteState(state: { params: NamedArray[]; slots: NamedArray[] }, step: number, lastGood?: string): void {
+  for (const [what, arrays] of [['parameter', state.params], ['optimizer slot', state.slots]] as const) {
+    for (const a of arrays) {
+      const d = a.data;
+      for (let i = 0; i < d.length; i++) {
+        if (d[i] - d[i] === 0) continue; // NaN and ±Inf only (x - x is NaN for them)
+        throw new UserError(
+          `${what} '${a.name}' element ${i} is ${d[i]} at step ${step}: training diverged and no checkpoint was written; the latest checkpoint${lastGood ? ` ${path.basename(lastGood)}` : ''} is from before the divergence (lower the learning rate, or check the input)`,
+        );
+      }
+    }
+  }
+}
+
 /** Called after a checkpoint written during training (tf.train.CheckpointSaverListener.after_save). */
 export type CheckpointListener = (file: string, step: number) => Promise<void> | void;
 
@@ -89,7 +110,9 @@ export class CheckpointSaverHook implements SessionRunHook {
   constructor(private readonly opts: CheckpointSaverOptions) {}
 
   private async save(s: Session, step: number): Promise<string> {
-    const ckpt = checkpointOf(await s.wafer.getState(), s.wafer.graph, step);
+    const state = await s.wafer.getState();
+    checkFiniteState(state, step, s.lastCheckpoint);
+    const ckpt = checkpointOf(state, s.wafer.graph, step);
     Object.assign(ckpt.metadata!, this.opts.metadata ?? {});
     s.lastCheckpoint = saveCheckpoint(s.out.root, ckpt, this.opts.keepMax);
     return s.lastCheckpoint;

@@ -137,6 +137,34 @@ export function toTransferableBatch(element: unknown, mode: Mode, where: string)
   return { batch, transfer };
 }
 
+/**
+ * tf.debugging.check_numerics on a batch: one pass over every float32 tensor (features and labels).
+ * @param where names the producer and the batch (e.g. "input worker 0/2 (data.ts), batch 37").
+ * @param inputFn the input function's export name, for the fix.
+ * @throws UserError naming `where`, the tensor, the element (flat index and [i, j, …]) and the value on the
+ *   first NaN or ±Inf.
+ */
+export function checkBatchNumerics(b: Batch, where: string, inputFn = 'inputFn'): void {
+  const tensors: [string, TensorData][] = Object.entries(b.features).map(([k, t]) => [`features.${k}`, t]);
+  if (b.labels) tensors.push(['labels', b.labels]);
+  for (const [name, t] of tensors) {
+    if (t.dtype !== 'float32') continue;
+    const d = t.data as Float32Array;
+    for (let i = 0; i < d.length; i++) {
+      // x - x is 0 for every finite x and NaN for NaN and ±Inf: one comparison per element.
+      if (d[i] - d[i] === 0) continue;
+      const idx: number[] = [];
+      for (let r = i, k = t.shape.length - 1; k >= 0; k--) {
+        idx.unshift(r % t.shape[k]);
+        r = Math.floor(r / t.shape[k]);
+      }
+      throw new UserError(
+        `${where}: ${name}[${idx.join(', ')}] (element ${i}) is ${d[i]}: non-finite input trains to NaN weights; fix the data or ${inputFn} (runconfig.check_numerics: off skips this check)`,
+      );
+    }
+  }
+}
+
 /** Per-sample shape and dtype of one tensor of a batch (the batch dimension removed). */
 export interface TensorSpec {
   shape: number[];

@@ -18,7 +18,7 @@ import type { Dataset } from '../data/dataset.ts';
 import { datasetOptions, hasShard } from '../data/options.ts';
 import { setRandomSeed } from '../data/seed.ts';
 import { describeValue } from '../data/tensor.ts';
-import { dataModulePath, errorSummary, isDataset, loadInputFn, toTransferableBatch, type InputFnAdapter } from './common.ts';
+import { checkBatchNumerics, dataModulePath, errorSummary, isDataset, loadInputFn, toTransferableBatch, type InputFnAdapter } from './common.ts';
 
 /** How a pipeline's batches were sharded: 'context' (inputFn called shard), 'data' (sharded by batch here), 'off' (autoShardPolicy OFF), 'single' (N = 1). */
 export type Sharding = 'context' | 'data' | 'off' | 'single';
@@ -110,8 +110,10 @@ export class InputPipeline {
   }
 
   /**
-   * The next batch and the buffers to transfer, or undefined at the end of the stream (and after it).
-   * @throws UserError (see the module comment).
+   * The next batch and the buffers to transfer, or undefined at the end of the stream (and after it). With
+   * `runconfig.check_numerics: batches` (the default) every float tensor is checked for NaN and ±Inf here,
+   * in the input worker, off the training thread.
+   * @throws UserError (see the module comment), also for a non-finite value (common.ts checkBatchNumerics).
    */
   next(): Promise<{ batch: Batch; transfer: ArrayBuffer[] } | undefined> {
     return this.guard(async () => {
@@ -123,7 +125,9 @@ export class InputPipeline {
         await this.it!.return();
         return undefined;
       }
-      const out = toTransferableBatch(r.value, this.spec.mode, `${this.spec.label}, batch ${this.produced}`);
+      const where = `${this.spec.label}, batch ${this.produced}`;
+      const out = toTransferableBatch(r.value, this.spec.mode, where);
+      if ((this.spec.params.runconfig.check_numerics ?? 'batches') === 'batches') checkBatchNumerics(out.batch, where, this.spec.inputFnExport);
       this.produced++;
       return out;
     });
