@@ -89,6 +89,8 @@ export interface OpAttrs {
     activation: Activation;
     useBias: boolean;
   };
+  /** Keras UpSampling2D, nearest neighbour, channels-last: `[batch, h, w, c]` → `[batch, h·size[0], w·size[1], c]`. */
+  upSampling2d: { size: [number, number] };
   /** Input `[batch, ..., in]` → output `[batch, ..., units]` (applies to the last axis, as Keras Dense). */
   dense: { units: number; activation: Activation; useBias: boolean };
   maxPooling2d: { poolSize: [number, number]; strides: [number, number]; padding: Padding };

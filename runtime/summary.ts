@@ -9,6 +9,7 @@ import { formatShape } from './symbolic.ts';
 export const LAYER_CLASS: Record<OpName, string> = {
   conv2d: 'Conv2D',
   conv2dTranspose: 'Conv2DTranspose',
+  upSampling2d: 'UpSampling2D',
   dense: 'Dense',
   maxPooling2d: 'MaxPooling2D',
   averagePooling2d: 'AveragePooling2D',

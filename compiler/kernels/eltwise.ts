@@ -1,6 +1,6 @@
 /**
  * Kernel kind `eltwise` (ours): element-wise work on `N` elements per sample with `arity` inputs (add,
- * concatenate, standalone activation or dropout), `ops` cycles per element: `height = h`,
+ * concatenate, upSampling2d, standalone activation or dropout), `ops` cycles per element: `height = h`,
  * `width = copies·w`, `time = ⌈N/(h·w)⌉·ops`, `memory = ⌈N/(h·w)⌉·(arity + 1)`.
  *
  * Also home of the free layout lowerings (`flatten`, `reshape`, `transpose`, `slice`, `gather` with constant
@@ -115,6 +115,8 @@ export const eltwise: KernelKindModule<'eltwise'> = {
       eltwiseKernel(cx, n, 2, ELEMENTWISE_OPS.gather, 'gather');
     },
     concatenate: (n, cx) => eltwiseKernel(cx, n, n.inputs.length, 1, 'concatenate'),
+    // nearest upsampling: one copy per output element (ASSUMPTION: each PE replicates the pixels it receives)
+    upSampling2d: (n, cx) => eltwiseKernel(cx, n, 1, 1, 'upSampling2d'),
     flatten: layout,
     reshape: layout,
     transpose: layout,

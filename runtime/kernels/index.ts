@@ -9,6 +9,7 @@ import { batchNormalizationKernel } from './batchNormalization.ts';
 import { concatenateKernel } from './concatenate.ts';
 import { conv2dKernel } from './conv2d.ts';
 import { conv2dTransposeKernel } from './conv2dTranspose.ts';
+import { upSampling2dKernel } from './upSampling2d.ts';
 import { denseKernel } from './dense.ts';
 import { divKernel } from './div.ts';
 import { dropoutKernel } from './dropout.ts';
@@ -49,6 +50,7 @@ export { KernelError } from './util.ts';
 export const KERNELS: { readonly [K in OpName]: OpKernel<K> } = {
   conv2d: conv2dKernel,
   conv2dTranspose: conv2dTransposeKernel,
+  upSampling2d: upSampling2dKernel,
   dense: denseKernel,
   maxPooling2d: maxPooling2dKernel,
   averagePooling2d: averagePooling2dKernel,

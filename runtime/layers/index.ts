@@ -3,7 +3,7 @@ export { input, type InputArgs } from './input.ts';
 export { conv2d, Conv2D, conv2dTranspose, Conv2DTranspose, type Conv2DArgs, type Conv2DTransposeArgs } from './conv2d.ts';
 export { dense, Dense, type DenseArgs } from './dense.ts';
 export {
-  maxPooling2d, averagePooling2d, globalAveragePooling2d, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, type Pooling2DArgs,
+  maxPooling2d, averagePooling2d, globalAveragePooling2d, upSampling2d, MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, UpSampling2D, type Pooling2DArgs, type UpSampling2DArgs,
 } from './pooling.ts';
 export { batchNormalization, layerNormalization, BatchNormalization, LayerNormalization, type BatchNormalizationArgs, type LayerNormalizationArgs } from './normalization.ts';
 export {

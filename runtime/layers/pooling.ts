@@ -1,5 +1,5 @@
 /**
- * Pooling layers (Keras `MaxPooling2D`, `AveragePooling2D`, `GlobalAveragePooling2D`) over `[batch, h, w, c]`.
+ * Pooling layers (Keras `MaxPooling2D`, `AveragePooling2D`, `GlobalAveragePooling2D`) and `UpSampling2D` over `[batch, h, w, c]`.
  */
 import type { SymbolicTensor } from '../symbolic.ts';
 import { Layer, paddingArg, pair, type LayerArgs, type LayerSpec } from './base.ts';
@@ -70,4 +70,36 @@ export function averagePooling2d(args: Pooling2DArgs = {}): AveragePooling2D {
 /** Creates a {@link GlobalAveragePooling2D} layer. */
 export function globalAveragePooling2d(args: LayerArgs = {}): GlobalAveragePooling2D {
   return new GlobalAveragePooling2D(args);
+}
+
+/** Keras UpSampling2D arguments (channels-last). */
+export interface UpSampling2DArgs extends LayerArgs {
+  /** Upsampling factors [rows, cols] (an int means both); default 2. */
+  size?: number | [number, number];
+  /** Only 'nearest' (the Keras default). */
+  interpolation?: 'nearest';
+}
+
+/**
+ * Nearest-neighbour upsampling (Keras `UpSampling2D`): `[batch, h, w, c]` → `[batch, h·size[0], w·size[1], c]`,
+ * each pixel repeated size[0] × size[1] times. No weights. Kernel in `../kernels/upSampling2d.ts`.
+ */
+export class UpSampling2D extends Layer {
+  readonly className = 'UpSampling2D';
+  readonly baseName = 'up_sampling2d';
+  constructor(override readonly args: UpSampling2DArgs = {}) {
+    super(args);
+    if ((args.interpolation ?? 'nearest') !== 'nearest') this.fail(`interpolation '${args.interpolation}' is not supported (csrun has 'nearest')`);
+  }
+  protected spec([x]: SymbolicTensor[]): LayerSpec<'upSampling2d'> {
+    this.expectRank(x, 4, '[batch, h, w, c]');
+    const [h, w, c] = this.staticDims(x);
+    const size = pair(this.label(), 'size', this.args.size ?? 2, 1);
+    return { op: 'upSampling2d', attrs: { size }, out: { shape: [x.shape[0], h * size[0], w * size[1], c], dtype: x.dtype }, weights: [] };
+  }
+}
+
+/** Creates an {@link UpSampling2D} layer. */
+export function upSampling2d(args: UpSampling2DArgs = {}): UpSampling2D {
+  return new UpSampling2D(args);
 }

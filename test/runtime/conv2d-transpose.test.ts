@@ -64,3 +64,26 @@ describe('layers.conv2dTranspose', () => {
     expect(() => trace((x) => layers.conv2dTranspose({ filters: 2, kernelSize: 2, padding: 'full' as never }).apply(x))).toThrow(/padding/);
   });
 });
+
+describe('upSampling2d (nearest)', () => {
+  it('repeats each pixel size[0] × size[1] times (tfjs nearest resize); the input gradient sums each block', async () => {
+    const x = host([2, 3, 4, 5], 1);
+    const run = await runKernel(node('upSampling2d', { size: [2, 3] }, 1), [x]);
+    expect(run.outShapes[0]).toEqual([2, 6, 12, 5]);
+    // tfjs-layers' UpSampling2D is a nearest-neighbour resize (integer factors: source pixel ⌊i / size⌋)
+    const f = (xt: tf.Tensor) => tf.image.resizeNearestNeighbor(xt as tf.Tensor4D, [6, 12]);
+    const ref = await reference(f, [x], [0], run.dy[0]);
+    expectClose(run.outputs[0], ref.value, 1e-6, 'forward');
+    // by hand: dx[n, i, j, c] = Σ_{a < 2, b < 3} dy[n, 2i + a, 3j + b, c]
+    const dx = new Float32Array(2 * 3 * 4 * 5);
+    for (let n = 0; n < 2; n++) for (let i = 0; i < 6; i++) for (let j = 0; j < 12; j++) for (let c = 0; c < 5; c++) {
+      dx[((n * 3 + Math.floor(i / 2)) * 4 + Math.floor(j / 3)) * 5 + c] += run.dy[0][((n * 6 + i) * 12 + j) * 5 + c];
+    }
+    expectClose(run.dInputs[0], dx, 1e-5, 'input gradient');
+  });
+  it('layer shapes; bilinear is refused with one UserError', () => {
+    const g = traceModelFn((f, _l, mode) => ({ mode, predictions: layers.upSampling2d({ size: 2 }).apply(f.x) }), { mode: 'infer', params: validateParams({}, 't.yaml'), signature: { features: { x: { shape: [8, 6, 4], dtype: 'float32' } } } });
+    expect(g.nodes[0].outputs[0].shape).toEqual([null, 16, 12, 4]);
+    expect(() => layers.upSampling2d({ interpolation: 'bilinear' as never })).toThrow("layer 'up_sampling2d' (UpSampling2D): interpolation 'bilinear' is not supported (csrun has 'nearest')");
+  });
+});
