@@ -6,12 +6,14 @@
  * truncated to integers (Keras casts them).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { UserError } from '../errors.ts';
 import { globalCount } from './loss_util.ts';
 import type { OpKernel } from './types.ts';
 import { expectArity, fmtShape, KernelError, tidy } from './util.ts';
 
 /** The sparseSoftmaxCrossEntropy kernel. No params.
- * @throws KernelError when labels do not match the logits' leading shape or a label is outside [0, classes). */
+ * @throws KernelError when labels do not match the logits' leading shape; UserError naming the loss and the
+ *   label when a label is outside [0, classes). */
 export const sparseSoftmaxCrossEntropyKernel: OpKernel<'sparseSoftmaxCrossEntropy'> = {
   op: 'sparseSoftmaxCrossEntropy',
   forward(node, inputs, params, ctx) {
@@ -31,7 +33,8 @@ export const sparseSoftmaxCrossEntropyKernel: OpKernel<'sparseSoftmaxCrossEntrop
     for (let i = 0; i < values.length; i++) {
       if (values[i] < 0 || values[i] >= classes) {
         lab.dispose();
-        throw new KernelError(node, `label ${values[i]} at position ${i} is outside [0, ${classes})`);
+        // Bad data, not a csrun bug: a UserError, which compute workers pass on as one line.
+        throw new UserError(`loss '${node.name}' (sparseSoftmaxCrossEntropy): label ${values[i]} at position ${i} of the batch is outside [0, ${classes}); labels must be class ids 0…${classes - 1} (check the labels of inputFn, or the logits' units)`);
       }
     }
     return tidy(() => {

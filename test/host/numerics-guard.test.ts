@@ -40,8 +40,8 @@ describe('checkBatchNumerics', () => {
   });
 });
 
-/** A copy of estimator-tiny whose inputFn puts `value` into pixel 5 of training batch `at`. */
-function poisonedModelDir(value: string, at: number): string {
+/** A copy of estimator-tiny whose inputFn runs `edit` (on batch `b`) for training batch `at`. */
+function poisonedModelDir(edit: string, at: number): string {
   const base = tmp();
   fs.mkdirSync(path.join(base, 'node_modules'));
   fs.symlinkSync(path.resolve(__dirname, '../..'), path.join(base, 'node_modules', 'csrun'), 'dir');
@@ -52,7 +52,7 @@ function poisonedModelDir(value: string, at: number): string {
     data,
     fs.readFileSync(data, 'utf8').replace('export const inputFn', 'let seen = 0;\nexport const inputFn').replace(
       '    .map((b) => ({',
-      `    .map((b) => {\n      if (train && seen++ === ${at}) b.image.data[5] = ${value};\n      return b;\n    })\n    .map((b) => ({`,
+      `    .map((b) => {\n      if (train && seen++ === ${at}) ${edit};\n      return b;\n    })\n    .map((b) => ({`,
     ),
   );
   return dir;
@@ -60,7 +60,7 @@ function poisonedModelDir(value: string, at: number): string {
 
 describe('training on bad input', () => {
   it('a NaN pixel at batch 15 fails naming the feature and batch; a good checkpoint stays the latest', async () => {
-    const dir = poisonedModelDir('NaN', 15);
+    const dir = poisonedModelDir('b.image.data[5] = NaN', 15);
     const out = path.join(path.dirname(dir), 'out');
     const md = await loadModelDir(dir, { overrides: { runconfig: { model_dir: out, save_checkpoints_steps: 5, keep_checkpoint_max: 1, max_steps: 20 } } });
     // A temp file of a writer killed before its rename (pid 2^22 + 1 is above Linux's pid_max: never alive).
@@ -71,6 +71,17 @@ describe('training on bad input', () => {
     // Input workers read ahead, so the error may come a few steps before batch 15 is due: at step 5 or 10.
     expect(fs.readdirSync(out).filter((f) => f.includes('.tmp-'))).toEqual([]);
     expect(path.basename(latestCheckpoint(out) ?? 'none')).toMatch(/^model\.ckpt-(5|10)\.safetensors$/);
+  });
+});
+
+describe('labels out of range', () => {
+  it('a label ≥ classes is one UserError naming the loss and the label', async () => {
+    const dir = poisonedModelDir('b.label.data[3] = 7', 2);
+    const md = await loadModelDir(dir, { overrides: { runconfig: { model_dir: path.join(path.dirname(dir), 'out'), max_steps: 5, compute_workers: 1 } } });
+    const est = new Estimator(md, { machine: loadMachine('wse2'), log: () => {}, progress: false, inputWorkers: 1 });
+    const e = await est.train().then(() => undefined, (x: unknown) => x);
+    expect(e).toBeInstanceOf(UserError);
+    expect((e as Error).message).toMatch(/^loss '.*' \(sparseSoftmaxCrossEntropy\): label 7 at position 3 of the batch is outside \[0, 4\)/);
   });
 });
 

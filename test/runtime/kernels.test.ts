@@ -434,7 +434,7 @@ describe('losses', () => {
   });
   it('sparseSoftmaxCrossEntropy rejects out-of-range labels', async () => {
     const run = runKernel(node('sparseSoftmaxCrossEntropy', {}, 2), [{ data: Int32Array.from([0, 10]), shape: [2], dtype: 'int32' }, host([2, 10], 1)]);
-    await expect(run).rejects.toThrow(/label 10 at position 1 is outside \[0, 10\)/);
+    await expect(run).rejects.toThrow(/label 10 at position 1 of the batch is outside \[0, 10\)/);
   });
   it('softmaxCrossEntropy with label smoothing', async () => {
     const z = host([4, 5], 1, 2);
