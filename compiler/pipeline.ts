@@ -139,12 +139,6 @@ function headline(e: unknown): string {
 function chooseReplicas(graph: Graph, machine: Machine, B: number, req: ReplicaRequest, compileFor: (m: Machine, batch: number) => Plan): Plan {
   const tried: ReplicaTrial[] = [];
   const attempt = (K: number): { plan: Plan; samplesPerS: number; layout: Omit<ReplicaLayout, 'tried'> } => {
-    if (K === 1) {
-      const plan = compileFor(machine, B);
-      const { width, height } = machine.fabric;
-      const one = { count: 1, axis: width >= height ? 'x' : 'y', region: { width, height }, offsets: [{ x: 0, y: 0 }], samplesPerReplica: B, samplesPerSPerReplica: plan.estimate.samplesPerS, allreduceWords: 0, allreduceLinkWords: 0, allreduceCycles: 0 } as const;
-      return { plan, samplesPerS: plan.estimate.samplesPerS, layout: { ...one, region: { ...one.region }, offsets: [{ x: 0, y: 0 }] } };
-    }
     const { axis, region, offsets } = replicaRegions(machine, K);
     const per = compileFor(regionMachine(machine, region), Math.ceil(B / K));
     const ar = allreduceCost(graph, per, K, axis, machine);
