@@ -34,6 +34,7 @@ import { PerformanceHook, writeSimReports } from './hooks/performance.ts';
 import { ProgressBarHook } from './hooks/progress.ts';
 import { formatRate, runSession, type Session, type SessionRunHook } from './hooks/session.ts';
 import { signatureOf, traceModel, writeRunFiles, type ModelDir } from './model-dir.ts';
+import { ModelDirLock } from './model-dir-lock.ts';
 import { sampleSequences, samplingOptions } from './generate.ts';
 import { importUserModule } from './user-module.ts';
 import { SummaryWriter } from './summaries.ts';
@@ -59,6 +60,10 @@ export interface EstimatorOptions {
    */
   hooks?: { train?: SessionRunHook[]; eval?: SessionRunHook[] };
 }
+
+/** Options of {@link Estimator.train}: `maxSteps` absolute, `steps` incremental, the checkpoint to resume
+ * from, a listener after each checkpoint before the last step, extra hooks for this call. */
+export type TrainOptions = { steps?: number; maxSteps?: number; checkpointPath?: string; onCheckpoint?: CheckpointListener; hooks?: SessionRunHook[] };
 
 /** Result of {@link Estimator.train}. */
 export interface TrainSummary {
@@ -184,9 +189,20 @@ export class Estimator {
    * built-in training hooks, then `EstimatorOptions.hooks.train`, then `opts.hooks`.
    * @param opts.onCheckpoint called after each checkpoint written before the last step (train_and_evaluate
    *   evaluates there).
-   * @throws UserError for bad input, an unusable checkpoint, or a NaN/Inf loss (naming the step).
+   * Holds the model_dir lock throughout (host/model-dir-lock.ts).
+   * @throws UserError for bad input, an unusable checkpoint, a NaN/Inf loss (naming the step), or a
+   *   model_dir in use by another run.
    */
-  async train(opts: { steps?: number; maxSteps?: number; checkpointPath?: string; onCheckpoint?: CheckpointListener; hooks?: SessionRunHook[] } = {}): Promise<TrainSummary> {
+  async train(opts: TrainOptions = {}): Promise<TrainSummary> {
+    const lock = ModelDirLock.acquire(this.md.out);
+    try {
+      return await this.trainLocked(opts);
+    } finally {
+      lock.release();
+    }
+  }
+
+  private async trainLocked(opts: TrainOptions): Promise<TrainSummary> {
     const ckptFile = findCheckpoint(this.md.out, opts.checkpointPath);
     const ckpt = ckptFile ? readCheckpoint(ckptFile) : undefined;
     const start = ckpt?.globalStep ?? 0;

@@ -49,6 +49,10 @@ export class ModelDirLayout {
   compileReportJson(mode: Mode): string {
     return path.join(this.compileDir(mode), COMPILE_FILES.json);
   }
+  /** `csrun.lock`: the owner of model_dir while a run writes checkpoints (host/model-dir-lock.ts). */
+  get lock(): string {
+    return this.at('csrun.lock');
+  }
   /** `checkpoint`: the JSON checkpoint index (runtime/checkpoint.ts). */
   get checkpointIndex(): string {
     return this.at(CHECKPOINT_INDEX);
