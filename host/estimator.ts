@@ -35,6 +35,7 @@ import { ProgressBarHook } from './hooks/progress.ts';
 import { formatRate, runSession, type Session, type SessionRunHook } from './hooks/session.ts';
 import { signatureOf, traceModel, writeRunFiles, type ModelDir } from './model-dir.ts';
 import { sampleSequences, samplingOptions } from './generate.ts';
+import { warmStartHooks, type WarmStartSettings } from './warm-start.ts';
 import { importUserModule } from './user-module.ts';
 import { SummaryWriter } from './summaries.ts';
 import { sampleRecords } from './data/tensor.ts';
@@ -58,6 +59,8 @@ export interface EstimatorOptions {
    * for one call.
    */
   hooks?: { train?: SessionRunHook[]; eval?: SessionRunHook[] };
+  /** tf.estimator `warm_start_from` (host/warm-start.ts): overrides `runconfig.warm_start_from`. */
+  warmStartFrom?: string | WarmStartSettings;
 }
 
 /** Result of {@link Estimator.train}. */
@@ -102,10 +105,6 @@ export class Estimator {
   /** Absolute model_dir. */
   get modelDir(): string {
     return this.md.params.runconfig.model_dir;
-  }
-
-  private get computeWorkers(): number {
-    return this.opts.computeWorkers ?? this.md.params.runconfig.compute_workers;
   }
 
   /** Starts the support server for a mode and takes the first batch (its shapes fix the traced graph). */
@@ -159,16 +158,17 @@ export class Estimator {
 
   /** Loads a compiled mode on a wafer with the run's compute workers and shards. */
   private loadWafer(c: Compiled): Promise<Wafer> {
-    return Wafer.load(c.plan, c.graph, this.opts.machine, { computeWorkers: this.computeWorkers, computeShards: this.md.params.runconfig.compute_shards, simLevel: this.md.params.runconfig.sim_level });
+    return Wafer.load(c.plan, c.graph, this.opts.machine, { computeWorkers: this.opts.computeWorkers ?? this.md.params.runconfig.compute_workers, computeShards: this.md.params.runconfig.compute_shards, simLevel: this.md.params.runconfig.sim_level });
   }
 
   /**
-   * The built-in training hooks, in the order they run: NaN guard (first, so nothing records a diverged
-   * step), stop at the last step, progress bar, summaries, log lines, checkpoints, performance.json.
+   * The built-in training hooks, in the order they run: warm start (when set), NaN guard (so nothing records
+   * a diverged step), stop at the last step, progress bar, summaries, log lines, checkpoints, performance.json.
    */
   private trainingHooks(lastStep: number, inputWorkers: number, listeners: CheckpointListener[]): SessionRunHook[] {
     const rc = this.md.params.runconfig;
     return [
+      ...warmStartHooks(this.md, this.opts.warmStartFrom),
       new NanTensorHook(),
       new StopAtStepHook({ lastStep }),
       ...((this.opts.progress ?? process.stdout.isTTY) ? [new ProgressBarHook()] : []),
