@@ -20,6 +20,7 @@ export { loadParams, validateParams, type Params, type RunConfig, type InputPara
 export type { TensorData, TensorDType, TypedArray, Batch } from './runtime/batch.ts';
 export { Random } from './runtime/random.ts';
 export type { SessionRunHook, Session, RunContext, RunValues } from './host/hooks/session.ts';
+export { EarlyStoppingHook, type EarlyStoppingOptions, type MetricMode } from './host/hooks/early-stopping.ts';
 export { Dataset } from './host/data/dataset.ts';
 export { tensorData, isTensorData } from './host/data/tensor.ts';
 export { setRandomSeed } from './host/data/seed.ts';

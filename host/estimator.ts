@@ -31,6 +31,7 @@ import { Wafer } from '../wafer-sim/wafer.ts';
 import { CheckpointSaverHook, findCheckpoint, requireCheckpoint, restoreCheckpoint, type CheckpointListener } from './hooks/checkpoint.ts';
 import { LoggingHook, NanTensorHook, StopAtStepHook, SummarySaverHook } from './hooks/basic.ts';
 import { PerformanceHook, writeSimReports } from './hooks/performance.ts';
+import { EarlyStoppingHook } from './hooks/early-stopping.ts';
 import { ProgressBarHook } from './hooks/progress.ts';
 import { formatRate, runSession, type Session, type SessionRunHook } from './hooks/session.ts';
 import { signatureOf, traceModelSpec, writeRunFiles, type ModelDir } from './model-dir.ts';
@@ -96,10 +97,7 @@ export class Estimator {
   private readonly compiled = new Map<Mode, Compiled>();
   private interrupted = false;
 
-  constructor(
-    readonly md: ModelDir,
-    readonly opts: EstimatorOptions,
-  ) {
+  constructor(readonly md: ModelDir, readonly opts: EstimatorOptions) {
     this.log = opts.log ?? ((l) => process.stdout.write(l + '\n'));
   }
 
@@ -164,7 +162,8 @@ export class Estimator {
 
   /**
    * The built-in training hooks, in the order they run: warm start (when set), NaN guard (so nothing records
-   * a diverged step), stop at the last step, progress bar, summaries, log lines, checkpoints, performance.json.
+   * a diverged step), stop at the last step, progress bar, summaries, log lines, checkpoints (train_and_evaluate
+   * evaluates there), early stopping (when set), performance.json.
    */
   private trainingHooks(lastStep: number, inputWorkers: number, listeners: CheckpointListener[]): SessionRunHook[] {
     const rc = this.md.params.runconfig;
@@ -176,6 +175,7 @@ export class Estimator {
       new SummarySaverHook({ saveSteps: rc.save_summary_steps }),
       new LoggingHook({ everyNSteps: rc.log_step_count_steps }),
       new CheckpointSaverHook({ saveSteps: rc.save_checkpoints_steps, keepMax: rc.keep_checkpoint_max, metadata: { input_workers: String(inputWorkers) }, listeners }),
+      ...(rc.early_stopping ? [new EarlyStoppingHook({ ...rc.early_stopping, where: 'runconfig.early_stopping' })] : []),
       new PerformanceHook(),
     ];
   }
@@ -341,8 +341,8 @@ export class Estimator {
           last = await this.evaluate({ checkpointPath: file, steps: opts.evalSteps, keepWafer: true });
         },
       });
-      // The final checkpoint (not seen by onCheckpoint), or the given one when no step ran.
-      if (train.checkpoint && (!last || (train.stepsRun > 0 && !train.interrupted))) last = await this.evaluate({ checkpointPath: train.checkpoint, steps: opts.evalSteps, keepWafer: true });
+      // The final checkpoint (unless evaluated already: an early stop), or the given one when no step ran.
+      if (train.checkpoint && last?.global_step !== train.globalStep && (!last || (train.stepsRun > 0 && !train.interrupted))) last = await this.evaluate({ checkpointPath: train.checkpoint, steps: opts.evalSteps, keepWafer: true });
       return { train, eval: last };
     } finally {
       await this.closeEval();

@@ -176,6 +176,9 @@ const runconfigSchema = z.strictObject({
   /** tf.estimator.WarmStartSettings `vars_to_warm_start`: one regex (trainable parameters only) or a list of
    * regexes (every parameter and optimizer slot), each matched from the start of the name; default '.*'. */
   vars_to_warm_start: z.union([z.string(), z.array(z.string()).min(1)]).optional(),
+  /** Keras EarlyStopping (host/hooks/early-stopping.ts): stop training when the eval result `metric` has not
+   * improved (`mode` min or max) for `patience` evaluations in a row (train_and_eval evaluates at each checkpoint). */
+  early_stopping: z.strictObject({ metric: z.string().min(1), mode: z.enum(['min', 'max']), patience: nonNegInt }).optional(),
 });
 
 /** The schema of a whole params.yaml (after aliases and ignored keys are handled, see {@link validateParams}). */
