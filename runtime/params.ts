@@ -169,6 +169,13 @@ const runconfigSchema = z.strictObject({
   /** tf.debugging.check_numerics on the input: `batches` (default) fails on the first NaN or ±Inf in a float
    * feature or label of an input batch, naming the feature, batch and element; `off` skips the check. */
   check_numerics: z.enum(['batches', 'off']).optional(),
+  /** tf.estimator `warm_start_from`: a checkpoint file, or a model_dir (its latest checkpoint), whose weights
+   * initialise a run that has no checkpoint in model_dir yet (host/warm-start.ts); a relative path resolves
+   * against the model directory. */
+  warm_start_from: z.string().min(1).optional(),
+  /** tf.estimator.WarmStartSettings `vars_to_warm_start`: one regex (trainable parameters only) or a list of
+   * regexes (every parameter and optimizer slot), each matched from the start of the name; default '.*'. */
+  vars_to_warm_start: z.union([z.string(), z.array(z.string()).min(1)]).optional(),
 });
 
 /** The schema of a whole params.yaml (after aliases and ignored keys are handled, see {@link validateParams}). */
