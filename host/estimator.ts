@@ -32,6 +32,7 @@ import { CheckpointSaverHook, findCheckpoint, requireCheckpoint, restoreCheckpoi
 import { LoggingHook, NanTensorHook, StopAtStepHook, SummarySaverHook } from './hooks/basic.ts';
 import { PerformanceHook, writeSimReports } from './hooks/performance.ts';
 import { EarlyStoppingHook } from './hooks/early-stopping.ts';
+import { protectedCheckpoints, recordEvaluation } from './best-checkpoint.ts';
 import { ProgressBarHook } from './hooks/progress.ts';
 import { formatRate, runSession, type Session, type SessionRunHook } from './hooks/session.ts';
 import { signatureOf, traceModelSpec, writeRunFiles, type ModelDir } from './model-dir.ts';
@@ -174,7 +175,7 @@ export class Estimator {
       ...((this.opts.progress ?? process.stdout.isTTY) ? [new ProgressBarHook()] : []),
       new SummarySaverHook({ saveSteps: rc.save_summary_steps }),
       new LoggingHook({ everyNSteps: rc.log_step_count_steps }),
-      new CheckpointSaverHook({ saveSteps: rc.save_checkpoints_steps, keepMax: rc.keep_checkpoint_max, metadata: { input_workers: String(inputWorkers) }, listeners }),
+      new CheckpointSaverHook({ saveSteps: rc.save_checkpoints_steps, keepMax: rc.keep_checkpoint_max, metadata: { input_workers: String(inputWorkers) }, listeners, keep: () => protectedCheckpoints(this.md.out, rc) }),
       ...(rc.early_stopping ? [new EarlyStoppingHook({ ...rc.early_stopping, where: 'runconfig.early_stopping' })] : []),
       new PerformanceHook(),
     ];
@@ -300,9 +301,7 @@ export class Estimator {
         const samples = batchRows(batch);
         const r = await s.wafer.evalStep(batch, ckpt.globalStep);
         batch = undefined;
-        lossSum += r.loss * samples;
-        n += samples;
-        k++;
+        [lossSum, n, k] = [lossSum + r.loss * samples, n + samples, k + 1];
         for (const [m, v] of Object.entries(r.metrics)) {
           const t = (totals[m] ??= v.sums.map(() => 0));
           v.sums.forEach((x, i) => (t[i] += x));
@@ -319,6 +318,7 @@ export class Estimator {
       this.evalSummary.flush();
       writeSimReports(s.wafer, this.md.out, 'eval');
       this.log(`Evaluation at step ${ckpt.globalStep} (${n} samples, ${k} batches, ${(s.runMs / 1000).toFixed(1)} s): ${Object.entries(results).filter(([key]) => key !== 'global_step').map(([key, v]) => `${key} = ${v.toFixed(4)}`).join(', ')}`);
+      recordEvaluation(this.md.out, this.md.params.runconfig, results, file, this.log); // keep_best_checkpoint
       return results;
     } finally {
       await server.close();

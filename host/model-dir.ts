@@ -70,6 +70,10 @@ export class ModelDirLayout {
   evalResultsAt(step: number): string {
     return this.at('eval', `results-${step}.json`);
   }
+  /** `best_checkpoint.json`: the best checkpoint by `runconfig.keep_best_checkpoint` (host/best-checkpoint.ts). */
+  get bestCheckpoint(): string {
+    return this.at('best_checkpoint.json');
+  }
   /** `eval/eval_all.txt`: the table of `csrun eval_all`, one row per checkpoint. */
   get evalAllSummary(): string {
     return this.at('eval', 'eval_all.txt');

@@ -179,6 +179,10 @@ const runconfigSchema = z.strictObject({
   /** Keras EarlyStopping (host/hooks/early-stopping.ts): stop training when the eval result `metric` has not
    * improved (`mode` min or max) for `patience` evaluations in a row (train_and_eval evaluates at each checkpoint). */
   early_stopping: z.strictObject({ metric: z.string().min(1), mode: z.enum(['min', 'max']), patience: nonNegInt }).optional(),
+  /** BestExporter-like (host/best-checkpoint.ts): each evaluation of a model_dir checkpoint that improves the eval
+   * result `metric` (`mode` min or max) makes it the best, recorded in best_checkpoint.json and protected from
+   * keep_checkpoint_max rotation. */
+  keep_best_checkpoint: z.strictObject({ metric: z.string().min(1), mode: z.enum(['min', 'max']) }).optional(),
 });
 
 /** The schema of a whole params.yaml (after aliases and ignored keys are handled, see {@link validateParams}). */

@@ -100,6 +100,8 @@ export interface CheckpointSaverOptions {
   metadata?: Record<string, string>;
   /** Called after each checkpoint written before the last step (train_and_evaluate evaluates there). */
   listeners?: CheckpointListener[];
+  /** Checkpoint file names rotation must not delete, asked at each save (keep_best_checkpoint's best). */
+  keep?: () => readonly string[];
 }
 
 /**
@@ -117,7 +119,7 @@ export class CheckpointSaverHook implements SessionRunHook {
     checkFiniteState(state, step, s.lastCheckpoint);
     const ckpt = checkpointOf(state, s.wafer.graph, step);
     Object.assign(ckpt.metadata!, this.opts.metadata ?? {});
-    s.lastCheckpoint = saveCheckpoint(s.out.root, ckpt, this.opts.keepMax);
+    s.lastCheckpoint = saveCheckpoint(s.out.root, ckpt, this.opts.keepMax, this.opts.keep?.() ?? []);
     this.savedStep = step;
     return s.lastCheckpoint;
   }
