@@ -2,13 +2,14 @@
  * Warm start (host/warm-start.ts): from a trained run of the MNIST-like fixture test/fixtures/estimator-tiny
  * (conv → batch norm → dense head), with the dense head excluded by regex, the conv weights equal the
  * source checkpoint's at step 0 and the head equals a fresh initialisation; shape mismatches, bad regexes
- * and a model_dir that already has a checkpoint.
+ * and a model_dir that already has a checkpoint; the CLI flag.
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadMachine } from '../../compiler/machine.ts';
+import { makeEstimator } from '../../host/commands/estimator.ts';
 import { Estimator } from '../../host/estimator.ts';
 import type { SessionRunHook } from '../../host/hooks/session.ts';
 import { loadModelDir, type ParamOverrides } from '../../host/model-dir.ts';
@@ -89,6 +90,11 @@ describe('warm start', () => {
     await expect(run({ warm_start_from: tmp('empty') })).rejects.toThrow(/has no checkpoint index/);
     await expect(run({ warm_start_from: other, vars_to_warm_start: 'conv2d/(' })).rejects.toThrow(/vars_to_warm_start regex 'conv2d\/\(' is invalid/);
     await expect(loadModelDir(FIXTURE, { overrides: { runconfig: { vars_to_warm_start: 3 } } })).rejects.toThrow(/runconfig\.vars_to_warm_start/);
+  });
+
+  it('--warm-start-from resolves against the working directory and lands in the effective params', async () => {
+    const est = await makeEstimator(FIXTURE, { modelDir: tmp('cli'), warmStartFrom: 'runs/source' });
+    expect(est.md.params.runconfig.warm_start_from).toBe(path.resolve('runs/source'));
   });
 
   it('selects as Python re.match: from the start of the name, a string among trainable variables, a list among all', () => {
