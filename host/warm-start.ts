@@ -39,7 +39,7 @@ export interface ResolvedWarmStart extends Required<WarmStartSettings> {
 
 /**
  * The warm-start settings of a run: the Estimator option `warmStartFrom` (a path, relative to the working
- * directory, or {@link WarmStartSettings}), else `runconfig.warm_start_from` / `vars_to_warm_start` of the
+ * directory, which warm-starts every trainable parameter as TF's string form does, or {@link WarmStartSettings}), else `runconfig.warm_start_from` / `vars_to_warm_start` of the
  * params (a relative path resolves against the model directory).
  * @returns undefined when neither is set.
  * @throws UserError naming the key for a regex that does not compile.
