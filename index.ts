@@ -19,6 +19,8 @@ export { UserError } from './runtime/errors.ts';
 export { loadParams, validateParams, type Params, type RunConfig, type InputParams, type OptimizerParams } from './runtime/params.ts';
 export type { TensorData, TensorDType, TypedArray, Batch } from './runtime/batch.ts';
 export { Random } from './runtime/random.ts';
+export type { SessionRunHook, Session, RunContext, RunValues } from './host/hooks/session.ts';
+export { EarlyStoppingHook, type EarlyStoppingOptions, type MetricMode } from './host/hooks/early-stopping.ts';
 export { Dataset } from './host/data/dataset.ts';
 export { tensorData, isTensorData } from './host/data/tensor.ts';
 export { setRandomSeed } from './host/data/seed.ts';

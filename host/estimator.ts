@@ -31,11 +31,14 @@ import { Wafer } from '../wafer-sim/wafer.ts';
 import { CheckpointSaverHook, findCheckpoint, requireCheckpoint, restoreCheckpoint, type CheckpointListener } from './hooks/checkpoint.ts';
 import { LoggingHook, NanTensorHook, StopAtStepHook, SummarySaverHook } from './hooks/basic.ts';
 import { PerformanceHook, writeSimReports } from './hooks/performance.ts';
+import { EarlyStoppingHook } from './hooks/early-stopping.ts';
+import { protectedCheckpoints, recordEvaluation } from './best-checkpoint.ts';
 import { ProgressBarHook } from './hooks/progress.ts';
 import { formatRate, runSession, type Session, type SessionRunHook } from './hooks/session.ts';
-import { signatureOf, traceModel, writeRunFiles, type ModelDir } from './model-dir.ts';
+import { signatureOf, traceModelSpec, writeRunFiles, type ModelDir } from './model-dir.ts';
 import { ModelDirLock } from './model-dir-lock.ts';
 import { sampleSequences, samplingOptions } from './generate.ts';
+import { warmStartHooks, type WarmStartSettings } from './warm-start.ts';
 import { importUserModule } from './user-module.ts';
 import { SummaryWriter } from './summaries.ts';
 import { sampleRecords } from './data/tensor.ts';
@@ -59,6 +62,8 @@ export interface EstimatorOptions {
    * for one call.
    */
   hooks?: { train?: SessionRunHook[]; eval?: SessionRunHook[] };
+  /** tf.estimator `warm_start_from` (host/warm-start.ts): overrides `runconfig.warm_start_from`. */
+  warmStartFrom?: string | WarmStartSettings;
 }
 
 /** Options of {@link Estimator.train}: `maxSteps` absolute, `steps` incremental, the checkpoint to resume
@@ -88,8 +93,9 @@ interface Compiled {
   plan: Plan;
   /** Seconds the compile took in this process (0 for a compile-cache hit). */
   compileSeconds: number;
+  /** The EstimatorSpec's trainingHooks (train) or evaluationHooks (eval). */
+  hooks: SessionRunHook[];
 }
-
 
 /** Runs tf.estimator modes for one model directory. */
 export class Estimator {
@@ -97,20 +103,13 @@ export class Estimator {
   private readonly compiled = new Map<Mode, Compiled>();
   private interrupted = false;
 
-  constructor(
-    readonly md: ModelDir,
-    readonly opts: EstimatorOptions,
-  ) {
+  constructor(readonly md: ModelDir, readonly opts: EstimatorOptions) {
     this.log = opts.log ?? ((l) => process.stdout.write(l + '\n'));
   }
 
   /** Absolute model_dir. */
   get modelDir(): string {
     return this.md.params.runconfig.model_dir;
-  }
-
-  private get computeWorkers(): number {
-    return this.opts.computeWorkers ?? this.md.params.runconfig.compute_workers;
   }
 
   /** Starts the support server for a mode and takes the first batch (its shapes fix the traced graph). */
@@ -136,7 +135,7 @@ export class Estimator {
   private compile(mode: Mode, first: Batch): Compiled {
     const got = this.compiled.get(mode);
     if (got) return got;
-    const graph = traceModel(this.md, mode, signatureOf(first, this.md.dataFile));
+    const { graph, hooks } = traceModelSpec(this.md, mode, signatureOf(first, this.md.dataFile));
     const dir = this.md.out.compileDir(mode);
     const t0 = performance.now();
     const r = compileToDir(graph, this.opts.machine, dir, { batchSize: batchRows(first), replicas: replicaRequest(this.md.params.runconfig) });
@@ -146,7 +145,7 @@ export class Estimator {
         ? `Compile cache hit (${mode}): reusing ${this.md.out.plan(mode)}`
         : `Compiled ${mode} graph for ${this.opts.machine.name} in ${((performance.now() - t0) / 1000).toFixed(2)} s: ${r.plan.kernels.length} kernels, estimated ${formatRate(e.samplesPerS)} samples/s (bottleneck ${e.bottleneck}) → ${dir}`,
     );
-    const c = { graph, plan: r.plan, compileSeconds: r.cached ? 0 : (performance.now() - t0) / 1000 };
+    const c = { graph, plan: r.plan, compileSeconds: r.cached ? 0 : (performance.now() - t0) / 1000, hooks };
     this.compiled.set(mode, c);
     return c;
   }
@@ -164,29 +163,32 @@ export class Estimator {
 
   /** Loads a compiled mode on a wafer with the run's compute workers and shards. */
   private loadWafer(c: Compiled): Promise<Wafer> {
-    return Wafer.load(c.plan, c.graph, this.opts.machine, { computeWorkers: this.computeWorkers, computeShards: this.md.params.runconfig.compute_shards, simLevel: this.md.params.runconfig.sim_level });
+    return Wafer.load(c.plan, c.graph, this.opts.machine, { computeWorkers: this.opts.computeWorkers ?? this.md.params.runconfig.compute_workers, computeShards: this.md.params.runconfig.compute_shards, simLevel: this.md.params.runconfig.sim_level });
   }
 
   /**
-   * The built-in training hooks, in the order they run: NaN guard (first, so nothing records a diverged
-   * step), stop at the last step, progress bar, summaries, log lines, checkpoints, performance.json.
+   * The built-in training hooks, in the order they run: warm start (when set), NaN guard (so nothing records
+   * a diverged step), stop at the last step, progress bar, summaries, log lines, checkpoints (train_and_evaluate
+   * evaluates there), early stopping (when set), performance.json.
    */
   private trainingHooks(lastStep: number, inputWorkers: number, listeners: CheckpointListener[]): SessionRunHook[] {
     const rc = this.md.params.runconfig;
     return [
+      ...warmStartHooks(this.md, this.opts.warmStartFrom),
       new NanTensorHook(),
       new StopAtStepHook({ lastStep }),
       ...((this.opts.progress ?? process.stdout.isTTY) ? [new ProgressBarHook()] : []),
       new SummarySaverHook({ saveSteps: rc.save_summary_steps }),
       new LoggingHook({ everyNSteps: rc.log_step_count_steps }),
-      new CheckpointSaverHook({ saveSteps: rc.save_checkpoints_steps, keepMax: rc.keep_checkpoint_max, metadata: { input_workers: String(inputWorkers) }, listeners }),
+      new CheckpointSaverHook({ saveSteps: rc.save_checkpoints_steps, keepMax: rc.keep_checkpoint_max, metadata: { input_workers: String(inputWorkers) }, listeners, keep: () => protectedCheckpoints(this.md.out, rc) }),
+      ...(rc.early_stopping ? [new EarlyStoppingHook({ ...rc.early_stopping, where: 'runconfig.early_stopping' })] : []),
       new PerformanceHook(),
     ];
   }
 
   /**
    * Trains until `max_steps` (absolute) or for `steps` more steps: the session loop of host/hooks with the
-   * built-in training hooks, then `EstimatorOptions.hooks.train`, then `opts.hooks`.
+   * built-in training hooks, then the EstimatorSpec's `trainingHooks`, `EstimatorOptions.hooks.train`, `opts.hooks`.
    * @param opts.onCheckpoint called after each checkpoint written before the last step (train_and_evaluate
    *   evaluates there).
    * Holds the model_dir lock throughout (host/model-dir-lock.ts).
@@ -216,7 +218,6 @@ export class Estimator {
     const savedWorkers = Number(ckpt?.metadata?.input_workers) || undefined;
     const { server, first } = await this.startInput('train', start, this.opts.inputWorkers ?? savedWorkers);
     const inputWorkers = Math.max(1, server.stats().numWorkers);
-    const hooks = [...this.trainingHooks(target, inputWorkers, opts.onCheckpoint ? [opts.onCheckpoint] : []), ...(this.opts.hooks?.train ?? []), ...(opts.hooks ?? [])];
     let session: Session | undefined;
     let lastLoss: number | undefined;
     const offInterrupt = this.onInterrupt();
@@ -224,6 +225,7 @@ export class Estimator {
     try {
       if (!first) throw new UserError(`${this.md.dataFile}: the training input pipeline yielded no batches`);
       const compiled = this.compile('train', first);
+      const hooks = [...this.trainingHooks(target, inputWorkers, opts.onCheckpoint ? [opts.onCheckpoint] : []), ...compiled.hooks, ...(this.opts.hooks?.train ?? []), ...(opts.hooks ?? [])];
       writeRunFiles(this.md);
       const create = async (): Promise<Session> => {
         const wafer = await this.loadWafer(compiled);
@@ -297,9 +299,7 @@ export class Estimator {
     try {
       if (!first) throw new UserError(`${this.md.dataFile}: the evaluation input pipeline yielded no batches`);
       const compiled = this.compile('eval', first);
-      let lossSum = 0;
-      let n = 0;
-      let k = 0;
+      let [lossSum, n, k] = [0, 0, 0];
       const totals: Record<string, number[]> = {};
       let batch: Batch | undefined = first;
       const create = async (): Promise<Session> => {
@@ -307,7 +307,7 @@ export class Estimator {
         await restoreCheckpoint(this.evalWafer, file, ckpt, false);
         return this.session('eval', this.evalWafer, compiled.plan, ckpt.globalStep, server);
       };
-      const s = await runSession([...(this.opts.hooks?.eval ?? []), ...(opts.hooks ?? [])], create, async (s) => {
+      const s = await runSession([...compiled.hooks, ...(this.opts.hooks?.eval ?? []), ...(opts.hooks ?? [])], create, async (s) => {
         if (steps !== undefined && k >= steps) return undefined;
         if (!batch) {
           const r = await server.next();
@@ -317,9 +317,7 @@ export class Estimator {
         const samples = batchRows(batch);
         const r = await s.wafer.evalStep(batch, ckpt.globalStep);
         batch = undefined;
-        lossSum += r.loss * samples;
-        n += samples;
-        k++;
+        [lossSum, n, k] = [lossSum + r.loss * samples, n + samples, k + 1];
         for (const [m, v] of Object.entries(r.metrics)) {
           const t = (totals[m] ??= v.sums.map(() => 0));
           v.sums.forEach((x, i) => (t[i] += x));
@@ -336,6 +334,7 @@ export class Estimator {
       this.evalSummary.flush();
       writeSimReports(s.wafer, this.md.out, 'eval');
       this.log(`Evaluation at step ${ckpt.globalStep} (${n} samples, ${k} batches, ${(s.runMs / 1000).toFixed(1)} s): ${Object.entries(results).filter(([key]) => key !== 'global_step').map(([key, v]) => `${key} = ${v.toFixed(4)}`).join(', ')}`);
+      recordEvaluation(this.md.out, this.md.params.runconfig, results, file, this.log); // keep_best_checkpoint
       return results;
     } finally {
       await server.close();
@@ -358,8 +357,8 @@ export class Estimator {
           last = await this.evaluate({ checkpointPath: file, steps: opts.evalSteps, keepWafer: true });
         },
       });
-      // The final checkpoint (not seen by onCheckpoint), or the given one when no step ran.
-      if (train.checkpoint && (!last || (train.stepsRun > 0 && !train.interrupted))) last = await this.evaluate({ checkpointPath: train.checkpoint, steps: opts.evalSteps, keepWafer: true });
+      // The final checkpoint (unless evaluated already: an early stop), or the given one when no step ran.
+      if (train.checkpoint && last?.global_step !== train.globalStep && (!last || (train.stepsRun > 0 && !train.interrupted))) last = await this.evaluate({ checkpointPath: train.checkpoint, steps: opts.evalSteps, keepWafer: true });
       return { train, eval: last };
     } finally {
       await this.closeEval();

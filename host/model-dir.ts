@@ -12,7 +12,8 @@ import { dumpParams, readParamsYaml, validateParams, type Params } from '../runt
 import { CHECKPOINT_INDEX } from '../runtime/checkpoint.ts';
 import { ensureDir, removeStaleTemps, withFsErrors, writeFileAtomic } from '../runtime/fs.ts';
 import { COMPILE_FILES } from '../compiler/pipeline.ts';
-import { traceModelFn, type InputSignature, type ModelFn } from '../runtime/api/estimator.ts';
+import { traceModelFn, type EstimatorSpec, type InputSignature, type ModelFn } from '../runtime/api/estimator.ts';
+import type { SessionRunHook } from './hooks/session.ts';
 import { batchRows } from '../runtime/batch.ts';
 import { errorSummary, importUserModule } from './user-module.ts';
 import { MODEL_ADAPTERS } from './input/conventions.ts';
@@ -72,6 +73,10 @@ export class ModelDirLayout {
   /** `eval/results-<step>.json`: the evaluation of the checkpoint at a global step (every one is kept). */
   evalResultsAt(step: number): string {
     return this.at('eval', `results-${step}.json`);
+  }
+  /** `best_checkpoint.json`: the best checkpoint by `runconfig.keep_best_checkpoint` (host/best-checkpoint.ts). */
+  get bestCheckpoint(): string {
+    return this.at('best_checkpoint.json');
   }
   /** `eval/eval_all.txt`: the table of `csrun eval_all`, one row per checkpoint. */
   get evalAllSummary(): string {
@@ -238,12 +243,35 @@ export function signatureOf(batch: FirstBatch, where: string): InputSignature {
  * @throws UserError prefixed with the model file for anything modelFn does wrong.
  */
 export function traceModel(md: ModelDir, mode: Mode, signature: InputSignature): Graph {
+  return traceModelSpec(md, mode, signature).graph;
+}
+
+const HOOK_METHODS = ['begin', 'afterCreateSession', 'beforeRun', 'afterRun', 'end', 'close'] as const;
+
+/**
+ * {@link traceModel}, also returning the SessionRunHooks of the EstimatorSpec for the mode: `trainingHooks` in
+ * TRAIN, `evaluationHooks` in EVAL (tf.estimator reads them in those modes only), none in PREDICT.
+ * @throws UserError as traceModel, and naming the model file and the entry for a hooks field that is not a
+ *   list of objects whose hook methods ({@link HOOK_METHODS}) are functions.
+ */
+export function traceModelSpec(md: ModelDir, mode: Mode, signature: InputSignature): { graph: Graph; hooks: SessionRunHook[] } {
+  let spec: EstimatorSpec | undefined;
+  const capture: ModelFn = (...args) => (spec = md.modelFn(...args));
+  let graph: Graph;
   try {
-    return traceModelFn(md.modelFn, { mode, params: md.params, signature });
+    graph = traceModelFn(capture, { mode, params: md.params, signature });
   } catch (e: any) {
     if (e instanceof UserError) throw new UserError(`${md.modelFile}: ${e.message}`, { cause: e });
     throw new UserError(`${md.modelFile}: modelFn threw ${errorSummary(e, md.modelFile)}`, { cause: e });
   }
+  const key = mode === 'train' ? 'trainingHooks' : mode === 'eval' ? 'evaluationHooks' : undefined;
+  const hooks = (key && spec?.[key]) ?? [];
+  if (!Array.isArray(hooks)) throw new UserError(`${md.modelFile}: EstimatorSpec.${key} must be a list of SessionRunHooks, got ${typeof hooks}`);
+  hooks.forEach((h: any, i) => {
+    const bad = h === null || typeof h !== 'object' ? 'not an object' : HOOK_METHODS.filter((m) => h[m] !== undefined && typeof h[m] !== 'function').map((m) => `${m} is not a function`)[0];
+    if (bad) throw new UserError(`${md.modelFile}: EstimatorSpec.${key}[${i}] is not a SessionRunHook (${bad}; a hook has optional methods ${HOOK_METHODS.join(', ')})`);
+  });
+  return { graph, hooks: hooks as SessionRunHook[] };
 }
 
 /**

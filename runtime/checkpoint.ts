@@ -173,20 +173,22 @@ export function readCheckpoint(file: string): Checkpoint {
 
 /**
  * Writes a checkpoint atomically, makes it the latest in the index and deletes the oldest ones beyond
- * `keepMax` (0 keeps all). Old checkpoints are deleted only after the new one and the index are in place.
+ * `keepMax` (0 keeps all), except those named in `keep` (file names, e.g. the best checkpoint of
+ * keep_best_checkpoint), which stay in the index. Old checkpoints are deleted only after the new one and the
+ * index are in place.
  * @returns the absolute path written.
  * @throws UserError naming the file for a full disk, a read-only model_dir or one that is a file; the
  *   previous checkpoint and index are then unchanged.
  */
-export function saveCheckpoint(modelDir: string, ckpt: Checkpoint, keepMax: number): string {
+export function saveCheckpoint(modelDir: string, ckpt: Checkpoint, keepMax: number, keep: readonly string[] = []): string {
   ensureDir(modelDir, 'creating model_dir');
   const name = checkpointFileName(ckpt.globalStep);
   const file = path.join(modelDir, name);
   writeFileAtomic(file, encodeCheckpoint(ckpt), 'writing checkpoint');
   const prev = readIndex(modelDir)?.all_model_checkpoint_paths ?? [];
   let all = [...prev.filter((p) => p !== name), name];
-  const removed = keepMax > 0 && all.length > keepMax ? all.slice(0, all.length - keepMax) : [];
-  all = all.slice(removed.length);
+  const removed = (keepMax > 0 && all.length > keepMax ? all.slice(0, all.length - keepMax) : []).filter((p) => !keep.includes(path.basename(p)));
+  all = all.filter((p) => !removed.includes(p));
   const index: CheckpointIndex = { model_checkpoint_path: name, all_model_checkpoint_paths: all };
   writeFileAtomic(path.join(modelDir, CHECKPOINT_INDEX), JSON.stringify(index, null, 2) + '\n', 'writing checkpoint index');
   for (const r of removed) withFsErrors(path.resolve(modelDir, r), 'removing old checkpoint', () => fs.rmSync(path.resolve(modelDir, r), { force: true }));

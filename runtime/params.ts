@@ -169,6 +169,20 @@ const runconfigSchema = z.strictObject({
   /** tf.debugging.check_numerics on the input: `batches` (default) fails on the first NaN or ±Inf in a float
    * feature or label of an input batch, naming the feature, batch and element; `off` skips the check. */
   check_numerics: z.enum(['batches', 'off']).optional(),
+  /** tf.estimator `warm_start_from`: a checkpoint file, or a model_dir (its latest checkpoint), whose weights
+   * initialise a run that has no checkpoint in model_dir yet (host/warm-start.ts); a relative path resolves
+   * against the model directory. */
+  warm_start_from: z.string().min(1).optional(),
+  /** tf.estimator.WarmStartSettings `vars_to_warm_start`: one regex (trainable parameters only) or a list of
+   * regexes (every parameter and optimizer slot), each matched from the start of the name; default '.*'. */
+  vars_to_warm_start: z.union([z.string(), z.array(z.string()).min(1)]).optional(),
+  /** Keras EarlyStopping (host/hooks/early-stopping.ts): stop training when the eval result `metric` has not
+   * improved (`mode` min or max) for `patience` evaluations in a row (train_and_eval evaluates at each checkpoint). */
+  early_stopping: z.strictObject({ metric: z.string().min(1), mode: z.enum(['min', 'max']), patience: nonNegInt }).optional(),
+  /** BestExporter-like (host/best-checkpoint.ts): each evaluation of a model_dir checkpoint that improves the eval
+   * result `metric` (`mode` min or max) makes it the best, recorded in best_checkpoint.json and protected from
+   * keep_checkpoint_max rotation. */
+  keep_best_checkpoint: z.strictObject({ metric: z.string().min(1), mode: z.enum(['min', 'max']) }).optional(),
 });
 
 /** The schema of a whole params.yaml (after aliases and ignored keys are handled, see {@link validateParams}). */

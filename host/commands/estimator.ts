@@ -6,9 +6,10 @@
  * in params.yaml is relative to MODEL_DIR), `--machine NAME|PATH`, `--max-steps N` (absolute), `--steps N`
  * (incremental), `--eval-steps N`, `--checkpoint-path FILE`, `--seed N`, `--compute-workers N` (threads; the
  * batch is cut into `runconfig.compute_shards` shards shared among them),
- * `--input-workers N`. Command-line values override params.yaml; the effective params are written to
+ * `--input-workers N`, `--warm-start-from PATH` (train, train_and_eval). Command-line values override params.yaml; the effective params are written to
  * model_dir/params.yaml.
  */
+import path from 'node:path';
 import type { Command } from 'commander';
 import { Estimator } from '../estimator.ts';
 import { loadModelDir } from '../model-dir.ts';
@@ -27,6 +28,7 @@ export interface EstimatorCommandOptions {
   computeWorkers?: string;
   inputWorkers?: string;
   progress?: boolean;
+  warmStartFrom?: string;
 }
 
 /** Loads the model directory with the command-line overrides and builds an Estimator. */
@@ -41,6 +43,7 @@ export async function makeEstimator(modelDirArg: string, o: EstimatorCommandOpti
         machine: o.machine,
         eval_steps: intOption('eval-steps', o.evalSteps, 1),
         compute_workers: intOption('compute-workers', o.computeWorkers, 0),
+        warm_start_from: o.warmStartFrom && path.resolve(o.warmStartFrom),
       },
     },
   });
@@ -60,6 +63,7 @@ function trainOptions(cmd: Command): Command {
   return cmd
     .option('--max-steps <n>', 'train until this global step (absolute, overrides runconfig.max_steps)')
     .option('--steps <n>', 'train this many more steps (incremental)')
+    .option('--warm-start-from <path>', 'initialise a run without a checkpoint from this checkpoint or model_dir (runconfig.warm_start_from)')
     .option('--no-progress', 'no progress bar');
 }
 

@@ -100,6 +100,8 @@ export interface CheckpointSaverOptions {
   metadata?: Record<string, string>;
   /** Called after each checkpoint written before the last step (train_and_evaluate evaluates there). */
   listeners?: CheckpointListener[];
+  /** Checkpoint file names rotation must not delete, asked at each save (keep_best_checkpoint's best). */
+  keep?: () => readonly string[];
 }
 
 /**
@@ -107,6 +109,9 @@ export interface CheckpointSaverOptions {
  * `Finished training at step N` (or `Interrupted at`).
  */
 export class CheckpointSaverHook implements SessionRunHook {
+  /** Global step of the last checkpoint this hook wrote. */
+  private savedStep?: number;
+
   constructor(private readonly opts: CheckpointSaverOptions) {}
 
   private async save(s: Session, step: number): Promise<string> {
@@ -114,7 +119,8 @@ export class CheckpointSaverHook implements SessionRunHook {
     checkFiniteState(state, step, s.lastCheckpoint);
     const ckpt = checkpointOf(state, s.wafer.graph, step);
     Object.assign(ckpt.metadata!, this.opts.metadata ?? {});
-    s.lastCheckpoint = saveCheckpoint(s.out.root, ckpt, this.opts.keepMax);
+    s.lastCheckpoint = saveCheckpoint(s.out.root, ckpt, this.opts.keepMax, this.opts.keep?.() ?? []);
+    this.savedStep = step;
     return s.lastCheckpoint;
   }
 
@@ -128,7 +134,8 @@ export class CheckpointSaverHook implements SessionRunHook {
 
   async end(s: Session): Promise<void> {
     if (s.globalStep <= s.startStep) return;
-    const file = await this.save(s, s.globalStep);
+    // a stop requested at a checkpoint step (early stopping) has its checkpoint already
+    const file = this.savedStep === s.globalStep ? s.lastCheckpoint! : await this.save(s, s.globalStep);
     s.log(`${s.interrupted ? 'Interrupted at' : 'Finished training at'} step ${s.globalStep}: saved checkpoint ${file}`);
   }
 }

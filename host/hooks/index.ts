@@ -4,3 +4,4 @@ export { NanTensorHook, StopAtStepHook, LoggingHook, SummarySaverHook } from './
 export { CheckpointSaverHook, checkpointOf, type CheckpointListener, type CheckpointSaverOptions } from './checkpoint.ts';
 export { ProgressBarHook } from './progress.ts';
 export { PerformanceHook, writeSimReports, type PerformanceRecord } from './performance.ts';
+export { EarlyStoppingHook, improves, evalMetric, type EarlyStoppingOptions, type MetricMode } from './early-stopping.ts';

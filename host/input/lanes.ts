@@ -4,7 +4,8 @@
  * - {@link WorkerLane}: the pipeline runs in its own input worker thread (host/input/worker.ts),
  *   spoken to through runtime/parallel/worker-rpc.ts. The lane keeps up to `credit` `next()` requests
  *   outstanding plus batches received and not yet consumed, and asks for one more each time the consumer
- *   takes one: the worker never runs more than `credit` batches ahead (backpressure).
+ *   takes one: the worker runs at most `credit` batches ahead (backpressure), except during a cost probe
+ *   (see {@link PROBE_BATCHES}).
  * - {@link LocalLane}: the pipeline runs on the calling thread (in-process mode, for tests and debugging);
  *   a batch is produced when the consumer asks for it.
  * Both produce the same batches in the same order for the same pipeline, and fail with one UserError
@@ -13,7 +14,7 @@
 import { UserError } from '../../runtime/errors.ts';
 import { threadCpuMs } from '../../runtime/parallel/thread-cpu.ts';
 import { WorkerClient, WorkerError } from '../../runtime/parallel/worker-rpc.ts';
-import type { Batch } from '../../runtime/batch.ts';
+import { batchBytes, type Batch } from '../../runtime/batch.ts';
 import { INPUT_ADAPTERS } from './conventions.ts';
 import { InputPipeline, type PipelineSpec, type Sharding } from './pipeline.ts';
 import type { InputWorkerMethods } from './worker.ts';
@@ -26,6 +27,27 @@ const ENTRY = new URL('./worker.ts', import.meta.url);
  * pipeline's code.
  */
 export const WARMUP_BATCHES = 8;
+
+/**
+ * A worker lane's cost probe: batches asked for at once, beyond the credit, so that the worker produces
+ * them back to back while the consumer waits (the support server runs a probe inside `next()`, when csrun's
+ * compute workers are idle between steps), and only when the worker idles ahead of the consumer with a
+ * full queue. A worker fed one request at a time by a slow consumer (csrun's
+ * host numerics take ~125 ms per MNIST step) wakes from idle for every batch, with cold caches, and
+ * competes for the cores with the compute workers; it then spends 1.6–2.5× the CPU time per batch it needs
+ * on a core of its own running flat out (measured on examples/mnist, 2 cores: 50–90 k vs 130–145 k
+ * samples per CPU-second). What the wafer would see is the flat-out cost, so the lane measures that: it
+ * times the probe from its first batch to its last (the first carries the wake-up). Capped by
+ * {@link PROBE_BYTES}; at least 2 batches.
+ */
+export const PROBE_BATCHES = 32;
+/** Most bytes a probe may hold beyond the credit (32 MiB). */
+export const PROBE_BYTES = 32 * 2 ** 20;
+/** Most CPU milliseconds of work a probe may ask for (at the lane's average cost per batch so far), so that
+ * the consumer's wait stays short: 50 ms per {@link PROBE_INTERVAL} batches. */
+export const PROBE_MS = 50;
+/** Batches produced between two probes; the first probe is due once the warm-up and 32 more are done. */
+export const PROBE_INTERVAL = 256;
 
 /** One input pipeline's stream of batches (see the module comment). */
 export interface InputLane {
@@ -56,6 +78,19 @@ export interface InputLane {
   busyMs(): number;
   /** Batches produced after the first {@link WARMUP_BATCHES}, consumed or waiting. */
   readonly produced: number;
+  /**
+   * The pipeline's steady cost in CPU milliseconds per batch when it produces flat out: the lesser of
+   * {@link busyMs} ÷ {@link produced} and the fastest cost probe (worker lanes, {@link PROBE_BATCHES});
+   * undefined before any batch was measured.
+   */
+  costMsPerBatch(): number | undefined;
+  /**
+   * Runs a cost probe if one is due (worker lanes, {@link PROBE_BATCHES}): resolves once its batches are
+   * all received; undefined when none is due (the local lane never probes).
+   */
+  probeIfDue(): Promise<void> | undefined;
+  /** Cost probes finished and timed. */
+  readonly probes: number;
 }
 
 /** A pipeline running on the calling thread. */
@@ -117,6 +152,16 @@ export class LocalLane implements InputLane {
     return this.busy;
   }
 
+  costMsPerBatch(): number | undefined {
+    return this.produced > 0 && this.busy > 0 ? this.busy / this.produced : undefined;
+  }
+
+  probeIfDue(): undefined {
+    return undefined;
+  }
+
+  readonly probes = 0;
+
   async close(): Promise<void> {
     this.closed = true;
     await this.pipeline.close();
@@ -148,6 +193,18 @@ export class WorkerLane implements InputLane {
   private cpuLatest = 0;
   private seen = 0;
   produced = 0;
+  /** Requests sent so far, and responses received (responses arrive in request order). */
+  private sent = 0;
+  private received = 0;
+  /** The running probe: its requests are numbers [from, to); the CPU ms at its first batch; settles it. */
+  private probe: { from: number; to: number; cpuAtFirst?: number; done: () => void } | undefined;
+  /** `produced` at which the next probe is due. */
+  private nextProbeAt = WARMUP_BATCHES + PROBE_BATCHES;
+  /** The least CPU ms per batch over the finished probes (each probe's first batch excluded): a probe can
+   * only be slowed (by the JIT still warming up, GC, other threads' cache traffic), never sped up, so the
+   * fastest is the best estimate of the flat-out cost. */
+  private probeCost: number | undefined;
+  probes = 0;
 
   private constructor(
     private readonly client: WorkerClient<InputWorkerMethods>,
@@ -207,27 +264,79 @@ export class WorkerLane implements InputLane {
     return this.cpuAtFirst === undefined ? 0 : this.cpuLatest - this.cpuAtFirst;
   }
 
+  costMsPerBatch(): number | undefined {
+    const busy = this.busyMs();
+    const average = this.produced > 0 && busy > 0 ? busy / this.produced : undefined;
+    // Both can only overstate the flat-out cost (the average by the idle wake-ups of a slow consumer).
+    return this.probeCost === undefined ? average : Math.min(this.probeCost, average ?? Infinity);
+  }
+
   /** Asks for batches until `credit` are received or in flight. */
   private fill(): void {
-    while (this.started && !this.ended && !this.closed && !this.failure && this.queue.length + this.inFlight < this.credit) {
-      this.inFlight++;
-      this.client.call('next').then(
-        (r) => {
-          this.inFlight--;
-          if (!r.batch) this.ended = true;
-          else if (!this.ended) {
-            this.queue.push(r.batch);
-            if (++this.seen === WARMUP_BATCHES) this.cpuAtFirst = r.cpuMs;
-            else if (this.seen > WARMUP_BATCHES) {
-              this.produced++;
-              this.cpuLatest = r.cpuMs;
-            }
+    while (this.live() && this.queue.length + this.inFlight < this.credit) this.request();
+  }
+
+  private live(): boolean {
+    return this.started && !this.ended && !this.closed && !this.failure;
+  }
+
+  probeIfDue(): Promise<void> | undefined {
+    // Only while the worker idles with a full queue: a worker that cannot keep up runs flat out already,
+    // and its busy time per batch is the flat-out cost.
+    if (!this.live() || this.probe || this.produced < this.nextProbeAt || this.queue.length < this.credit) return undefined;
+    const byBytes = Math.floor(PROBE_BYTES / Math.max(1, batchBytes(this.queue[0])));
+    const byTime = Math.floor(PROBE_MS / Math.max(1e-3, this.busyMs() / Math.max(1, this.produced)));
+    const n = Math.max(2, Math.min(PROBE_BATCHES, byBytes, byTime));
+    return new Promise<void>((done) => {
+      this.probe = { from: this.sent, to: this.sent + n, done };
+      for (let i = 0; i < n; i++) this.request();
+    });
+  }
+
+  /** Sends one `next()` request and files its batch (warm-up, cost and probe accounting). */
+  private request(): void {
+    this.inFlight++;
+    this.sent++;
+    this.client.call('next').then(
+      (r) => {
+        this.inFlight--;
+        const k = this.received++;
+        if (!r.batch) this.ended = true;
+        else if (!this.ended) {
+          this.queue.push(r.batch);
+          if (++this.seen === WARMUP_BATCHES) this.cpuAtFirst = r.cpuMs;
+          else if (this.seen > WARMUP_BATCHES) {
+            this.produced++;
+            this.cpuLatest = r.cpuMs;
           }
-          this.notify();
-        },
-        (e) => this.fail(e),
-      );
+        }
+        this.onProbeBatch(k, r.batch && !this.ended ? r.cpuMs : undefined);
+        this.notify();
+      },
+      (e) => {
+        this.fail(e);
+        this.endProbe();
+      },
+    );
+  }
+
+  /** Times the running probe: from its first batch (request number `from`) to its last. */
+  private onProbeBatch(k: number, cpuMs: number | undefined): void {
+    const p = this.probe;
+    if (!p || k < p.from) return;
+    if (k === p.from) p.cpuAtFirst = cpuMs;
+    if (k === p.to - 1 && p.cpuAtFirst !== undefined && cpuMs !== undefined && cpuMs > p.cpuAtFirst) {
+      this.probes++;
+      this.probeCost = Math.min(this.probeCost ?? Infinity, (cpuMs - p.cpuAtFirst) / (p.to - 1 - p.from));
     }
+    if (k >= p.to - 1 || cpuMs === undefined) this.endProbe();
+  }
+
+  private endProbe(): void {
+    const p = this.probe;
+    this.probe = undefined;
+    this.nextProbeAt = this.produced + PROBE_INTERVAL;
+    p?.done();
   }
 
   async peek(): Promise<Batch | undefined> {
@@ -252,6 +361,7 @@ export class WorkerLane implements InputLane {
   async close(): Promise<void> {
     this.closed = true;
     this.notify();
+    this.endProbe();
     await this.client.terminate();
   }
 }

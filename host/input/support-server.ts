@@ -103,9 +103,12 @@ export interface SupportServerStats {
   startupMs: number;
   /** Per lane: milliseconds spent producing batches (see InputLane.busyMs). */
   busyMs: number[];
+  /** Per lane: cost probes finished (see host/input/lanes.ts PROBE_BATCHES). */
+  probes: number[];
   /**
-   * The pipeline's capacity in samples/s: Σ over lanes of (batches produced × samples per batch) ÷ busy
-   * seconds. It is what the workers could deliver to a consumer that never makes them wait, measured from
+   * The pipeline's capacity in samples/s: Σ over lanes of samples per batch ÷ the lane's steady CPU
+   * seconds per batch (InputLane.costMsPerBatch: timed on back-to-back cost probes where the lane ran
+   * some). It is what the workers could deliver to a consumer that never makes them wait, measured from
    * their own time per sample, so a slow consumer (csrun's wasm numerics) does not lower it. Assumes each
    * worker has a core of its own; 0 before any batch.
    */
@@ -330,7 +333,14 @@ export class SupportServer implements AsyncIterableIterator<Batch> {
         return DONE;
       }
       const i = this.cursor;
-      const t0 = performance.now();
+      let t0 = performance.now();
+      // A due cost probe runs now, while the consumer (the wafer's compute workers) is idle; its wait is
+      // measurement, not input wait.
+      const probe = this.lanes[i].probeIfDue();
+      if (probe) {
+        await this.fromLane(probe);
+        t0 = performance.now();
+      }
       let b: Batch | undefined;
       try {
         b = await this.fromLane(this.lanes[i].next());
@@ -409,6 +419,7 @@ export class SupportServer implements AsyncIterableIterator<Batch> {
       samplesPerSecond: elapsedMs > 0 ? (c.samples * 1000) / elapsedMs : 0,
       startupMs: c.startupMs,
       busyMs: this.lanes.map((l) => l.busyMs()),
+      probes: this.lanes.map((l) => l.probes),
       capacitySamplesPerSecond: this.capacity(),
     };
   }
@@ -418,8 +429,8 @@ export class SupportServer implements AsyncIterableIterator<Batch> {
     const rows = (c: LaneCheck): number => c.firstRows ?? 0;
     let total = 0;
     this.lanes.forEach((l, i) => {
-      const ms = l.busyMs();
-      if (ms > 0 && l.produced > 0) total += (l.produced * rows(this.checks[i])) / (ms / 1000);
+      const ms = l.costMsPerBatch();
+      if (ms !== undefined) total += rows(this.checks[i]) / (ms / 1000);
     });
     return total;
   }

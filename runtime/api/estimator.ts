@@ -23,6 +23,15 @@ export interface EstimatorSpec {
   predictions?: SymbolicTensor | Record<string, SymbolicTensor>;
   /** Named streaming metrics computed in EVAL (e.g. `{ accuracy: metrics.accuracy(labels, logits) }`). */
   evalMetricOps?: Record<string, MetricOp>;
+  /**
+   * SessionRunHooks (host/hooks/session.ts: objects with optional `begin`, `afterCreateSession`, `beforeRun`,
+   * `afterRun`, `end`, `close` methods) that training runs after its built-in hooks; read in TRAIN only
+   * (tf.estimator `training_hooks`). csrun traces modelFn once per Estimator and mode, so the same objects
+   * serve every `train` call of that Estimator.
+   */
+  trainingHooks?: readonly object[];
+  /** SessionRunHooks of every evaluation, read in EVAL only (tf.estimator `evaluation_hooks`); see trainingHooks. */
+  evaluationHooks?: readonly object[];
 }
 
 /** Features handed to modelFn: a dict of symbolic tensors `[batch, ...]` named like the dataset's features. */

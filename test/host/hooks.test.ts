@@ -114,3 +114,41 @@ describe('Estimator with user hooks', () => {
     expect(evalCalls).toEqual(['e:begin', 'e:afterCreateSession@3', 'e:beforeRun@3', 'e:afterRun@3', 'e:beforeRun@3', 'e:afterRun@3', 'e:beforeRun@3', 'e:end@3', 'e:close']);
   });
 });
+
+describe('hooks returned by modelFn (EstimatorSpec.trainingHooks / evaluationHooks)', () => {
+  /** The fixture's model directory with a modelFn that adds `extra` to the EstimatorSpec it returns. */
+  async function withSpecHooks(dir: string, extra: (mode: string) => Record<string, unknown>) {
+    const md = await loadModelDir(FIXTURE, { overrides: { runconfig: { model_dir: dir, save_checkpoints_steps: 0 } } });
+    const inner = md.modelFn;
+    md.modelFn = (f, l, mode, p) => ({ ...inner(f, l, mode, p), ...extra(mode) });
+    return md;
+  }
+
+  it('train runs trainingHooks after the built-in hooks and before the Estimator and call hooks; evaluate runs evaluationHooks', async () => {
+    const calls: string[] = [];
+    const md = await withSpecHooks(fs.mkdtempSync(path.join(os.tmpdir(), 'csrun-spec-hooks-')), (mode) => ({
+      trainingHooks: [recorder(`spec-train-${mode}`, calls)],
+      evaluationHooks: [recorder(`spec-eval-${mode}`, calls)],
+    }));
+    const est = new Estimator(md, { machine, log: () => {}, progress: false, hooks: { train: [recorder('opt', calls)], eval: [recorder('opt-eval', calls)] } });
+    let latestAtSpecEnd: string | undefined;
+    const r = await est.train({ maxSteps: 2, hooks: [recorder('call', calls), { end: () => void (latestAtSpecEnd = calls.filter((c) => c.includes(':end')).join(',')) }] });
+    expect(r.globalStep).toBe(2);
+    // only the TRAIN spec's trainingHooks ran, in order with the others
+    expect(calls.filter((c) => c.endsWith('afterRun@2'))).toEqual(['spec-train-train:afterRun@2', 'opt:afterRun@2', 'call:afterRun@2']);
+    expect(latestAtSpecEnd).toBe('spec-train-train:end@2,opt:end@2,call:end@2');
+    expect(calls.some((c) => c.startsWith('spec-eval'))).toBe(false);
+    calls.length = 0;
+    await est.evaluate({ steps: 1 });
+    expect(calls).toEqual(['spec-eval-eval:begin', 'opt-eval:begin', 'spec-eval-eval:afterCreateSession@2', 'opt-eval:afterCreateSession@2', 'spec-eval-eval:beforeRun@2', 'opt-eval:beforeRun@2', 'spec-eval-eval:afterRun@2', 'opt-eval:afterRun@2', 'spec-eval-eval:beforeRun@2', 'opt-eval:beforeRun@2', 'spec-eval-eval:end@2', 'opt-eval:end@2', 'spec-eval-eval:close', 'opt-eval:close']);
+  });
+
+  it('a trainingHooks entry that is not a hook is a UserError naming the model file and the entry', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'csrun-spec-hooks-bad-'));
+    const est = (extra: Record<string, unknown>) => withSpecHooks(dir, () => extra).then((md) => new Estimator(md, { machine, log: () => {}, progress: false }));
+    await expect((await est({ trainingHooks: [{ afterRun: 3 }] })).train({ maxSteps: 1 })).rejects.toThrow(/model\.ts: EstimatorSpec\.trainingHooks\[0\] is not a SessionRunHook \(afterRun is not a function;/);
+    await expect((await est({ trainingHooks: [recorder('a', []), null] })).train({ maxSteps: 1 })).rejects.toThrow(/EstimatorSpec\.trainingHooks\[1\] is not a SessionRunHook \(not an object/);
+    await expect((await est({ trainingHooks: recorder('a', []) })).train({ maxSteps: 1 })).rejects.toThrow(/EstimatorSpec\.trainingHooks must be a list of SessionRunHooks, got object/);
+    expect(fs.existsSync(path.join(dir, 'checkpoint'))).toBe(false);
+  });
+});

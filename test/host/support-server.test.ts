@@ -13,6 +13,7 @@ import type { Batch } from '../../runtime/batch.ts';
 import { loadMnist } from '../../host/data/readers/mnist.ts';
 import { encodeIdxUint8 } from '../../host/data/readers/idx.ts';
 import { SupportServer, defaultNumWorkers, resumePlan, type SupportServerOptions } from '../../host/input/support-server.ts';
+import { PROBE_BATCHES, WARMUP_BATCHES } from '../../host/input/lanes.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '../..');
@@ -253,6 +254,34 @@ describe('backpressure and stats', () => {
     for (let i = 0; i < 4; i++) await server.next();
     await new Promise((r) => setTimeout(r, 300));
     expect(produced).toEqual([5, 5]);
+    await server.close();
+    bc.close();
+  });
+
+  it('a cost probe: once warm, one next() waits while the worker produces PROBE_BATCHES beyond its credit, back to back', async () => {
+    const channel = `csrun-test-probe-${process.pid}-${Date.now()}`;
+    let produced = 0;
+    const bc = new BroadcastChannel(channel);
+    bc.onmessage = () => produced++;
+    const credit = 4;
+    const server = await SupportServer.start(synth({ n: 4000, batch: 2, progressChannel: channel }, { numWorkers: 1, prefetch: credit }, 'eval'));
+    const settle = () => new Promise((r) => setTimeout(r, 300));
+    // The first probe is due once WARMUP_BATCHES + PROBE_BATCHES batches past the warm-up were produced.
+    const due = WARMUP_BATCHES + (WARMUP_BATCHES + PROBE_BATCHES) - credit;
+    for (let i = 0; i < due; i++) await server.next();
+    await settle();
+    expect(produced).toBe(due + credit);
+    expect(server.stats().probes).toEqual([0]);
+    await server.next(); // runs the probe before it returns
+    expect(server.stats().probes).toEqual([1]);
+    await settle();
+    expect(produced).toBe(due + credit + PROBE_BATCHES);
+    const st = server.stats();
+    expect(st.capacitySamplesPerSecond).toBeGreaterThan(0);
+    // No more requests until the queue drains below the credit again.
+    for (let i = 0; i < PROBE_BATCHES; i++) await server.next();
+    await settle();
+    expect(produced).toBe(due + credit + PROBE_BATCHES + 1);
     await server.close();
     bc.close();
   });
