@@ -6,12 +6,14 @@
  * (host/commands/run.ts).
  *
  * Exit codes: 0 success, 1 bad input ({@link UserError}: one line on stderr naming file/key/layer/shape),
- * 2 internal error (stack printed). `--verbose` prints the stack for every error.
+ * 2 internal error (stack printed), 130 / 143 training stopped by SIGINT / SIGTERM after a checkpoint
+ * (host/stop-signals.ts). `--verbose` prints the stack for every error.
  */
 import { Command, CommanderError } from 'commander';
 import { UserError } from '../runtime/errors.ts';
 import { fsError } from '../runtime/fs.ts';
 import { COMMANDS } from './commands/index.ts';
+import { StoppedBySignal } from './stop-signals.ts';
 import { normalizeFlags, RUN_HELP, runPyToCsrun } from './commands/run.ts';
 
 /** Builds the commander program with every command registered. */
@@ -47,6 +49,10 @@ export async function main(argv: string[]): Promise<number> {
     if (e instanceof CommanderError) {
       // commander already printed its message (unknown option, missing argument, --help, ...).
       return e.exitCode === 0 ? 0 : 1;
+    }
+    if (e instanceof StoppedBySignal) {
+      process.stderr.write(`csrun: ${e.message}\n`);
+      return e.exitCode;
     }
     if (e instanceof UserError) {
       process.stderr.write(`csrun: error: ${e.message}\n`);

@@ -11,8 +11,8 @@
  * - scalars every `save_summary_steps`, a log line every `log_step_count_steps`.
  * - evaluation needs a checkpoint (TF raises "Could not find trained model in model_dir"); it writes
  *   `eval/results.json` and eval summaries at the checkpoint's global step.
- * Extra: Ctrl-C saves a checkpoint and exits cleanly; a NaN or infinite loss stops training with an error
- * naming the step, leaving the last good checkpoint as the latest.
+ * Extra: SIGINT (Ctrl-C) and SIGTERM finish the step and save a checkpoint (host/stop-signals.ts); a NaN
+ * or infinite loss stops training with an error naming the step, leaving the last good checkpoint as the latest.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -37,6 +37,7 @@ import { ProgressBarHook } from './hooks/progress.ts';
 import { formatRate, runSession, type Session, type SessionRunHook } from './hooks/session.ts';
 import { signatureOf, traceModelSpec, writeRunFiles, type ModelDir } from './model-dir.ts';
 import { ModelDirLock } from './model-dir-lock.ts';
+import { StopSignals, type StopSignal } from './stop-signals.ts';
 import { sampleSequences, samplingOptions } from './generate.ts';
 import { warmStartHooks, type WarmStartSettings } from './warm-start.ts';
 import { importUserModule } from './user-module.ts';
@@ -77,6 +78,8 @@ export interface TrainSummary {
   loss?: number;
   stepsRun: number;
   interrupted: boolean;
+  /** The signal that stopped training early (host/stop-signals.ts). */
+  stopSignal?: StopSignal;
   checkpoint?: string;
 }
 
@@ -101,7 +104,8 @@ interface Compiled {
 export class Estimator {
   private readonly log: (line: string) => void;
   private readonly compiled = new Map<Mode, Compiled>();
-  private interrupted = false;
+  /** SIGINT/SIGTERM of the training run in progress (host/stop-signals.ts). */
+  private stop?: StopSignals;
 
   constructor(readonly md: ModelDir, readonly opts: EstimatorOptions) {
     this.log = opts.log ?? ((l) => process.stdout.write(l + '\n'));
@@ -148,17 +152,6 @@ export class Estimator {
     const c = { graph, plan: r.plan, compileSeconds: r.cached ? 0 : (performance.now() - t0) / 1000, hooks };
     this.compiled.set(mode, c);
     return c;
-  }
-
-  /** Makes Ctrl-C stop training after the current step (a second one exits at once). */
-  private onInterrupt(): () => void {
-    const handler = () => {
-      if (this.interrupted) process.exit(130);
-      this.interrupted = true;
-      this.log('Interrupted: finishing the current step and saving a checkpoint (Ctrl-C again to abort)');
-    };
-    process.on('SIGINT', handler);
-    return () => process.off('SIGINT', handler);
   }
 
   /** Loads a compiled mode on a wafer with the run's compute workers and shards. */
@@ -220,7 +213,7 @@ export class Estimator {
     const inputWorkers = Math.max(1, server.stats().numWorkers);
     let session: Session | undefined;
     let lastLoss: number | undefined;
-    const offInterrupt = this.onInterrupt();
+    const stop = (this.stop = StopSignals.install(this.log));
     let batch: Batch | undefined = first;
     try {
       if (!first) throw new UserError(`${this.md.dataFile}: the training input pipeline yielded no batches`);
@@ -253,9 +246,9 @@ export class Estimator {
         lastLoss = r.loss;
         return { step: s.globalStep + 1, loss: r.loss, learningRate: r.learningRate, samples, simulatedCycles: r.simulatedCycles };
       });
-      return { globalStep: s.globalStep, loss: lastLoss, stepsRun: s.globalStep - start, interrupted: s.interrupted, checkpoint: s.lastCheckpoint };
+      return { globalStep: s.globalStep, loss: lastLoss, stepsRun: s.globalStep - start, interrupted: s.interrupted, stopSignal: stop.received, checkpoint: s.lastCheckpoint };
     } finally {
-      offInterrupt();
+      stop.uninstall();
       await server.close();
       await session?.wafer.close();
     }
@@ -277,7 +270,7 @@ export class Estimator {
       runMs: 0,
       log: this.log,
       get interrupted() {
-        return mode === 'train' && est.interrupted;
+        return mode === 'train' && est.stop?.received !== undefined;
       },
       inputStats: () => server.stats(),
     };

@@ -11,7 +11,8 @@
  */
 import path from 'node:path';
 import type { Command } from 'commander';
-import { Estimator } from '../estimator.ts';
+import { Estimator, type TrainSummary } from '../estimator.ts';
+import { StoppedBySignal } from '../stop-signals.ts';
 import { loadModelDir } from '../model-dir.ts';
 import { intOption, machineOption, modelDirArguments, resolveMachine } from './options.ts';
 
@@ -51,6 +52,11 @@ export async function makeEstimator(modelDirArg: string, o: EstimatorCommandOpti
   return new Estimator(md, { machine, inputWorkers: intOption('input-workers', o.inputWorkers, 1), progress: o.progress === false ? false : undefined });
 }
 
+/** @throws StoppedBySignal (exit 130/143, host/stop-signals.ts) when a signal stopped the training run. */
+function exitOnSignal(t: TrainSummary): void {
+  if (t.stopSignal) throw new StoppedBySignal(t.stopSignal, t.globalStep, t.checkpoint);
+}
+
 function common(cmd: Command, what: string): Command {
   return machineOption(modelDirArguments(cmd))
     .option('--checkpoint-path <file>', `checkpoint to ${what} (default: the latest in model_dir)`)
@@ -69,9 +75,9 @@ function trainOptions(cmd: Command): Command {
 
 /** The Estimator commands: name, description, what `--checkpoint-path` is for, its `--eval-steps` help, the run. */
 const MODES: { name: string; description: string; checkpoint: string; train?: boolean; evalSteps?: string; run: (est: Estimator, o: EstimatorCommandOptions) => Promise<unknown> }[] = [
-  { name: 'train', description: 'train on the simulated wafer (checkpoints, summaries, sim reports in model_dir)', checkpoint: 'resume from', train: true, run: (est, o) => est.train({ steps: intOption('steps', o.steps, 1), checkpointPath: o.checkpointPath }) },
+  { name: 'train', description: 'train on the simulated wafer (checkpoints, summaries, sim reports in model_dir)', checkpoint: 'resume from', train: true, run: async (est, o) => exitOnSignal(await est.train({ steps: intOption('steps', o.steps, 1), checkpointPath: o.checkpointPath })) },
   { name: 'eval', description: 'evaluate a checkpoint on the eval input; writes model_dir/eval/results.json', checkpoint: 'evaluate', evalSteps: 'evaluate this many batches (default: runconfig.eval_steps, else one pass)', run: (est, o) => est.evaluate({ checkpointPath: o.checkpointPath }) },
-  { name: 'train_and_eval', description: 'train, evaluating after every checkpoint and at the end', checkpoint: 'resume from', train: true, evalSteps: 'batches per evaluation (default: one pass)', run: (est, o) => est.trainAndEvaluate({ steps: intOption('steps', o.steps, 1), checkpointPath: o.checkpointPath }) },
+  { name: 'train_and_eval', description: 'train, evaluating after every checkpoint and at the end', checkpoint: 'resume from', train: true, evalSteps: 'batches per evaluation (default: one pass)', run: async (est, o) => exitOnSignal((await est.trainAndEvaluate({ steps: intOption('steps', o.steps, 1), checkpointPath: o.checkpointPath })).train) },
   { name: 'eval_all', description: 'evaluate every kept checkpoint, oldest first', checkpoint: 'evaluate', evalSteps: 'batches per evaluation (default: one pass)', run: (est) => est.evalAll() },
   { name: 'predict', description: 'write predictions of the eval input to model_dir/predict/predictions.jsonl', checkpoint: 'predict with', evalSteps: 'predict this many batches (default: one pass)', run: (est, o) => est.predict({ checkpointPath: o.checkpointPath, steps: intOption('eval-steps', o.evalSteps, 1) }) },
 ];

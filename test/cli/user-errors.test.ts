@@ -127,7 +127,7 @@ describe('filesystem faults are one line naming the path', () => {
 });
 
 describe('csrun train and Ctrl-C', () => {
-  it('SIGINT saves a checkpoint at the current step and exits 0', async () => {
+  it('SIGINT saves a checkpoint at the current step and exits 130', async () => {
     const dir = modelDir();
     const out = path.join(path.dirname(dir), 'out');
     const { spawn } = await import('node:child_process');
@@ -138,7 +138,7 @@ describe('csrun train and Ctrl-C', () => {
     await new Promise((r) => setTimeout(r, 1500));
     p.kill('SIGINT');
     const code = await new Promise<number | null>((r) => p.on('close', r));
-    expect(code).toBe(0);
+    expect(code).toBe(130);
     const m = /Interrupted at step (\d+): saved checkpoint (.*model\.ckpt-(\d+)\.safetensors)/.exec(stdout);
     expect(m).not.toBeNull();
     expect(Number(m![1])).toBeGreaterThan(0);

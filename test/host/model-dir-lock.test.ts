@@ -103,7 +103,7 @@ describe('csrun train: one owner per model_dir', () => {
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(new RegExp(`^csrun: error: model_dir ${out} is in use by pid ${a.pid} since \\S+ \\(csrun train ${dir} --max-steps 100000`));
     expect(b.stdout).not.toMatch(/Training from step|Saved checkpoint/);
-    expect(codeA).toBe(0);
+    expect(codeA).toBe(130);
     expect(fs.existsSync(path.join(out, 'csrun.lock'))).toBe(false);
   });
 
