@@ -37,6 +37,7 @@ import { ProgressBarHook } from './hooks/progress.ts';
 import { formatRate, runSession, type Session, type SessionRunHook } from './hooks/session.ts';
 import { signatureOf, traceModelSpec, writeRunFiles, type ModelDir } from './model-dir.ts';
 import { ModelDirLock } from './model-dir-lock.ts';
+import { settleOrphanCheckpoints } from './checkpoint-orphans.ts';
 import { StopSignals, type StopSignal } from './stop-signals.ts';
 import { sampleSequences, samplingOptions } from './generate.ts';
 import { warmStartHooks, type WarmStartSettings } from './warm-start.ts';
@@ -63,6 +64,8 @@ export interface EstimatorOptions {
    * for one call.
    */
   hooks?: { train?: SessionRunHook[]; eval?: SessionRunHook[] };
+  /** List details of start-of-run repairs (e.g. each checkpoint file removed outside the index). */
+  verbose?: boolean;
   /** tf.estimator `warm_start_from` (host/warm-start.ts): overrides `runconfig.warm_start_from`. */
   warmStartFrom?: string | WarmStartSettings;
 }
@@ -184,13 +187,16 @@ export class Estimator {
    * built-in training hooks, then the EstimatorSpec's `trainingHooks`, `EstimatorOptions.hooks.train`, `opts.hooks`.
    * @param opts.onCheckpoint called after each checkpoint written before the last step (train_and_evaluate
    *   evaluates there).
-   * Holds the model_dir lock throughout (host/model-dir-lock.ts).
+   * Holds the model_dir lock throughout (host/model-dir-lock.ts); first adopts or removes checkpoint files
+   * outside the index (host/checkpoint-orphans.ts).
    * @throws UserError for bad input, an unusable checkpoint, a NaN/Inf loss (naming the step), or a
    *   model_dir in use by another run.
    */
   async train(opts: TrainOptions = {}): Promise<TrainSummary> {
     const lock = ModelDirLock.acquire(this.md.out);
     try {
+      const keep = [...protectedCheckpoints(this.md.out, this.md.params.runconfig), ...(opts.checkpointPath ? [path.basename(opts.checkpointPath)] : [])];
+      settleOrphanCheckpoints(this.md.out, { keep, log: this.log, verbose: this.opts.verbose });
       return await this.trainLocked(opts);
     } finally {
       lock.release();

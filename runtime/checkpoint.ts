@@ -151,6 +151,20 @@ export function readIndex(modelDir: string): CheckpointIndex | undefined {
   }
 }
 
+/**
+ * Replaces `<modelDir>/checkpoint` atomically.
+ * @throws UserError naming the file for a full disk or a read-only model_dir (the old index is then unchanged).
+ */
+export function writeIndex(modelDir: string, index: CheckpointIndex): void {
+  writeFileAtomic(path.join(modelDir, CHECKPOINT_INDEX), JSON.stringify(index, null, 2) + '\n', 'writing checkpoint index');
+}
+
+/** The global step of a checkpoint file name `model.ckpt-<step>.safetensors`; undefined for other names. */
+export function checkpointStepOf(name: string): number | undefined {
+  const m = /^model\.ckpt-(\d+)\.safetensors$/.exec(path.basename(name));
+  return m ? Number(m[1]) : undefined;
+}
+
 /** Absolute path of the latest checkpoint of a model_dir, if any. */
 export function latestCheckpoint(modelDir: string): string | undefined {
   const idx = readIndex(modelDir);
@@ -189,8 +203,7 @@ export function saveCheckpoint(modelDir: string, ckpt: Checkpoint, keepMax: numb
   let all = [...prev.filter((p) => p !== name), name];
   const removed = (keepMax > 0 && all.length > keepMax ? all.slice(0, all.length - keepMax) : []).filter((p) => !keep.includes(path.basename(p)));
   all = all.filter((p) => !removed.includes(p));
-  const index: CheckpointIndex = { model_checkpoint_path: name, all_model_checkpoint_paths: all };
-  writeFileAtomic(path.join(modelDir, CHECKPOINT_INDEX), JSON.stringify(index, null, 2) + '\n', 'writing checkpoint index');
+  writeIndex(modelDir, { model_checkpoint_path: name, all_model_checkpoint_paths: all });
   for (const r of removed) withFsErrors(path.resolve(modelDir, r), 'removing old checkpoint', () => fs.rmSync(path.resolve(modelDir, r), { force: true }));
   return file;
 }

@@ -30,6 +30,8 @@ export interface EstimatorCommandOptions {
   inputWorkers?: string;
   progress?: boolean;
   warmStartFrom?: string;
+  /** The program's global `--verbose`. */
+  verbose?: boolean;
 }
 
 /** Loads the model directory with the command-line overrides and builds an Estimator. */
@@ -49,7 +51,7 @@ export async function makeEstimator(modelDirArg: string, o: EstimatorCommandOpti
     },
   });
   const machine = resolveMachine(o.machine, md);
-  return new Estimator(md, { machine, inputWorkers: intOption('input-workers', o.inputWorkers, 1), progress: o.progress === false ? false : undefined });
+  return new Estimator(md, { machine, inputWorkers: intOption('input-workers', o.inputWorkers, 1), progress: o.progress === false ? false : undefined, verbose: o.verbose });
 }
 
 /** @throws StoppedBySignal (exit 130/143, host/stop-signals.ts) when a signal stopped the training run. */
@@ -88,8 +90,8 @@ export function register(program: Command): void {
     let cmd = common(program.command(m.name).description(m.description), m.checkpoint);
     if (m.train) cmd = trainOptions(cmd);
     if (m.evalSteps) cmd = cmd.option('--eval-steps <n>', m.evalSteps);
-    cmd.action(async (dir: string, o: EstimatorCommandOptions) => {
-      await m.run(await makeEstimator(dir, o), o);
+    cmd.action(async (dir: string, o: EstimatorCommandOptions, c: Command) => {
+      await m.run(await makeEstimator(dir, { ...o, verbose: Boolean(c.optsWithGlobals().verbose) }), o);
     });
   }
 }
