@@ -131,11 +131,36 @@ export function ensureDir(dir: string, doing = 'creating directory'): void {
 let tmpCounter = 0;
 const TMP = /^\..+\.tmp-(\d+)-\d+$/;
 
+/** A fault of {@link injectedFault}. */
+type Fault = { kind: 'enospc' } | { kind: 'slow'; ms: number };
+
+/**
+ * Fault injection for tests (docs/design.md §5), read from the environment variable `CSRUN_FS_FAULT` on
+ * every {@link writeFileAtomic}: a comma-separated list of
+ * - `enospc:<name>`: writing a file whose base name contains `<name>` fails with ENOSPC after half of its
+ *   bytes, as on a full disk;
+ * - `slow:<ms>[:<name>]`: such a write (every write without `<name>`) pauses `<ms>` ms after half of its
+ *   bytes, with the temp file half written: the window in which a kill test stops csrun mid-checkpoint.
+ * Unset (the normal case), writes are not touched.
+ */
+function injectedFault(file: string): Fault | undefined {
+  const spec = process.env.CSRUN_FS_FAULT;
+  if (!spec) return undefined;
+  const name = path.basename(file);
+  for (const f of spec.split(',')) {
+    const [kind, a, b] = f.split(':');
+    if (kind === 'enospc' && a && name.includes(a)) return { kind };
+    if (kind === 'slow' && Number(a) > 0 && (!b || name.includes(b))) return { kind, ms: Number(a) };
+  }
+  return undefined;
+}
+
 /**
  * Writes `data` to `file` atomically: a temp file in the same directory (opened O_EXCL), every byte written
  * (a write that makes no progress is an error, never a truncated file), fsync, rename, fsync of the
  * directory (skipped where the platform does not support it; the rename is still atomic). On any failure
- * the temp file is removed and `file` keeps its previous content. The directory must exist.
+ * the temp file is removed and `file` keeps its previous content. The directory must exist. Faults can be
+ * injected for tests ({@link injectedFault}).
  * @param doing what is being written, for the error (default "writing").
  * @throws UserError naming `file` for a full disk (with the free space), a read-only or missing directory,
  *   a file where a directory should be, or a short write.
@@ -147,11 +172,19 @@ export function writeFileAtomic(file: string, data: Uint8Array | string, doing =
   let fd: number | undefined;
   try {
     fd = fs.openSync(tmp, 'wx');
-    for (let off = 0; off < bytes.length; ) {
-      const n = fs.writeSync(fd, bytes, off, bytes.length - off);
-      if (!(n > 0)) throw new UserError(`${doing} '${file}': short write (${off} of ${bytes.length} bytes written; is the disk full?); the previous file is unchanged`);
-      off += n;
-    }
+    const write = (from: number, to: number) => {
+      for (let off = from; off < to; ) {
+        const n = fs.writeSync(fd!, bytes, off, to - off);
+        if (!(n > 0)) throw new UserError(`${doing} '${file}': short write (${off} of ${bytes.length} bytes written; is the disk full?); the previous file is unchanged`);
+        off += n;
+      }
+    };
+    const fault = injectedFault(file);
+    const half = fault ? Math.floor(bytes.length / 2) : bytes.length;
+    write(0, half);
+    if (fault?.kind === 'enospc') throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC', errno: -28, syscall: 'write', path: tmp });
+    if (fault?.kind === 'slow') Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, fault.ms);
+    write(half, bytes.length);
     fs.fsyncSync(fd);
     fs.closeSync(fd);
     fd = undefined;
