@@ -48,7 +48,8 @@ export function checkpointFileName(step: number): string {
 }
 
 /**
- * Serialises a checkpoint to safetensors bytes.
+ * Serialises a checkpoint to safetensors bytes: its tensors plus `global_step` (I64 scalar), and
+ * `__metadata__` with the format, step and the CRC-32C of the tensor data.
  * @throws Error if a tensor's data length does not match its shape.
  */
 export function encodeCheckpoint(ckpt: Checkpoint): Uint8Array {
@@ -56,13 +57,25 @@ export function encodeCheckpoint(ckpt: Checkpoint): Uint8Array {
     ...ckpt.tensors,
     global_step: { dtype: 'I64', shape: [], data: BigInt64Array.of(BigInt(ckpt.globalStep)) },
   };
+  return encodeSafetensors(tensors, (body) => ({ ...(ckpt.metadata ?? {}), format: FORMAT, global_step: String(ckpt.globalStep), crc32c: String(crc32c.buf(body) >>> 0) }));
+}
+
+/**
+ * Serialises tensors in the safetensors layout (huggingface/safetensors README, "Format"): an unsigned
+ * 64-bit little-endian header length N, N bytes of JSON `{ <name>: { dtype, shape, data_offsets: [begin, end] },
+ * __metadata__?: { string: string } }` (padded with spaces to a multiple of 8), then the raw little-endian
+ * tensor bytes, offsets relative to the data's start. Tensors are stored in sorted name order.
+ * @param metadata string map for `__metadata__`, computed from the data bytes (e.g. a checksum); none if absent.
+ * @throws Error if a tensor's data length does not match its shape.
+ */
+export function encodeSafetensors(tensors: Record<string, StoredTensor>, metadata?: (body: Uint8Array) => Record<string, string>): Uint8Array {
   const names = Object.keys(tensors).sort();
   const header: Record<string, unknown> = {};
   let offset = 0;
   for (const name of names) {
     const t = tensors[name];
     const n = t.shape.reduce((a, b) => a * b, 1);
-    if (t.data.length !== n) throw new Error(`checkpoint tensor '${name}': ${t.data.length} values for shape [${t.shape}]`);
+    if (t.data.length !== n) throw new Error(`tensor '${name}': ${t.data.length} values for shape [${t.shape}]`);
     const bytes = n * BYTES[t.dtype];
     header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + bytes] };
     offset += bytes;
@@ -73,7 +86,7 @@ export function encodeCheckpoint(ckpt: Checkpoint): Uint8Array {
     const [b] = (header[name] as { data_offsets: number[] }).data_offsets;
     body.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), b);
   }
-  header.__metadata__ = { ...(ckpt.metadata ?? {}), format: FORMAT, global_step: String(ckpt.globalStep), crc32c: String(crc32c.buf(body) >>> 0) };
+  if (metadata) header.__metadata__ = metadata(body);
   let json = JSON.stringify(header);
   json += ' '.repeat((8 - (Buffer.byteLength(json) % 8)) % 8);
   const jsonBytes = Buffer.from(json);
