@@ -232,20 +232,21 @@ export function pidAlive(pid: number): boolean {
 }
 
 /**
- * Removes the temp files that dead writers of {@link writeFileAtomic} left in `dir` (a kill between open
- * and rename); temp files of live processes are kept.
- * @returns the names removed.
+ * Removes the temp files that dead writers of {@link writeFileAtomic} left in `dir` and its subdirectories
+ * (a kill between open and rename: checkpoints, compile outputs, sim reports); temp files of live
+ * processes are kept.
+ * @returns the paths removed, relative to `dir`.
  */
 export function removeStaleTemps(dir: string): string[] {
   let names: string[];
   try {
-    names = fs.readdirSync(dir);
+    names = fs.readdirSync(dir, { recursive: true }) as string[];
   } catch {
     return [];
   }
   const removed: string[] = [];
   for (const n of names) {
-    const m = TMP.exec(n);
+    const m = TMP.exec(path.basename(n));
     if (!m || Number(m[1]) === process.pid || pidAlive(Number(m[1]))) continue;
     fs.rmSync(path.join(dir, n), { force: true });
     removed.push(n);
