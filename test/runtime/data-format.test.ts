@@ -6,7 +6,7 @@
  * channels-last output; the shapes, the summary, and the error for a bad value.
  */
 import { describe, expect, it } from 'vitest';
-import { layers, traceModelFn, validateParams, UserError, type SymbolicTensor } from '../../index.ts';
+import { layers, model, traceModelFn, validateParams, UserError, type SymbolicTensor } from '../../index.ts';
 import { formatSummary } from '../../runtime/summary.ts';
 import { Executor } from '../../runtime/exec/executor.ts';
 import type { Graph, GraphNode } from '../../runtime/graph.ts';
@@ -231,9 +231,12 @@ describe("dataFormat 'channelsFirst' shapes and errors", () => {
   });
 
   it('functional models (layers.input) get channels-first shapes, and replay to the same graph', () => {
+    const body = (t: SymbolicTensor) => layers.maxPooling2d({ dataFormat: 'channelsFirst' }).apply(layers.conv2d({ filters: 3, kernelSize: 3, padding: 'same', dataFormat: 'channelsFirst' }).apply(t));
     const inp = layers.input({ shape: [2, 8, 8] });
-    const y = layers.maxPooling2d({ dataFormat: 'channelsFirst' }).apply(layers.conv2d({ filters: 3, kernelSize: 3, padding: 'same', dataFormat: 'channelsFirst' }).apply(inp));
+    const y = body(inp);
     expect(y.shape).toEqual([null, 3, 4, 4]);
+    const m = model({ inputs: inp, outputs: y });
+    expect(trace([2, 8, 8], (t) => m.apply(t))).toEqual(trace([2, 8, 8], body));
   });
 
   it('a second call of the same layer names its transposes after that call', () => {
