@@ -6,7 +6,7 @@
  * channels-last output; the shapes, the summary, and the error for a bad value.
  */
 import { describe, expect, it } from 'vitest';
-import { layers, traceModelFn, validateParams, UserError, type SymbolicTensor } from '../../index.ts';
+import { layers, model, traceModelFn, validateParams, UserError, type SymbolicTensor } from '../../index.ts';
 import { formatSummary } from '../../runtime/summary.ts';
 import { Executor } from '../../runtime/exec/executor.ts';
 import type { Graph, GraphNode } from '../../runtime/graph.ts';
@@ -64,10 +64,10 @@ function toChannelsLast(a: Float32Array, [n, c, h, w]: number[]): Float32Array {
 }
 
 type DF = layers.DataFormat;
-/** `inputGradient: false` where tfjs' own gradient is wrong: AvgPoolGrad at 'same' borders (test/runtime/kernels.test.ts)
- * and the nearest-resize gradient (checked by hand in test/runtime/conv2d-transpose.test.ts); the bit-identity test
- * below covers channels-first there. */
-type Case = { name: string; x: number[]; inputGradient?: false; ours: (dataFormat: DF) => layers.Layer; theirs: () => Pick<ReturnType<typeof tfl.layers.conv2d>, 'apply' | 'setWeights' | 'trainableWeights' | 'dispose'> };
+/** `inputGradientRef`: where tfjs' own gradient of the layer is wrong (AvgPoolGrad at 'same' borders, see
+ * test/runtime/kernels.test.ts; the nearest-resize gradient, see test/runtime/conv2d-transpose.test.ts), a
+ * channels-first tfjs-core formulation of the same function whose autodiff gives the input gradient. */
+type Case = { name: string; x: number[]; inputGradientRef?: (x: tf.Tensor4D) => tf.Tensor; ours: (dataFormat: DF) => layers.Layer; theirs: () => Pick<ReturnType<typeof tfl.layers.conv2d>, 'apply' | 'setWeights' | 'trainableWeights' | 'dispose'> };
 const cases: Case[] = [
   {
     name: "conv2d 3×3 'same', bias, relu",
@@ -109,7 +109,13 @@ const cases: Case[] = [
   {
     name: "averagePooling2d 3×3 stride 2 'same'",
     x: [2, 3, 5, 6],
-    inputGradient: false,
+    inputGradientRef: (x) => {
+      // the window sums (a depthwise conv with ones) over the counts of valid elements
+      const nhwc = tf.transpose(x, [0, 2, 3, 1]) as tf.Tensor4D;
+      const sums = tf.depthwiseConv2d(nhwc, tf.ones([3, 3, 3, 1]) as tf.Tensor4D, 2, 'same');
+      const counts = tf.depthwiseConv2d(tf.ones([1, 5, 6, 1]) as tf.Tensor4D, tf.ones([3, 3, 1, 1]) as tf.Tensor4D, 2, 'same');
+      return tf.transpose(tf.div(sums, counts), [0, 3, 1, 2]);
+    },
     ours: (dataFormat) => layers.averagePooling2d({ poolSize: 3, strides: 2, padding: 'same', dataFormat }),
     theirs: () => tfl.layers.averagePooling2d({ poolSize: 3, strides: 2, padding: 'same', dataFormat: 'channelsFirst' }),
   },
@@ -122,7 +128,8 @@ const cases: Case[] = [
   {
     name: 'upSampling2d 2×3',
     x: [2, 3, 3, 4],
-    inputGradient: false,
+    // each pixel repeated 2 × 3 times: [n·c·h, 1, w, 1] tiled to [n·c·h, 2, w, 3] (tfjs' tile gradient stops at rank 5)
+    inputGradientRef: (x) => tf.reshape(tf.tile(tf.reshape(x, [2 * 3 * 3, 1, 4, 1]), [1, 2, 1, 3]), [2, 3, 6, 12]),
     ours: (dataFormat) => layers.upSampling2d({ size: [2, 3], dataFormat }),
     theirs: () => tfl.layers.upSampling2d({ size: [2, 3], dataFormat: 'channelsFirst' }),
   },
@@ -148,7 +155,11 @@ describe("dataFormat 'channelsFirst' against tfjs-layers (cpu backend, autodiff)
         expectClose(run.out, y.dataSync(), 1e-4, 'forward');
         const vars = [xt, ...layer.trainableWeights.map((w) => w.read() as tf.Variable)];
         const { grads } = tf.variableGrads(() => tf.sum(tf.mul(layer.apply(xt) as tf.Tensor, tf.tensor(run.dy, y.shape))) as tf.Scalar, vars);
-        if (c.inputGradient !== false) expectClose(run.dx, grads[xt.name].dataSync(), 1e-4, 'input gradient');
+        if (c.inputGradientRef) {
+          expectClose(run.out, c.inputGradientRef(xt as tf.Tensor4D).dataSync(), 1e-4, 'forward of the gradient reference');
+          const dx = tfl.grad((t: tf.Tensor) => tf.sum(tf.mul(c.inputGradientRef!(t as tf.Tensor4D), tf.tensor(run.dy, y.shape))))(xt);
+          expectClose(run.dx, dx.dataSync(), 1e-4, 'input gradient');
+        } else expectClose(run.dx, grads[xt.name].dataSync(), 1e-4, 'input gradient');
         g.params.forEach((p, i) => expectClose(run.dParams[p.name], grads[vars[i + 1].name].dataSync(), 1e-4, `${p.name} gradient`));
         tf.dispose([xt, y, ...Object.values(grads)]);
         layer.dispose();
@@ -220,9 +231,12 @@ describe("dataFormat 'channelsFirst' shapes and errors", () => {
   });
 
   it('functional models (layers.input) get channels-first shapes, and replay to the same graph', () => {
+    const body = (t: SymbolicTensor) => layers.maxPooling2d({ dataFormat: 'channelsFirst' }).apply(layers.conv2d({ filters: 3, kernelSize: 3, padding: 'same', dataFormat: 'channelsFirst' }).apply(t));
     const inp = layers.input({ shape: [2, 8, 8] });
-    const y = layers.maxPooling2d({ dataFormat: 'channelsFirst' }).apply(layers.conv2d({ filters: 3, kernelSize: 3, padding: 'same', dataFormat: 'channelsFirst' }).apply(inp));
+    const y = body(inp);
     expect(y.shape).toEqual([null, 3, 4, 4]);
+    const m = model({ inputs: inp, outputs: y });
+    expect(trace([2, 8, 8], (t) => m.apply(t))).toEqual(trace([2, 8, 8], body));
   });
 
   it('a second call of the same layer names its transposes after that call', () => {

@@ -17,6 +17,7 @@ import { countParams, type Mode } from '../../runtime/graph.ts';
 import { readParamsYaml } from '../../runtime/params.ts';
 import { compileGraph } from '../../compiler/pipeline.ts';
 import { loadMachine } from '../../compiler/machine.ts';
+import { timeBatch } from '../../wafer-sim/clock.ts';
 import type { Batch } from '../../runtime/batch.ts';
 import { expectClose, randn, tf, tfl } from '../fixtures/numerics-helpers.ts';
 
@@ -83,7 +84,7 @@ describe('examples/unet model', () => {
     }, 120_000);
   }
 
-  it('channels_first compiles to the kernels, edges and estimate of channels_last (the layout transposes are free)', () => {
+  it('channels_first compiles to the kernels, edges, estimate and simulated batch time of channels_last (the layout transposes are free)', () => {
     const machine = loadMachine('wse2');
     const compile = (p: Params, shape: number[]) => compileGraph(trace(p, 'train', shape), machine, { batchSize: 16 });
     const last = compile(make(), [32, 32, 1]);
@@ -92,6 +93,8 @@ describe('examples/unet model', () => {
     const edges = (r: typeof last) => r.kernelGraph.edges.map((e) => `${e.from}→${e.to} ${e.bytesPerSample} B${e.backward ? ' bwd' : ''}`);
     expect(edges(first)).toEqual(edges(last));
     expect(first.plan!.estimate).toEqual(last.plan!.estimate);
+    // the flow-level simulation too: the skip connection's two layouts are one multicast group (edges' viewOf)
+    expect(timeBatch(first.plan!, 16, 'flow').batchCycles).toBe(timeBatch(last.plan!, 16, 'flow').batchCycles);
     expect(first.plan!.kernels.map((k) => [k.name, k.x, k.y, k.width, k.height])).toEqual(last.plan!.kernels.map((k) => [k.name, k.x, k.y, k.width, k.height]));
   }, 120_000);
 });
