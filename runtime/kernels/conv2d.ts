@@ -95,59 +95,28 @@ export function zeroUpsample(t: tf.Tensor4D, sh: number, sw: number): tf.Tensor4
 }
 
 /**
- * Largest patch `kh·kw·Ci` for which a stride-1 filter gradient runs as im2col + one matMul
- * ({@link conv2dFilterGradIm2col}) rather than as a convolution. Measured by `npm run bench:roofline` and a
- * side-by-side of both forms (one core, batch 64, 3×3, 28×28 input, Co 32; ms): Ci 1: conv 7.8, im2col 2.6;
- * Ci 3: 10.3 / 5.8; Ci 8: 15.3 / 14.6; Ci 16: 26.3 / 35.7; Ci 32: 46.9 / 74.4 (the 9 slices building the
- * patches cost more than XNNPACK's conv form saves once Ci grows).
- */
-export const IM2COL_MAX_PATCH = 36;
-
-/**
- * Filter gradient of a stride-1 convolution as im2col + one plain matMul: with the input padded as the forward
- * pads it and transposed to `[Ci, N, Hp, Wp]`, each kernel position (a, b) contributes the slice
- * `[Ci, N, ho, wo]` at rows a·dh, columns b·dw; stacked they form patchesᵀ `[kh·kw·Ci, N·ho·wo]`, and
- * `dW = patchesᵀ · dy[N·ho·wo, Co]` is `[kh, kw, Ci, Co]` by a reshape. Same products as
- * {@link conv2dFilterGrad}, summed in another order.
- * @param x  forward input `[N, H, W, Ci]`.
- * @param dy output gradient `[N, ho, wo, Co]`.
- * @returns `[kh, kw, Ci, Co]`.
- * @throws Error if the geometry has a stride other than 1.
- */
-export function conv2dFilterGradIm2col(x: tf.Tensor4D, dy: tf.Tensor4D, g: ConvGeometry): tf.Tensor4D {
-  if (g.strides[0] !== 1 || g.strides[1] !== 1) throw new Error(`conv2dFilterGradIm2col: stride ${g.strides.join('×')}, expected 1×1`);
-  return tidy(() => {
-    const [n, H, W, ci] = x.shape;
-    const [, ho, wo, co] = dy.shape;
-    const [kh, kw] = g.kernel;
-    const [dh, dw] = g.dilations;
-    const bottom = Math.max(0, ho + (kh - 1) * dh - H - g.pad.top);
-    const right = Math.max(0, wo + (kw - 1) * dw - W - g.pad.left);
-    const padded = g.pad.top || bottom || g.pad.left || right;
-    const xp = padded ? tf.pad(x, [[0, 0], [g.pad.top, bottom], [g.pad.left, right], [0, 0]]) : x;
-    const xT = tf.transpose(xp, [3, 0, 1, 2]);
-    const rows: tf.Tensor[] = [];
-    for (let a = 0; a < kh; a++) {
-      for (let b = 0; b < kw; b++) rows.push(tf.reshape(tf.slice(xT, [0, 0, a * dh, b * dw], [ci, n, ho, wo]), [ci, n * ho * wo]));
-    }
-    const patchesT = (rows.length === 1 ? rows[0] : tf.concat(rows, 0)) as tf.Tensor2D;
-    return tf.reshape(tf.matMul(patchesT, tf.reshape(dy, [n * ho * wo, co]) as tf.Tensor2D), [kh, kw, ci, co]) as tf.Tensor4D;
-  });
-}
-
-/**
  * Gradient of a convolution with respect to its filter, `dW[a,b,ci,co] = Σ_{n,i,j} x[n, i·s + a·d − pt, …, ci] ·
  * dy[n,i,j,co]`, computed with the wasm `Conv2D` kernel: x `[N,H,W,Ci]` → `[Ci,H,W,N]` is convolved with
  * dy `[N,Ho,Wo,Co]` → `[Ho,Wo,N,Co]` used as a filter, with stride = the forward dilation and dilation = the
  * forward stride, and the forward's top/left padding; the result `[Ci, ≥kh, ≥kw, Co]` is cropped and
- * transposed to `[kh, kw, Ci, Co]`. Exact (same products, different summation order). Stride-1 convolutions with a
- * patch `kh·kw·Ci` ≤ {@link IM2COL_MAX_PATCH} go through {@link conv2dFilterGradIm2col} (faster there).
+ * transposed to `[kh, kw, Ci, Co]`. Exact (same products, different summation order).
+ *
+ * Where the time goes (MNIST conv2d_1, x `[64, 26, 26, 32]`, dy `[64, 24, 24, 64]`, one core, min of 6–8 calls,
+ * side by side): 80 ms in all = transpose of x 7.4 + transpose of dy 1.1 + the `Conv2D` 53 ms when its filter
+ * tensor is reused (12.8 GMAC/s) or 70 ms with a new one (XNNPACK packs a new 2.4 M-element filter on every
+ * call, ~17 ms; a `MatMul`'s right operand likewise). Slower alternatives measured against it: im2col + one
+ * matMul 87–89 ms (the 9 patch slices alone 18 ms: a wasm `Slice`, even of contiguous rows, is a copy);
+ * 9 matMuls of shifted row windows sharing the zero-padded dy 80 ms; K split into 8–32 chunks 100–630 ms (each
+ * chunk a new right operand, packed again); a 3-axis `[N, HW, C] → [C, HW, N]` transpose of x 5.3 ms (not
+ * worth a second code path). For the first MNIST conv (Ci 1) im2col + one matMul is faster (weight gradient
+ * 8.8–9.2 → 7.3–7.4 ms in `npm run bench:roofline`, ~0.7% of a step), but the other summation order changed
+ * the training trajectory: `npx csrun train_and_eval examples/mnist` ended at 97.53% test accuracy against
+ * 98.31% with this form (one run each, side by side), so it was not kept.
  * @param x  forward input `[N, H, W, Ci]`.
  * @param dy output gradient `[N, Ho, Wo, Co]`.
  * @returns `[kh, kw, Ci, Co]`.
  */
 export function conv2dFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, g: ConvGeometry): tf.Tensor4D {
-  if (g.strides[0] === 1 && g.strides[1] === 1 && g.kernel[0] * g.kernel[1] * x.shape[3] <= IM2COL_MAX_PATCH) return conv2dFilterGradIm2col(x, dy, g);
   return tidy(() => {
     const [, H, W, ci] = x.shape;
     const [, ho, wo, co] = dy.shape;

@@ -79,7 +79,6 @@ describe('activations (activation node)', () => {
 });
 
 describe('conv2d', () => {
-  // cin 3: stride-1 filter gradients run as im2col + matMul (patch ≤ IM2COL_MAX_PATCH), cin 8 as a convolution
   const cases: { h: number; w: number; k: [number, number]; s: [number, number]; d: [number, number]; pad: Padding; act: Activation; bias: boolean; cin?: number }[] = [
     { h: 8, w: 7, k: [3, 3], s: [1, 1], d: [1, 1], pad: 'same', act: 'relu', bias: true, cin: 8 },
     { h: 8, w: 9, k: [3, 3], s: [1, 1], d: [1, 1], pad: 'valid', act: 'relu', bias: true },
