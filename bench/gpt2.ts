@@ -15,9 +15,9 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { spawnSync } from 'node:child_process';
 import { loadParams } from '../runtime/params.ts';
-import { splitWindows } from '../examples/gpt2/data.ts';
 import { gptConfig } from '../examples/gpt2/model.ts';
 import { runMeasured, table } from './lib.ts';
+import { checkTorchParity, writeTorchData } from './gpt2/torch-data.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const example = path.join(root, 'examples/gpt2');
@@ -27,6 +27,7 @@ const c = gptConfig(params);
 const steps = params.runconfig.max_steps!;
 const batchSize = params.train_input.batch_size!;
 const lr = params.optimizer.learning_rate;
+checkTorchParity(params);
 
 interface Figures {
   test_loss: number;
@@ -53,15 +54,7 @@ async function pytorch(): Promise<Figures> {
   const candidates = values.python ? [values.python] : ['python3', '/usr/bin/python3'];
   const python = candidates.find((p) => spawnSync(p, ['-c', 'import torch'], { encoding: 'utf8' }).status === 0);
   if (!python) throw new Error(`PyTorch not available (${candidates.join(', ')}): apt-get install python3-torch (Debian), or pass --python`);
-  const train = splitWindows(params, 'train');
-  const test = splitWindows(params, 'eval');
-  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'csrun-bench-gpt2-torch-')), 'data.json');
-  const config = {
-    vocab_size: c.vocabSize, max_sequence_length: c.maxSequenceLength, max_position_embeddings: c.maxPositions, hidden_size: c.hiddenSize,
-    num_heads: c.numHeads, filter_size: c.filterSize, num_hidden_layers: c.numLayers, layer_norm_epsilon: c.layerNormEpsilon,
-    learning_rate: lr, batch_size: batchSize, steps, seed: params.runconfig.seed,
-  };
-  fs.writeFileSync(file, JSON.stringify({ config, train_inputs: Array.from(train.inputs), train_labels: Array.from(train.labels), test_inputs: Array.from(test.inputs), test_labels: Array.from(test.labels) }));
+  const file = writeTorchData(params, steps);
   const t0 = performance.now();
   const run = await runMeasured(python, [path.join(root, 'bench/gpt2/pytorch_gpt2.py'), file]);
   fs.rmSync(path.dirname(file), { recursive: true, force: true });
@@ -69,9 +62,6 @@ async function pytorch(): Promise<Figures> {
   return { ...JSON.parse(run.stdout.trim().split('\n').pop()!), seconds: (performance.now() - t0) / 1000 };
 }
 
-if (c.dropoutRate !== 0 || c.attentionDropoutRate !== 0 || !c.shareEmbeddings || !c.usePositionEmbedding || c.nonlinearity !== 'gelu' || params.optimizer.optimizer_type !== 'adam') {
-  throw new Error('bench/gpt2.ts mirrors the default examples/gpt2 params (no dropout, tied learned embeddings, gelu, adam); the PyTorch model would differ');
-}
 console.log(`examples/gpt2: ${c.numLayers} layers, hidden ${c.hiddenSize}, ${c.numHeads} heads, T ${c.maxSequenceLength}; Adam ${lr}, batch ${batchSize}, ${steps} steps\n`);
 const [a, b] = await Promise.all([csrun(), pytorch()]);
 const f = (x: number, d = 4) => x.toFixed(d);

@@ -107,9 +107,10 @@ export function addRouteLoad(loads: Float64Array, r: Route, width: number, withB
   }
 }
 
-/** Routes carrying the same tensor from the same producer (a multicast group): key `from \0 tensor`. */
-export function multicastKey(r: Pick<Route, 'from' | 'tensor'>): string {
-  return `${r.from}\u0000${r.tensor}`;
+/** Routes carrying the same tensor from the same producer (a multicast group): key `from \0 tensor`, where layout
+ * views count as the tensor they view (`viewOf`: a channels-first layer's transposes move no data). */
+export function multicastKey(r: Pick<Route, 'from' | 'tensor' | 'viewOf'>): string {
+  return `${r.from}\u0000${r.viewOf ?? r.tensor}`;
 }
 
 /**

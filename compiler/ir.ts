@@ -204,6 +204,10 @@ export interface KernelEdge {
   to: string;
   /** Graph IR tensor id carried (or the kgraph edge label). */
   tensor: string;
+  /** When `tensor` is a full-size layout view (transpose, reshape, flatten, identity dropout) of another tensor:
+   * that tensor's id (the data actually sent: views of one producer's tensor share its multicast group,
+   * compiler/fabric.ts `multicastKey`). Absent otherwise. */
+  viewOf?: string;
   /** Per-sample tensor shape (batch dimension removed). */
   shape: number[];
   /** Bytes per sample: elements × machine word bytes. */
@@ -292,6 +296,8 @@ export interface Route {
   from: string;
   to: string;
   tensor: string;
+  /** As {@link KernelEdge.viewOf}. */
+  viewOf?: string;
   bytesPerSample: number;
   external: boolean;
   backward: boolean;

@@ -71,7 +71,7 @@ export interface PassGraph {
   weight: (number | null)[];
   /** Forward passes of sink kernels and the bytes per sample each sends out through the wafer edge. */
   egress: { pass: number; bytesPerSample: number }[];
-  /** Bytes per sample entering from the host: Σ over distinct external tensors. */
+  /** Bytes per sample entering from the host: Σ over distinct external tensors (a view counts as the tensor it views). */
   ingressBytesPerSample: number;
 }
 
@@ -128,7 +128,7 @@ export function passGraph(plan: PassGraphPlan): PassGraph {
     const base = { route: r, bytesPerSample: e.bytesPerSample, hops: rt.hops };
     deps.push({ ...base, from: f === null ? null : forward[f], to: forward[t], direction: 'forward' });
     if (f === null) {
-      external.set(e.tensor, e.bytesPerSample);
+      external.set(e.viewOf ?? e.tensor, e.bytesPerSample);
       return;
     }
     hasOut[f] = true;

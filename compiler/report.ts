@@ -23,6 +23,8 @@ const finite = (x: number): number | null => (Number.isFinite(x) ? x : null);
 const fmt = (x: number, digits = 1): string =>
   Number.isFinite(x) ? x.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: 0 }) : 'unbounded';
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+/** As Cerebras prints rates: one decimal, no grouping (`2321.9`). */
+const plain = (x: number): string => (Number.isFinite(x) ? x.toFixed(1) : 'unbounded');
 
 /** Execution parameters as `h=2 w=2 c=8 k=16`. */
 export function formatExec(exec: Record<string, number>): string {
@@ -129,7 +131,29 @@ export function formatTable(head: string[], rows: string[][], right: boolean[]):
   return [line(head), w.map((x) => '-'.repeat(x)).join('  '), ...rows.map(line)].join('\n');
 }
 
-/** The `compile_report.txt` text (also printed by `csrun compile`). */
+/**
+ * The block Cerebras' compile_report.txt opens with ("Estimated Overall Performance": Samples/s, Compute
+ * Samples/s, Transmission Samples/s, Active PEs, Compute Utilization; the Cerebras developer docs, "Compile
+ * Report"), in their labels and units, from the plan's estimate (compiler/estimate.ts): Samples/s is the
+ * estimate at the plan's batch size (pipeline fill included), Compute and Transmission Samples/s the slowest
+ * kernel's and the busiest link's steady rates, Active PEs the share of the fabric inside kernels, Compute
+ * Utilization the steady-state average of the active PEs (docs/design.md §6).
+ * @returns the block's lines (no trailing blank line).
+ */
+export function overallPerformance(plan: Pick<Plan, 'estimate'>): string[] {
+  const e = plan.estimate;
+  const rows: [string, string][] = [
+    ['Samples/s', plain(e.samplesPerS)],
+    ['Compute Samples/s', plain(e.computeSamplesPerS)],
+    ['Transmission Samples/s', plain(e.transmissionSamplesPerS)],
+    ['Active PEs', `${Math.round(100 * e.activePeFraction)}%`],
+    ['Compute Utilization', `${Math.round(100 * e.computeUtilization)}%`],
+  ];
+  return ['Estimated Overall Performance', ...rows.map(([k, v]) => ` ${(k + ':').padEnd(30)}${v}`)];
+}
+
+/** The `compile_report.txt` text (also printed by `csrun compile`): {@link overallPerformance}, then csrun's
+ * own estimate with its derivation, then one row per kernel. */
 export function reportText(plan: Plan): string {
   const e = plan.estimate;
   const m = plan.machine;
@@ -139,6 +163,7 @@ export function reportText(plan: Plan): string {
   out.push(`Compile report — mode ${plan.mode}, machine ${m.name} (${m.fabric.width}×${m.fabric.height} PEs, ${m.sramBytesPerPe} B SRAM/PE, ${fmt(m.clockHz / 1e6, 0)} MHz)`);
   out.push(`Plan ${plan.hash.slice(0, 16)}  compiler ${plan.compilerVersion}`);
   out.push('');
+  out.push(...overallPerformance(plan), '');
   const B = plan.batchSize;
   const slowest = plan.kernels.find((k) => k.cyclesPerSample === e.computeCycles);
   const link = plan.busiestLink;

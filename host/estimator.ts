@@ -21,7 +21,7 @@ import { compileToDir, replicaRequest } from '../compiler/pipeline.ts';
 import type { Plan } from '../compiler/ir.ts';
 import type { Machine } from '../compiler/machine.ts';
 import { readCheckpoint, readIndex } from '../runtime/checkpoint.ts';
-import { ensureDir, writeFileAtomic, writeJsonAtomic } from '../runtime/fs.ts';
+import { ensureDir, tempPathFor, writeFileAtomic, writeJsonAtomic } from '../runtime/fs.ts';
 import { formatTable } from '../compiler/report.ts';
 import { UserError } from '../runtime/errors.ts';
 import { batchRows, type Batch, type TensorData } from '../runtime/batch.ts';
@@ -396,7 +396,7 @@ export class Estimator {
     let wafer: Wafer | undefined;
     const outFile = this.md.out.predictions;
     ensureDir(path.dirname(outFile));
-    const tmp = `${outFile}.tmp-${process.pid}`;
+    const tmp = tempPathFor(outFile);
     const fd = fs.openSync(tmp, 'w');
     let count = 0;
     try {

@@ -102,7 +102,7 @@ export class ModelDirLock {
         if (held.host !== os.hostname() || pidAlive(held.pid) || attempt >= 3) throw inUse();
         // Stale: move it aside under a name of ours (atomic, so only one of several racing takers gets
         // this file), check that what we moved is still the dead owner's, and drop it.
-        const aside = path.join(out.root, `.${path.basename(file)}.stale-${process.pid}`);
+        const aside = path.join(out.root, `.${path.basename(file)}.tmp-${process.pid}-1`); // removeStaleTemps-recognisable too
         try {
           fs.renameSync(file, aside);
         } catch (e) {

@@ -156,6 +156,14 @@ function injectedFault(file: string): Fault | undefined {
 }
 
 /**
+ * A fresh temp file name beside `file`: `.<name>.tmp-<pid>-<n>`, the pattern {@link removeStaleTemps}
+ * recognises, for writers that stream into a temp file and rename it over `file` when done.
+ */
+export function tempPathFor(file: string): string {
+  return path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}-${tmpCounter++}`);
+}
+
+/**
  * Writes `data` to `file` atomically: a temp file in the same directory (opened O_EXCL), every byte written
  * (a write that makes no progress is an error, never a truncated file), fsync, rename, fsync of the
  * directory (skipped where the platform does not support it; the rename is still atomic). On any failure
@@ -166,8 +174,7 @@ function injectedFault(file: string): Fault | undefined {
  *   a file where a directory should be, or a short write.
  */
 export function writeFileAtomic(file: string, data: Uint8Array | string, doing = 'writing'): void {
-  const dir = path.dirname(file);
-  const tmp = path.join(dir, `.${path.basename(file)}.tmp-${process.pid}-${tmpCounter++}`);
+  const tmp = tempPathFor(file);
   const bytes = typeof data === 'string' ? Buffer.from(data) : data;
   let fd: number | undefined;
   try {
@@ -200,7 +207,7 @@ export function writeFileAtomic(file: string, data: Uint8Array | string, doing =
     throw fsError(e, file, doing);
   }
   try {
-    const dfd = fs.openSync(dir, 'r');
+    const dfd = fs.openSync(path.dirname(file), 'r');
     try {
       fs.fsyncSync(dfd);
     } finally {
@@ -232,20 +239,21 @@ export function pidAlive(pid: number): boolean {
 }
 
 /**
- * Removes the temp files that dead writers of {@link writeFileAtomic} left in `dir` (a kill between open
- * and rename); temp files of live processes are kept.
- * @returns the names removed.
+ * Removes the temp files that dead writers of {@link writeFileAtomic} left in `dir` and its subdirectories
+ * (a kill between open and rename: checkpoints, compile outputs, sim reports); temp files of live
+ * processes are kept.
+ * @returns the paths removed, relative to `dir`.
  */
 export function removeStaleTemps(dir: string): string[] {
   let names: string[];
   try {
-    names = fs.readdirSync(dir);
+    names = fs.readdirSync(dir, { recursive: true }) as string[];
   } catch {
     return [];
   }
   const removed: string[] = [];
   for (const n of names) {
-    const m = TMP.exec(n);
+    const m = TMP.exec(path.basename(n));
     if (!m || Number(m[1]) === process.pid || pidAlive(Number(m[1]))) continue;
     fs.rmSync(path.join(dir, n), { force: true });
     removed.push(n);

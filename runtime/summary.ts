@@ -1,6 +1,7 @@
 /**
  * Keras-style model summary of a traced Graph (`model.summary()` layout): one row per layer node with
- * its output shape and parameter count, then total / trainable / non-trainable parameters.
+ * its output shape and parameter count, then total / trainable / non-trainable parameters. Helper nodes inside
+ * a layer call (named `<layer>/<what>`) get no row.
  */
 import { countParams, sizeOf, type Graph, type OpName } from './graph.ts';
 import { formatShape } from './symbolic.ts';
@@ -45,6 +46,9 @@ export const LAYER_CLASS: Record<OpName, string> = {
   meanSquaredError: 'MeanSquaredError',
 };
 
+/** Names of the layout helper nodes inside a layer call (runtime/layers/base.ts, `Layer.dataFormat`). */
+const LAYOUT_HELPERS = new Set(['to_channels_last', 'to_channels_first']);
+
 const LOSS = new Set<OpName>(['sparseSoftmaxCrossEntropy', 'softmaxCrossEntropy', 'sigmoidCrossEntropy', 'meanSquaredError']);
 
 /** Thousands separators, as Keras prints parameter counts (`111,242`). */
@@ -62,15 +66,26 @@ export function formatSummary(graph: Graph, title = 'model'): string {
   const rows: [string, string, string][] = [];
   for (const [k, t] of Object.entries(graph.inputs.features)) rows.push([`${k} (InputLayer)`, formatShape(t.shape), '0']);
   const counted = new Set<string>();
+  const rowOf = new Map<string, [string, string, string]>();
   for (const n of graph.nodes) {
     if (LOSS.has(n.op)) continue;
+    // helper nodes of a layer call (`conv2d/to_channels_last`, a channels-first layer's layout transposes): no
+    // row of their own; the last one's shape is the layer's output shape
+    const cut = n.name.lastIndexOf('/');
+    if (n.op === 'transpose' && cut > 0 && LAYOUT_HELPERS.has(n.name.slice(cut + 1))) {
+      const row = rowOf.get(n.name.slice(0, cut));
+      if (row) row[1] = formatShape(n.outputs[0].shape);
+      continue;
+    }
     let count = 0;
     for (const p of n.params) {
       if (counted.has(p)) continue;
       counted.add(p);
       count += sizeOf(graph.params.find((q) => q.name === p)!.shape);
     }
-    rows.push([`${n.name} (${LAYER_CLASS[n.op]})`, formatShape(n.outputs[0].shape), withCommas(count)]);
+    const row: [string, string, string] = [`${n.name} (${LAYER_CLASS[n.op]})`, formatShape(n.outputs[0].shape), withCommas(count)];
+    rows.push(row);
+    rowOf.set(n.name, row);
   }
   const w = [Math.max(28, ...rows.map((r) => r[0].length + 2)), Math.max(26, ...rows.map((r) => r[1].length + 2)), 10];
   const width = w[0] + w[1] + w[2];

@@ -176,6 +176,9 @@ export class TraceScope {
    * Records one node and returns its output tensor.
    * @param layer the calling layer (its name and call count name the node: `conv2d`, then `conv2d_call1`
    *   for a second call of the same layer, which shares the parameters).
+   * @param innerName for a helper node inside a layer call (the layout transposes of a channels-first layer):
+   *   its name, `<call's node name>/<what>` as TensorFlow names ops inside a layer's scope; the call count
+   *   is left alone.
    */
   addNode<K extends OpName>(
     layer: object,
@@ -184,11 +187,12 @@ export class TraceScope {
     attrs: OpAttrs[K],
     params: string[],
     out: { shape: Shape; dtype: DType },
+    innerName?: string,
   ): SymbolicTensor {
     const rec = this.layers.get(layer);
     if (!rec) throw new Error('internal: addNode before layerName');
-    const nodeName = rec.calls === 0 ? rec.name : `${rec.name}_call${rec.calls}`;
-    rec.calls++;
+    const nodeName = innerName ?? this.nextNodeName(layer);
+    if (innerName === undefined) rec.calls++;
     const output: TensorInfo = { id: `${nodeName}:0`, shape: out.shape, dtype: out.dtype };
     for (const x of inputs) {
       if (x.source.kind !== 'traced' || x.source.scope !== this) {
@@ -197,6 +201,13 @@ export class TraceScope {
     }
     this.nodes.push({ name: nodeName, op, inputs: inputs.map((x) => x.id), outputs: [output], attrs, params } as GraphNode);
     return new SymbolicTensor(out.shape, out.dtype, { kind: 'traced', scope: this, id: output.id });
+  }
+
+  /** The name {@link addNode} gives `layer`'s next call node (`conv2d`, `conv2d_call1`, …). */
+  nextNodeName(layer: object): string {
+    const rec = this.layers.get(layer);
+    if (!rec) throw new Error('internal: nextNodeName before layerName');
+    return rec.calls === 0 ? rec.name : `${rec.name}_call${rec.calls}`;
   }
 
   /** The finished graph (without loss/metrics/optimizer, which the trace driver adds). */

@@ -13,7 +13,8 @@
  *    ladder (fine steps near τ0, all weights at every τ), nearest the best τ first.
  * Every step depends only on the problem, the seed and the steps before it, never on the clock, so a run
  * with more time sees a superset of the placements a shorter run sees and keeps the best: more time never
- * scores worse, and equal budgets give equal results.
+ * scores worse, and equal budgets give equal results. The one exception is a limit so short that the first
+ * solution's binary search on τ is cut off (it then returns its best feasible τ so far, to keep the limit).
  */
 import type { PlacedGraph } from '../ir.ts';
 import { kgraphMachine, kgraphToKernelGraph, type Kgraph } from './kgraph.ts';
@@ -60,8 +61,8 @@ export interface IspdSolution {
 
 /** Options of {@link solveIspd}. */
 export interface IspdOptions {
-  /** Wall-clock budget in seconds (default 10). The first solution is always computed, whatever the
-   * budget. */
+  /** Wall-clock budget in seconds (default 10). The first solution respects it too: its search on τ stops
+   * at the deadline with the best feasible τ found so far (only a problem with no feasible τ yet runs on). */
   timeLimitS?: number;
   /** Largest target time tried, as a multiple of the area lower bound (default: unbounded, the score
    * decides). A cap suits a caller for whom throughput comes first. */
@@ -98,7 +99,10 @@ export function solveIspd(k: Kgraph, opts: IspdOptions = {}): IspdSolution {
   const machine = kgraphMachine(k);
   const scoreOf = (p: PlacedGraph) => k.wdeltat * p.targetCycles + k.wlength * p.wirelength;
   const sizer = new Sizer(kg, machine, true, false);
-  const least = [sizer.solveLeast(false), sizer.solveLeast(true)].filter((s) => s !== null);
+  // the first solution respects the deadline: the binary search on τ ends at the best feasible τ so far, and
+  // the second orientation is tried only while time is left (unless the first found nothing)
+  const first = sizer.solveLeast(false, late);
+  const least = [first, ...(first && late() ? [] : [sizer.solveLeast(true, late)])].filter((s) => s !== null);
   if (!least.length) throw new UserError(`${k.test}: the kernels cannot be laid out on the ${k.width}×${k.height} fabric`);
   least.sort((a, b) => a.tau - b.tau);
   const bound = Math.max(1, sizer.bound);

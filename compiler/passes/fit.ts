@@ -259,8 +259,9 @@ export function areaLowerBound(kg: KernelGraph, machine: Machine): number {
 }
 
 /** Least integer τ ≥ start with ok(τ) (ok monotone), searching up to {@link UNBOUNDED_CYCLES}; Infinity if
- * none. */
-export function searchLeast(ok: (tau: number) => boolean, start = 1): number {
+ * none. When `stop()` turns true after a feasible τ is known, the search ends early and returns that τ
+ * (feasible, not necessarily the least). */
+export function searchLeast(ok: (tau: number) => boolean, start = 1, stop: () => boolean = () => false): number {
   let lo = Math.max(1, start) - 1; // ok(lo) false (or lo = 0)
   let hi = Math.max(1, start);
   while (!ok(hi)) {
@@ -268,7 +269,7 @@ export function searchLeast(ok: (tau: number) => boolean, start = 1): number {
     hi *= 2;
     if (hi > UNBOUNDED_CYCLES) return Infinity;
   }
-  while (hi - lo > 1) {
+  while (hi - lo > 1 && !stop()) {
     const mid = Math.floor((lo + hi) / 2);
     if (ok(mid)) hi = mid;
     else lo = mid;

@@ -247,14 +247,15 @@ export class Sizer {
     return cut ? { tau, transposed, cut, tables: t } : null;
   }
 
-  /** The least feasible τ in one orientation (binary search from the area bound), or null. */
-  solveLeast(transposed: boolean): FloorplanSolution | null {
+  /** The least feasible τ in one orientation (binary search from the area bound), or null. When `stop()`
+   * turns true once a feasible τ is known, the search ends with that τ (feasible, maybe not the least). */
+  solveLeast(transposed: boolean, stop?: () => boolean): FloorplanSolution | null {
     const { lenMax, rowMax } = this.dims(transposed);
     const feasible = (tau: number) => {
       const t = this.tables(tau, transposed);
       return t !== null && shelfDP(t, this.items.length, rowMax, lenMax, 0) !== null;
     };
-    const tau = searchLeast(feasible, this.bound);
+    const tau = searchLeast(feasible, this.bound, stop);
     return Number.isFinite(tau) ? this.solveAt(tau, transposed) : null;
   }
 

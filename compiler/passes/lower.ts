@@ -18,6 +18,9 @@
  *
  * Free layout (the output aliases the input): `flatten`, `reshape`, `transpose`, `slice`, `gather` with
  * constant indices, `dropout` out of training. Each kind's model is in its module in `compiler/kernels/`.
+ * The full-size ones (all but `slice` and `gather`) are views: an edge carrying one names the viewed tensor
+ * (`viewOf`), so one producer's tensor sent to several consumers in different layouts (a channels-first
+ * layer's transposes) is still one multicast group.
  *
  * ## Fusion
  * A layer is fused into the kernel producing its input when that input is the kernel's latest output and
@@ -54,6 +57,9 @@ interface Building extends Kernel {
 
 /** Per-sample dimensions: the batch axis removed (a tensor without one — a loss, a reduction over the batch —
  * keeps its shape). */
+/** Aliased ops whose output holds exactly the input's data (see the module comment). */
+const FULL_VIEWS = new Set(['flatten', 'reshape', 'transpose', 'dropout']);
+
 const dims = (t: TensorInfo): number[] => (t.shape[0] === null ? t.shape.slice(1) : t.shape).map((d) => d as number);
 
 /**
@@ -87,6 +93,8 @@ export function lower(graph: Graph, machine: Pick<Machine, 'wordBytes'>): Kernel
   if (graph.inputs.labels) source.set(graph.inputs.labels.id, { external: graph.inputs.labels.id });
   const nodeKernel: Record<string, string> = {};
   const aliasOfExternal: { node: string; tensor: string }[] = [];
+  // full-size layout views → the tensor they view (edges carry it as `viewOf`, for multicast and ingress)
+  const viewOf = new Map<string, string>();
   // kernel inputs: (consumer kernel, tensor id as consumed)
   const uses: { kernel: string; tensor: string }[] = [];
 
@@ -148,6 +156,7 @@ export function lower(graph: Graph, machine: Pick<Machine, 'wordBytes'>): Kernel
   const alias = (n: GraphNode) => {
     const s = srcOf(n.inputs[0]);
     source.set(n.outputs[0].id, s);
+    if (FULL_VIEWS.has(n.op)) viewOf.set(n.outputs[0].id, viewOf.get(n.inputs[0]) ?? n.inputs[0]);
     if ('kernel' in s) {
       const k = byName.get(s.kernel)!;
       nodeKernel[n.name] = k.name;
@@ -196,6 +205,7 @@ export function lower(graph: Graph, machine: Pick<Machine, 'wordBytes'>): Kernel
       from,
       to: u.kernel,
       tensor: u.tensor,
+      ...(viewOf.has(u.tensor) ? { viewOf: viewOf.get(u.tensor) } : {}),
       shape: dims(t),
       bytesPerSample: sizeOf(t.shape) * machine.wordBytes,
       external,

@@ -34,7 +34,7 @@ function bandOffsets(span: number, lanes: number): number[] {
  * bands at the low end, the centre or the high end of the source's and destination's sides.
  */
 export function candidateRoutes(e: KernelEdge, src: Rect | null, dst: Rect): Route[] {
-  const base = { from: e.from, to: e.to, tensor: e.tensor, bytesPerSample: e.bytesPerSample, external: e.external, backward: e.backward };
+  const base = { from: e.from, to: e.to, tensor: e.tensor, ...(e.viewOf ? { viewOf: e.viewOf } : {}), bytesPerSample: e.bytesPerSample, external: e.external, backward: e.backward };
   const [dx, dy] = anchor(dst);
   const out: Route[] = [];
   if (!src) {

@@ -11,12 +11,13 @@
  *   output: a 1×1 convolution to one channel (binary segmentation: `num_classes: 2`), the logits of the
  *   foreground. Loss: sigmoid cross-entropy over every pixel. Eval metrics (modelzoo names): mIOU, DSC, MPCA, Acc.
  *
- * channels_first: csrun's convolutions are channels-last, so the model transposes the image to `[batch, H, W, C]`
- * once at the input and the logits back to `[batch, 1, H, W]` at the output; the numerics are those of the
- * channels-last network on the transposed input. PREDICT: `probabilities` (sigmoid of the logits), in the
- * image's layout.
+ * channels_first: every layer gets `dataFormat: 'channelsFirst'` and the skip concatenation joins axis 1, as the
+ * modelzoo's Keras layers do; images, logits and masks are `[batch, 1, H, W]`. The layers trace their own layout
+ * transposes around csrun's channels-last kernels, so the numerics are those of the channels-last network on the
+ * transposed input, and the compiler, which lowers the transposes as free layout, gives the same plan.
+ * PREDICT: `probabilities` (sigmoid of the logits), in the image's layout.
  */
-import { initializers, layers, losses, metrics, ops, optimizers, ModeKeys, UserError, type ModelFn, type Params, type SymbolicTensor } from 'csrun';
+import { initializers, layers, losses, metrics, optimizers, ModeKeys, UserError, type ModelFn, type Params, type SymbolicTensor } from 'csrun';
 
 /** Supported entries of `convs_per_block` and their kernel sizes. */
 export const CONV_KINDS: Record<string, number> = { '3x3_conv': 3, '1x1_conv': 1 };
@@ -71,26 +72,25 @@ export const modelFn: ModelFn = (features, labels, mode, params) => {
   const c = unetConfig(params);
   const image = features.image;
   if (!image) throw new UserError(`examples/unet: the input pipeline must yield features.image, got features ${Object.keys(features).join(', ') || '(none)'}`);
-  const first = c.dataFormat === 'channels_first';
+  const dataFormat = c.dataFormat === 'channels_first' ? 'channelsFirst' : 'channelsLast';
   const conv = (filters: number, k: number, activation: string | null) =>
-    layers.conv2d({ filters, kernelSize: k, padding: 'same', activation, useBias: c.enableBias, kernelInitializer: c.initializer, biasInitializer: c.biasInitializer });
+    layers.conv2d({ filters, kernelSize: k, padding: 'same', activation, useBias: c.enableBias, kernelInitializer: c.initializer, biasInitializer: c.biasInitializer, dataFormat });
   const block = (x: SymbolicTensor, filters: number) => c.convs.reduce((h, kind) => conv(filters, CONV_KINDS[kind], c.nonlinearity).apply(h), x);
 
-  let x = first ? ops.transpose(image, [0, 2, 3, 1]) : image;
+  let x = image;
   const skips: SymbolicTensor[] = [];
   for (const f of c.encoderFilters.slice(0, -1)) {
     x = block(x, f);
     skips.push(x);
-    x = layers.maxPooling2d({ poolSize: 2, strides: 2 }).apply(x);
+    x = layers.maxPooling2d({ poolSize: 2, strides: 2, dataFormat }).apply(x);
   }
   x = block(x, c.encoderFilters.at(-1)!);
   c.decoderFilters.forEach((f, i) => {
-    x = layers.conv2dTranspose({ filters: f, kernelSize: 2, strides: 2, padding: 'same', useBias: c.enableBias, kernelInitializer: c.initializer, biasInitializer: c.biasInitializer }).apply(x);
-    if (c.skipConnect) x = layers.concatenate({ axis: -1 }).apply([x, skips[skips.length - 1 - i]]);
+    x = layers.conv2dTranspose({ filters: f, kernelSize: 2, strides: 2, padding: 'same', useBias: c.enableBias, kernelInitializer: c.initializer, biasInitializer: c.biasInitializer, dataFormat }).apply(x);
+    if (c.skipConnect) x = layers.concatenate({ axis: dataFormat === 'channelsFirst' ? 1 : -1 }).apply([x, skips[skips.length - 1 - i]]);
     x = block(x, f);
   });
-  let logits = conv(1, 1, null).apply(x);
-  if (first) logits = ops.transpose(logits, [0, 3, 1, 2]);
+  const logits = conv(1, 1, null).apply(x);
   const probabilities = layers.activation({ activation: 'sigmoid' }).apply(logits);
   if (mode === ModeKeys.PREDICT) return { mode, predictions: { probabilities } };
 

@@ -89,7 +89,7 @@ export interface InputLane {
    * all received; undefined when none is due (the local lane never probes).
    */
   probeIfDue(): Promise<void> | undefined;
-  /** Cost probes finished and timed. */
+  /** Cost probes finished (timed where the thread's CPU clock moved). */
   readonly probes: number;
 }
 
@@ -325,8 +325,9 @@ export class WorkerLane implements InputLane {
     const p = this.probe;
     if (!p || k < p.from) return;
     if (k === p.from) p.cpuAtFirst = cpuMs;
+    if (k === p.to - 1 && cpuMs !== undefined) this.probes++;
+    // The thread's CPU clock advances at scheduler ticks: a probe too short to move it gives no cost.
     if (k === p.to - 1 && p.cpuAtFirst !== undefined && cpuMs !== undefined && cpuMs > p.cpuAtFirst) {
-      this.probes++;
       this.probeCost = Math.min(this.probeCost ?? Infinity, (cpuMs - p.cpuAtFirst) / (p.to - 1 - p.from));
     }
     if (k >= p.to - 1 || cpuMs === undefined) this.endProbe();

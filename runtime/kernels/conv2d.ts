@@ -100,6 +100,18 @@ export function zeroUpsample(t: tf.Tensor4D, sh: number, sw: number): tf.Tensor4
  * dy `[N,Ho,Wo,Co]` → `[Ho,Wo,N,Co]` used as a filter, with stride = the forward dilation and dilation = the
  * forward stride, and the forward's top/left padding; the result `[Ci, ≥kh, ≥kw, Co]` is cropped and
  * transposed to `[kh, kw, Ci, Co]`. Exact (same products, different summation order).
+ *
+ * Where the time goes (MNIST conv2d_1, x `[64, 26, 26, 32]`, dy `[64, 24, 24, 64]`, one core, min of 6–8 calls,
+ * side by side): 80 ms in all = transpose of x 7.4 + transpose of dy 1.1 + the `Conv2D` 53 ms when its filter
+ * tensor is reused (12.8 GMAC/s) or 70 ms with a new one (XNNPACK packs a new 2.4 M-element filter on every
+ * call, ~17 ms; a `MatMul`'s right operand likewise). Slower alternatives measured against it: im2col + one
+ * matMul 87–89 ms (the 9 patch slices alone 18 ms: a wasm `Slice`, even of contiguous rows, is a copy);
+ * 9 matMuls of shifted row windows sharing the zero-padded dy 80 ms; K split into 8–32 chunks 100–630 ms (each
+ * chunk a new right operand, packed again); a 3-axis `[N, HW, C] → [C, HW, N]` transpose of x 5.3 ms (not
+ * worth a second code path). For the first MNIST conv (Ci 1) im2col + one matMul is faster (weight gradient
+ * 8.8–9.2 → 7.3–7.4 ms in `npm run bench:roofline`, ~0.7% of a step), but the other summation order changed
+ * the training trajectory: `npx csrun train_and_eval examples/mnist` ended at 97.53% test accuracy against
+ * 98.31% with this form (one run each, side by side), so it was not kept.
  * @param x  forward input `[N, H, W, Ci]`.
  * @param dy output gradient `[N, Ho, Wo, Co]`.
  * @returns `[kh, kw, Ci, Co]`.

@@ -49,6 +49,27 @@ export const INITIALIZERS = [
 /** Regularizer argument: `'l1'`, `'l2'` (Keras default factor 0.01), or `{ l1?, l2? }` from `regularizers.*`. */
 export type RegularizerArg = 'l1' | 'l2' | RegularizerSpec;
 
+/**
+ * Keras / tfjs-layers `dataFormat` of the image layers: `'channelsLast'` (the default, Keras
+ * `image_data_format()`): `[batch, h, w, c]`; `'channelsFirst'`: `[batch, c, h, w]`.
+ */
+export type DataFormat = 'channelsFirst' | 'channelsLast';
+
+/** Keras data-format values, in tfjs-layers spelling. */
+export const DATA_FORMATS: readonly DataFormat[] = ['channelsFirst', 'channelsLast'];
+
+/** Axis permutation `[batch, c, h, w]` → `[batch, h, w, c]` (and its inverse). */
+const TO_CHANNELS_LAST = [0, 2, 3, 1];
+const TO_CHANNELS_FIRST = [0, 3, 1, 2];
+
+/** Validates a `dataFormat` argument (undefined → 'channelsLast'). @throws UserError naming `layer` and the allowed values. */
+export function dataFormatArg(layer: string, v: unknown): DataFormat {
+  if (v === undefined) return 'channelsLast';
+  if ((DATA_FORMATS as readonly unknown[]).includes(v)) return v as DataFormat;
+  const hint = typeof v === 'string' ? closest(v.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()), DATA_FORMATS) : undefined;
+  throw new UserError(`${layer}: dataFormat must be 'channelsFirst' or 'channelsLast', got ${JSON.stringify(v)}${hint ? ` (did you mean '${hint}'?)` : ''}`);
+}
+
 /** Base class of all layers. */
 export abstract class Layer implements CallableLayer {
   /** Keras class name, e.g. `Conv2D`. */
@@ -59,6 +80,16 @@ export abstract class Layer implements CallableLayer {
   protected readonly arity: number | 'many' = 1;
 
   constructor(readonly args: LayerArgs = {}) {}
+
+  /**
+   * The layout of the layer's single rank-4 input (and rank-4 output), `'channelsLast'` unless a layer with a
+   * `dataFormat` argument sets it. For `'channelsFirst'`, {@link apply} checks the input is `[batch, c, h, w]`,
+   * traces a `transpose` to `[batch, h, w, c]` (node `<layer>/to_channels_last`), the layer's channels-last op,
+   * and a `transpose` of a rank-4 output back to `[batch, c, h, w]` (node `<layer>/to_channels_first`), so the
+   * numerics are exactly those of channels-last on the transposed input; the compiler lowers both transposes
+   * as free layout (docs/design.md, compiler/kernels/eltwise.ts). {@link spec} always sees channels-last shapes.
+   */
+  protected dataFormat: DataFormat = 'channelsLast';
 
   /**
    * Checks the inputs and describes the call.
@@ -103,18 +134,27 @@ export abstract class Layer implements CallableLayer {
    * @throws UserError for shape errors, and when traced and free tensors are mixed.
    */
   apply(inputs: SymbolicTensor | SymbolicTensor[], options: CallOptions = {}): SymbolicTensor {
-    const xs = Array.isArray(inputs) ? inputs : [inputs];
+    let xs = Array.isArray(inputs) ? inputs : [inputs];
     if (!xs.every((x) => x instanceof SymbolicTensor)) this.fail('inputs must be symbolic tensors (features/labels of modelFn, or layers.input())');
     if (this.arity === 1 && xs.length !== 1) this.fail(`takes one input, got ${xs.length}`);
     if (this.arity === 'many' && xs.length < 2) this.fail(`takes a list of at least two inputs, got ${xs.length}`);
+    const first = this.dataFormat === 'channelsFirst';
+    if (first) for (const x of xs) this.expectRank(x, 4, '[batch, c, h, w] (dataFormat channelsFirst)');
+    const permute = (shape: Shape, perm: number[]) => perm.map((p) => shape[p]);
+    const outShape = (shape: Shape) => (first && shape.length === 4 ? permute(shape, TO_CHANNELS_FIRST) : shape);
     const traced = xs.filter((x) => x.source.kind === 'traced');
     if (traced.length === 0) {
-      const s = this.spec(xs, options.training ?? false, options);
-      return new SymbolicTensor(s.out.shape, s.out.dtype, { kind: 'history', layer: this, inputs: xs, options });
+      const view = first ? xs.map((x) => new SymbolicTensor(permute(x.shape, TO_CHANNELS_LAST), x.dtype, { kind: 'input', name: 'channels_last_view' })) : xs;
+      const s = this.spec(view, options.training ?? false, options);
+      return new SymbolicTensor(outShape(s.out.shape), s.out.dtype, { kind: 'history', layer: this, inputs: xs, options });
     }
     if (traced.length !== xs.length) this.fail('mixes tensors of modelFn with free tensors from layers.input()');
     const scope = (traced[0].source as { scope: TraceScope }).scope;
     const name = scope.layerName(this, this.baseName, this.args.name);
+    const call = scope.nextNodeName(this);
+    const relayout = (x: SymbolicTensor, perm: number[], suffix: string) =>
+      scope.addNode(this, 'transpose', [x], { perm }, [], { shape: permute(x.shape, perm), dtype: x.dtype }, `${call}/${suffix}`);
+    if (first) xs = xs.map((x) => relayout(x, TO_CHANNELS_LAST, 'to_channels_last'));
     const spec = this.withName(name, () => this.spec(xs, options.training ?? scope.training, options));
     let params = scope.layerParams(this);
     if (params.length === 0) {
@@ -125,7 +165,8 @@ export abstract class Layer implements CallableLayer {
       if (want !== have) this.fail(`called again on inputs of another shape ${xs.map((x) => x.toString()).join(', ')}: needs weights ${want}, has ${have}`);
     }
     const reads = spec.reads ? params.filter((p) => spec.reads!.includes(p.slice(name.length + 1))) : params;
-    return scope.addNode(this, spec.op, xs, spec.attrs, reads, spec.out);
+    const y = scope.addNode(this, spec.op, xs, spec.attrs, reads, spec.out);
+    return first && y.rank === 4 ? relayout(y, TO_CHANNELS_FIRST, 'to_channels_first') : y;
   }
 
   /** The name the running trace gave this layer (set while {@link spec} runs). */

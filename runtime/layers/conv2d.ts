@@ -1,8 +1,11 @@
-/** `Conv2D` and `Conv2DTranspose` (Keras / tfjs-layers `layers.conv2d`, `layers.conv2dTranspose`) over `[batch, h, w, c]`, bias and activation fused. */
+/**
+ * `Conv2D` and `Conv2DTranspose` (Keras / tfjs-layers `layers.conv2d`, `layers.conv2dTranspose`) over `[batch, h, w, c]`
+ * (or `[batch, c, h, w]` with `dataFormat: 'channelsFirst'`), bias and activation fused.
+ */
 import type { SymbolicTensor } from '../symbolic.ts';
-import { Layer, activationArg, paddingArg, pair, regularizerArg, type InitializerArg, type LayerArgs, type LayerSpec, type RegularizerArg } from './base.ts';
+import { Layer, activationArg, dataFormatArg, paddingArg, pair, regularizerArg, type DataFormat, type InitializerArg, type LayerArgs, type LayerSpec, type RegularizerArg } from './base.ts';
 
-/** Keras Conv2D arguments (channels-last only). */
+/** Keras Conv2D arguments. */
 export interface Conv2DArgs extends LayerArgs {
   /** Output channels K. */
   filters: number;
@@ -22,6 +25,8 @@ export interface Conv2DArgs extends LayerArgs {
   /** Default zeros. */
   biasInitializer?: InitializerArg;
   kernelRegularizer?: RegularizerArg | null;
+  /** 'channelsLast' (default): input `[batch, h, w, c]`; 'channelsFirst': `[batch, c, h, w]`, output likewise (see {@link Layer}'s dataFormat). */
+  dataFormat?: DataFormat;
 }
 
 /**
@@ -32,7 +37,10 @@ export function convOutSize(n: number, k: number, s: number, d: number, padding:
   return padding === 'same' ? Math.ceil(n / s) : Math.floor((n - d * (k - 1) - 1) / s) + 1;
 }
 
-/** 2-D convolution layer. Input `[batch, h, w, c]` → `[batch, ho, wo, filters]`; weights kernel `[kh, kw, c, filters]`, bias `[filters]`. */
+/**
+ * 2-D convolution layer. Input `[batch, h, w, c]` → `[batch, ho, wo, filters]` (channelsFirst: `[batch, c, h, w]` →
+ * `[batch, filters, ho, wo]`); weights kernel `[kh, kw, c, filters]` (both formats, as Keras), bias `[filters]`.
+ */
 export class Conv2D extends Layer {
   readonly className = 'Conv2D';
   readonly baseName = 'conv2d';
@@ -40,6 +48,7 @@ export class Conv2D extends Layer {
     super(args);
     if (!Number.isInteger(args?.filters) || args.filters <= 0) this.fail(`filters must be a positive integer, got ${JSON.stringify(args?.filters)}`);
     activationArg(this.label(), args.activation);
+    this.dataFormat = dataFormatArg(this.label(), args.dataFormat);
   }
 
   protected spec([x]: SymbolicTensor[]): LayerSpec<'conv2d'> {
@@ -73,7 +82,7 @@ export function conv2d(args: Conv2DArgs): Conv2D {
   return new Conv2D(args);
 }
 
-/** Keras Conv2DTranspose arguments (channels-last; no dilation or output padding). */
+/** Keras Conv2DTranspose arguments (no dilation or output padding). */
 export interface Conv2DTransposeArgs extends LayerArgs {
   /** Output channels. */
   filters: number;
@@ -91,12 +100,15 @@ export interface Conv2DTransposeArgs extends LayerArgs {
   /** Default zeros. */
   biasInitializer?: InitializerArg;
   kernelRegularizer?: RegularizerArg | null;
+  /** 'channelsLast' (default): input `[batch, h, w, c]`; 'channelsFirst': `[batch, c, h, w]`, output likewise (see {@link Layer}'s dataFormat). */
+  dataFormat?: DataFormat;
 }
 
 /**
  * Transposed 2-D convolution (Keras `Conv2DTranspose`, e.g. UNet's 2×2 stride-2 upsampling). Input `[batch, h, w,
  * c]` → `[batch, ho, wo, filters]` (see {@link Conv2DTransposeArgs.padding}); weights kernel `[kh, kw, filters, c]`
- * (Keras layout), bias `[filters]`. Kernel in `../kernels/conv2dTranspose.ts`.
+ * (Keras layout, both formats), bias `[filters]`; channelsFirst: `[batch, c, h, w]` → `[batch, filters, ho, wo]`. Kernel in
+ * `../kernels/conv2dTranspose.ts`.
  */
 export class Conv2DTranspose extends Layer {
   readonly className = 'Conv2DTranspose';
@@ -105,6 +117,7 @@ export class Conv2DTranspose extends Layer {
     super(args);
     if (!Number.isInteger(args?.filters) || args.filters <= 0) this.fail(`filters must be a positive integer, got ${JSON.stringify(args?.filters)}`);
     activationArg(this.label(), args.activation);
+    this.dataFormat = dataFormatArg(this.label(), args.dataFormat);
   }
 
   protected spec([x]: SymbolicTensor[]): LayerSpec<'conv2dTranspose'> {

@@ -92,7 +92,8 @@ export class Add extends Layer {
 
 /** Keras Concatenate arguments. */
 export interface ConcatenateArgs extends LayerArgs {
-  /** Axis to join along (default -1); the batch axis 0 is not allowed. */
+  /** Axis to join along (default -1: the channels of `[batch, h, w, c]`; use 1 for the channels of channels-first
+   * `[batch, c, h, w]`, as in Keras); the batch axis 0 is not allowed. */
   axis?: number;
 }
 

@@ -1,8 +1,9 @@
 /**
- * Pooling layers (Keras `MaxPooling2D`, `AveragePooling2D`, `GlobalAveragePooling2D`) and `UpSampling2D` over `[batch, h, w, c]`.
+ * Pooling layers (Keras `MaxPooling2D`, `AveragePooling2D`, `GlobalAveragePooling2D`) and `UpSampling2D` over `[batch, h, w, c]`,
+ * or `[batch, c, h, w]` with `dataFormat: 'channelsFirst'` (see {@link Layer}'s dataFormat).
  */
 import type { SymbolicTensor } from '../symbolic.ts';
-import { Layer, paddingArg, pair, type LayerArgs, type LayerSpec } from './base.ts';
+import { Layer, dataFormatArg, paddingArg, pair, type DataFormat, type LayerArgs, type LayerSpec } from './base.ts';
 import { convOutSize } from './conv2d.ts';
 
 /** Keras pooling arguments. */
@@ -13,6 +14,14 @@ export interface Pooling2DArgs extends LayerArgs {
   strides?: number | [number, number];
   /** 'valid' (default) or 'same'. */
   padding?: 'valid' | 'same';
+  /** 'channelsLast' (default) or 'channelsFirst'. */
+  dataFormat?: DataFormat;
+}
+
+/** Keras GlobalAveragePooling2D arguments. */
+export interface GlobalPooling2DArgs extends LayerArgs {
+  /** 'channelsLast' (default): `[batch, h, w, c]`; 'channelsFirst': `[batch, c, h, w]`; the output is `[batch, c]` either way. */
+  dataFormat?: DataFormat;
 }
 
 abstract class Pooling2D extends Layer {
@@ -34,11 +43,15 @@ abstract class Pooling2D extends Layer {
   }
 }
 
-/** Max pooling. `[batch, h, w, c]` → `[batch, ho, wo, c]`. */
+/** Max pooling. `[batch, h, w, c]` → `[batch, ho, wo, c]` (channelsFirst: `[batch, c, h, w]` → `[batch, c, ho, wo]`). */
 export class MaxPooling2D extends Pooling2D {
   readonly className = 'MaxPooling2D';
   readonly baseName = 'max_pooling2d';
   protected readonly op = 'maxPooling2d';
+  constructor(args: Pooling2DArgs = {}) {
+    super(args);
+    this.dataFormat = dataFormatArg(this.label(), args.dataFormat); // after the subclass fields (className) exist
+  }
 }
 
 /** Average pooling ('same' padding averages over the valid elements only, as TensorFlow). */
@@ -46,12 +59,20 @@ export class AveragePooling2D extends Pooling2D {
   readonly className = 'AveragePooling2D';
   readonly baseName = 'average_pooling2d';
   protected readonly op = 'averagePooling2d';
+  constructor(args: Pooling2DArgs = {}) {
+    super(args);
+    this.dataFormat = dataFormatArg(this.label(), args.dataFormat); // after the subclass fields (className) exist
+  }
 }
 
-/** Mean over h and w. `[batch, h, w, c]` → `[batch, c]`. */
+/** Mean over h and w. `[batch, h, w, c]` (channelsFirst: `[batch, c, h, w]`) → `[batch, c]`. */
 export class GlobalAveragePooling2D extends Layer {
   readonly className = 'GlobalAveragePooling2D';
   readonly baseName = 'global_average_pooling2d';
+  constructor(override readonly args: GlobalPooling2DArgs = {}) {
+    super(args);
+    this.dataFormat = dataFormatArg(this.label(), args.dataFormat);
+  }
   protected spec([x]: SymbolicTensor[]): LayerSpec<'globalAveragePooling2d'> {
     this.expectRank(x, 4, '[batch, h, w, c]');
     const [, , c] = this.staticDims(x);
@@ -68,16 +89,18 @@ export function averagePooling2d(args: Pooling2DArgs = {}): AveragePooling2D {
   return new AveragePooling2D(args);
 }
 /** Creates a {@link GlobalAveragePooling2D} layer. */
-export function globalAveragePooling2d(args: LayerArgs = {}): GlobalAveragePooling2D {
+export function globalAveragePooling2d(args: GlobalPooling2DArgs = {}): GlobalAveragePooling2D {
   return new GlobalAveragePooling2D(args);
 }
 
-/** Keras UpSampling2D arguments (channels-last). */
+/** Keras UpSampling2D arguments. */
 export interface UpSampling2DArgs extends LayerArgs {
   /** Upsampling factors [rows, cols] (an int means both); default 2. */
   size?: number | [number, number];
   /** Only 'nearest' (the Keras default). */
   interpolation?: 'nearest';
+  /** 'channelsLast' (default) or 'channelsFirst' (`[batch, c, h, w]` → `[batch, c, h·size[0], w·size[1]]`). */
+  dataFormat?: DataFormat;
 }
 
 /**
@@ -90,6 +113,7 @@ export class UpSampling2D extends Layer {
   constructor(override readonly args: UpSampling2DArgs = {}) {
     super(args);
     if ((args.interpolation ?? 'nearest') !== 'nearest') this.fail(`interpolation '${args.interpolation}' is not supported (csrun has 'nearest')`);
+    this.dataFormat = dataFormatArg(this.label(), args.dataFormat);
   }
   protected spec([x]: SymbolicTensor[]): LayerSpec<'upSampling2d'> {
     this.expectRank(x, 4, '[batch, h, w, c]');

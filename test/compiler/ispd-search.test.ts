@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { solveIspd } from '../../compiler/ispd/solve.ts';
 import { parseKgraph, writePaint } from '../../compiler/ispd/kgraph.ts';
 import { checkPaint } from './helpers/legality.ts';
+import { searchLeast } from '../../compiler/passes/fit.ts';
 
 const N = 40;
 const ROW = 20;
@@ -72,5 +73,25 @@ describe('ISPD placement search', () => {
     expect(more.moves).toBe(12000);
     expect(writePaint(run(12000).placed.kernels)).toBe(writePaint(more.placed.kernels));
     expect(run(12000, 7).moves).toBe(12000);
+  });
+});
+
+describe('ISPD placement deadline', () => {
+  it('the least-τ search stops at the deadline with a feasible τ, not the least', () => {
+    const ok = (t: number) => t >= 37;
+    expect(searchLeast(ok)).toBe(37);
+    expect(searchLeast(ok, 1, () => true)).toBe(64);
+    expect(searchLeast(() => false, 1, () => true)).toBe(Infinity);
+  });
+
+  it('a limit shorter than the first solution still returns a legal placement, cut off at the first feasible τ', () => {
+    const k = parseKgraph(chain, 'chain');
+    const cut = solveIspd(k, { timeLimitS: 0 });
+    expect(checkPaint(chain, writePaint(cut.placed.kernels)).violations).toEqual([]);
+    expect(cut.legal).toBe(true);
+    expect(cut.candidates).toBe(1);
+    expect(cut.moves).toBe(0);
+    const full = solveIspd(k, { timeLimitS: 1, moves: 0 });
+    expect(cut.maxTime).toBeGreaterThan(full.explored[0].maxTime);
   });
 });

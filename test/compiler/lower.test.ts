@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { UserError } from '../../runtime/errors.ts';
 import type { Graph } from '../../runtime/graph.ts';
 import { lower } from '../../compiler/passes/lower.ts';
+import { multicastKey } from '../../compiler/fabric.ts';
+import { layers, traceModelFn, validateParams } from '../../index.ts';
 import { SUPPORTED_OPS, validate } from '../../compiler/passes/validate.ts';
 import { GraphBuilder, mnistGraph, resnetBlockGraph } from './helpers/graphs.ts';
 
@@ -115,5 +117,29 @@ describe('lower', () => {
       ['sparseSoftmaxCrossEntropy', 'loss'],
     ]);
     expect(kg.kernels[4].spec).toMatchObject({ N: 8 * 8 * 8, arity: 2 });
+  });
+
+  it("layout views: edges name the tensor they view, so a producer's tensor in two layouts is one multicast group", () => {
+    // a channels-first conv read by a channels-first pool (through two transposes) and by a concatenation on axis 1
+    const g = traceModelFn(
+      (f, _l, mode) => {
+        const df = 'channelsFirst' as const;
+        const c = layers.conv2d({ filters: 4, kernelSize: 3, padding: 'same', dataFormat: df }).apply(f.x);
+        const u = layers.upSampling2d({ dataFormat: df }).apply(layers.maxPooling2d({ dataFormat: df }).apply(c));
+        return { mode, predictions: { y: layers.concatenate({ axis: 1 }).apply([u, c]) } };
+      },
+      { mode: 'infer', params: validateParams({}, 't.yaml'), signature: { features: { x: { shape: [3, 8, 8], dtype: 'float32' } } } },
+    );
+    const kg = lower(g, M);
+    const edges = kg.edges.map((e) => `${e.from}→${e.to} ${e.tensor} (view of ${e.viewOf})`);
+    expect(edges).toEqual([
+      'features/x→conv2d conv2d/to_channels_last:0 (view of features/x)',
+      'conv2d→max_pooling2d max_pooling2d/to_channels_last:0 (view of conv2d:0)',
+      'max_pooling2d→up_sampling2d up_sampling2d/to_channels_last:0 (view of max_pooling2d:0)',
+      'up_sampling2d→concatenate up_sampling2d/to_channels_first:0 (view of up_sampling2d:0)',
+      'conv2d→concatenate conv2d/to_channels_first:0 (view of conv2d:0)',
+    ]);
+    expect(multicastKey(kg.edges[1])).toBe(multicastKey(kg.edges[4]));
+    expect(multicastKey(kg.edges[1])).not.toBe(multicastKey(kg.edges[2]));
   });
 });

@@ -48,6 +48,22 @@ describe('reports', () => {
     expect(JSON.parse(JSON.stringify(j))).toEqual(j); // no Infinity/NaN
   });
 
+  it('compile_report.txt opens with Cerebras\' "Estimated Overall Performance" block, in its labels and units', () => {
+    const lines = reportText(plan).split('\n');
+    const at = lines.indexOf('Estimated Overall Performance');
+    expect(at).toBe(3); // after the machine and plan lines and a blank line
+    const block = lines.slice(at + 1, at + 6).map((l) => /^ ([A-Za-z/ ]+):\s+(\S+)$/.exec(l)!.slice(1));
+    expect(block.map(([k]) => k)).toEqual(['Samples/s', 'Compute Samples/s', 'Transmission Samples/s', 'Active PEs', 'Compute Utilization']);
+    const e = plan.estimate;
+    expect(Number(block[0][1])).toBeCloseTo(e.samplesPerS, 1);
+    expect(Number(block[1][1])).toBeCloseTo(e.computeSamplesPerS, 1);
+    expect(Number(block[2][1])).toBeCloseTo(e.transmissionSamplesPerS, 1);
+    expect(block[3][1]).toBe(`${Math.round(100 * e.activePeFraction)}%`);
+    expect(block[4][1]).toBe(`${Math.round(100 * e.computeUtilization)}%`);
+    // The overall rate is the lower of compute and transmission less the pipeline fill.
+    expect(e.samplesPerS).toBeLessThanOrEqual(Math.min(e.computeSamplesPerS, e.transmissionSamplesPerS));
+  });
+
   it('compile_report.txt has the Cerebras-style summary then one row per kernel', () => {
     const t = reportText(plan);
     for (const s of ['Estimated samples/s', 'Steady-state samples/s', 'Compute samples/s', 'Transmission samples/s', 'Active PEs', 'Compute utilization', 'Batch size', 'Pipeline fill']) expect(t).toContain(s);

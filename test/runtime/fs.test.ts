@@ -131,6 +131,16 @@ describe('removeStaleTemps', () => {
     expect(removeStaleTemps(dir)).toEqual([`.model.ckpt-5.safetensors.tmp-${dead}-0`]);
     expect(fs.readdirSync(dir).sort()).toEqual([`.checkpoint.tmp-${process.pid}-7`, 'checkpoint']);
   });
+
+  it('looks into subdirectories (compile/, sim/, eval/)', () => {
+    const dir = tmpdir();
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
+    fs.mkdirSync(path.join(dir, 'sim', 'eval'), { recursive: true });
+    fs.writeFileSync(path.join(dir, 'sim', 'eval', `.trace.json.tmp-${dead}-3`), 'partial');
+    fs.writeFileSync(path.join(dir, 'sim', 'trace.json'), '{}');
+    expect(removeStaleTemps(dir)).toEqual([path.join('sim', 'eval', `.trace.json.tmp-${dead}-3`)]);
+    expect(fs.readdirSync(path.join(dir, 'sim', 'eval'))).toEqual([]);
+  });
 });
 
 describe('checkpoints on a full disk', () => {

@@ -79,7 +79,8 @@ describe('activations (activation node)', () => {
 });
 
 describe('conv2d', () => {
-  const cases: { h: number; w: number; k: [number, number]; s: [number, number]; d: [number, number]; pad: Padding; act: Activation; bias: boolean }[] = [
+  const cases: { h: number; w: number; k: [number, number]; s: [number, number]; d: [number, number]; pad: Padding; act: Activation; bias: boolean; cin?: number }[] = [
+    { h: 8, w: 7, k: [3, 3], s: [1, 1], d: [1, 1], pad: 'same', act: 'relu', bias: true, cin: 8 },
     { h: 8, w: 9, k: [3, 3], s: [1, 1], d: [1, 1], pad: 'valid', act: 'relu', bias: true },
     { h: 8, w: 8, k: [3, 3], s: [1, 1], d: [1, 1], pad: 'same', act: 'linear', bias: true },
     { h: 9, w: 8, k: [3, 3], s: [2, 2], d: [1, 1], pad: 'same', act: 'relu6', bias: false },
@@ -91,8 +92,8 @@ describe('conv2d', () => {
     { h: 9, w: 9, k: [2, 2], s: [3, 3], d: [1, 1], pad: 'same', act: 'relu', bias: true },
   ];
   for (const c of cases) {
-    it(`${c.k.join('×')} stride ${c.s.join('×')} dilation ${c.d.join('×')} '${c.pad}' ${c.act}${c.bias ? ' +bias' : ''}`, async () => {
-      const cin = 3;
+    it(`${c.k.join('×')} stride ${c.s.join('×')} dilation ${c.d.join('×')} '${c.pad}' ${c.act}${c.bias ? ' +bias' : ''}${c.cin ? ` cin ${c.cin}` : ''}`, async () => {
+      const cin = c.cin ?? 3;
       const cout = 4;
       const x = host([2, c.h, c.w, cin], 1);
       const w = host([c.k[0], c.k[1], cin, cout], 2, 0.5);

@@ -15,6 +15,9 @@ import { Executor } from '../../runtime/exec/executor.ts';
 import { initBackend } from '../../runtime/backend.ts';
 import { countParams, type Mode } from '../../runtime/graph.ts';
 import { readParamsYaml } from '../../runtime/params.ts';
+import { compileGraph } from '../../compiler/pipeline.ts';
+import { loadMachine } from '../../compiler/machine.ts';
+import { timeBatch } from '../../wafer-sim/clock.ts';
 import type { Batch } from '../../runtime/batch.ts';
 import { expectClose, randn, tf, tfl } from '../fixtures/numerics-helpers.ts';
 
@@ -66,10 +69,34 @@ describe('examples/unet model', () => {
       const { graph } = await traceModelDir(EXAMPLE, { mode: 'train', paramsFile: path.join(FIXTURES, file) });
       expect(countParams(graph)).toBe(unetParams([...enc], [...dec], bias));
       expect(graph.inputs.features.image.shape).toEqual([null, 1, size, size]);
-      expect(graph.nodes[0].op).toBe('transpose');
-      expect(graph.nodes.find((n) => n.op === 'sigmoidCrossEntropy')!.inputs[1]).toBe(graph.nodes.filter((n) => n.op === 'transpose').at(-1)!.outputs[0].id);
+      // channels_first through the layers' dataFormat: each image layer transposes its input to channels-last and
+      // its output back; the skip concatenations join the channel axis 1; the logits are [batch, 1, H, W]
+      const byName = new Map(graph.nodes.map((n) => [n.name, n]));
+      for (const n of graph.nodes.filter((m) => ['conv2d', 'conv2dTranspose', 'maxPooling2d'].includes(m.op))) {
+        expect(n.inputs[0], n.name).toBe(`${n.name}/to_channels_last:0`);
+        expect(byName.get(`${n.name}/to_channels_first`)!.inputs[0], n.name).toBe(n.outputs[0].id);
+      }
+      const concats = graph.nodes.filter((n) => n.op === 'concatenate');
+      expect(concats.map((n) => [(n.attrs as { axis: number }).axis, n.outputs[0].shape[1]])).toEqual(dec.map((f) => [1, 2 * f]));
+      const loss = graph.nodes.find((n) => n.op === 'sigmoidCrossEntropy')!;
+      expect(loss.inputs[1]).toBe('conv2d_' + (2 * enc.length + 2 * dec.length) + '/to_channels_first:0');
+      expect(graph.nodes.some((n) => n.op === 'transpose' && !n.name.includes('/'))).toBe(false);
     }, 120_000);
   }
+
+  it('channels_first compiles to the kernels, edges, estimate and simulated batch time of channels_last (the layout transposes are free)', () => {
+    const machine = loadMachine('wse2');
+    const compile = (p: Params, shape: number[]) => compileGraph(trace(p, 'train', shape), machine, { batchSize: 16 });
+    const last = compile(make(), [32, 32, 1]);
+    const first = compile(make({ data_format: 'channels_first' }), [1, 32, 32]);
+    expect(first.kernelGraph.kernels).toEqual(last.kernelGraph.kernels);
+    const edges = (r: typeof last) => r.kernelGraph.edges.map((e) => `${e.from}→${e.to} ${e.bytesPerSample} B${e.backward ? ' bwd' : ''}`);
+    expect(edges(first)).toEqual(edges(last));
+    expect(first.plan!.estimate).toEqual(last.plan!.estimate);
+    // the flow-level simulation too: the skip connection's two layouts are one multicast group (edges' viewOf)
+    expect(timeBatch(first.plan!, 16, 'flow').batchCycles).toBe(timeBatch(last.plan!, 16, 'flow').batchCycles);
+    expect(first.plan!.kernels.map((k) => [k.name, k.x, k.y, k.width, k.height])).toEqual(last.plan!.kernels.map((k) => [k.name, k.x, k.y, k.width, k.height]));
+  }, 120_000);
 });
 
 describe('examples/unet bad input: one clear UserError each', () => {
