@@ -49,6 +49,11 @@ export const PROBE_MS = 50;
 /** Batches produced between two probes; the first probe is due once the warm-up and 32 more are done. */
 export const PROBE_INTERVAL = 256;
 
+/** CPU ms per batch over `produced` batches that took `busyMs` (undefined before any was measured). */
+function averageCost(busyMs: number, produced: number): number | undefined {
+  return produced > 0 && busyMs > 0 ? busyMs / produced : undefined;
+}
+
 /** One input pipeline's stream of batches (see the module comment). */
 export interface InputLane {
   /** Names the pipeline in messages, e.g. `input worker 0/2 (examples/mnist/data.ts)`. */
@@ -153,7 +158,7 @@ export class LocalLane implements InputLane {
   }
 
   costMsPerBatch(): number | undefined {
-    return this.produced > 0 && this.busy > 0 ? this.busy / this.produced : undefined;
+    return averageCost(this.busy, this.produced);
   }
 
   probeIfDue(): undefined {
@@ -193,8 +198,8 @@ export class WorkerLane implements InputLane {
   private cpuLatest = 0;
   private seen = 0;
   produced = 0;
-  /** Requests sent so far, and responses received (responses arrive in request order). */
-  private sent = 0;
+  /** Responses received so far; they arrive in request order, so request number k is the k-th response
+   * and the next request sent is number `received + inFlight`. */
   private received = 0;
   /** The running probe: its requests are numbers [from, to); the CPU ms at its first batch; settles it. */
   private probe: { from: number; to: number; cpuAtFirst?: number; done: () => void } | undefined;
@@ -265,8 +270,7 @@ export class WorkerLane implements InputLane {
   }
 
   costMsPerBatch(): number | undefined {
-    const busy = this.busyMs();
-    const average = this.produced > 0 && busy > 0 ? busy / this.produced : undefined;
+    const average = averageCost(this.busyMs(), this.produced);
     // Both can only overstate the flat-out cost (the average by the idle wake-ups of a slow consumer).
     return this.probeCost === undefined ? average : Math.min(this.probeCost, average ?? Infinity);
   }
@@ -285,10 +289,11 @@ export class WorkerLane implements InputLane {
     // and its busy time per batch is the flat-out cost.
     if (!this.live() || this.probe || this.produced < this.nextProbeAt || this.queue.length < this.credit) return undefined;
     const byBytes = Math.floor(PROBE_BYTES / Math.max(1, batchBytes(this.queue[0])));
-    const byTime = Math.floor(PROBE_MS / Math.max(1e-3, this.busyMs() / Math.max(1, this.produced)));
+    const byTime = Math.floor(PROBE_MS / Math.max(1e-3, averageCost(this.busyMs(), this.produced) ?? 0));
     const n = Math.max(2, Math.min(PROBE_BATCHES, byBytes, byTime));
     return new Promise<void>((done) => {
-      this.probe = { from: this.sent, to: this.sent + n, done };
+      const from = this.received + this.inFlight;
+      this.probe = { from, to: from + n, done };
       for (let i = 0; i < n; i++) this.request();
     });
   }
@@ -296,7 +301,6 @@ export class WorkerLane implements InputLane {
   /** Sends one `next()` request and files its batch (warm-up, cost and probe accounting). */
   private request(): void {
     this.inFlight++;
-    this.sent++;
     this.client.call('next').then(
       (r) => {
         this.inFlight--;
