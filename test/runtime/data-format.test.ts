@@ -6,7 +6,7 @@
  * channels-last output; the shapes, the summary, and the error for a bad value.
  */
 import { describe, expect, it } from 'vitest';
-import { layers, model, traceModelFn, validateParams, UserError, type SymbolicTensor } from '../../index.ts';
+import { layers, model, traceModelFn, validateParams, type SymbolicTensor } from '../../index.ts';
 import { formatSummary } from '../../runtime/summary.ts';
 import { Executor } from '../../runtime/exec/executor.ts';
 import type { Graph, GraphNode } from '../../runtime/graph.ts';
@@ -14,6 +14,7 @@ import { kernelFor } from '../../runtime/kernels/index.ts';
 import type { ForwardResult } from '../../runtime/kernels/types.ts';
 import { initBackend } from '../../runtime/backend.ts';
 import { expectClose, host, kctx, randn, tf, tfl, type RefTensor } from '../fixtures/numerics-helpers.ts';
+import { userErrorMessage } from '../helpers/errors.ts';
 
 /** Traces `body` on one input of per-sample shape `shape` (infer mode: the layer nodes only). */
 const trace = (shape: number[], body: (x: SymbolicTensor) => SymbolicTensor): Graph =>
@@ -246,15 +247,7 @@ describe("dataFormat 'channelsFirst' shapes and errors", () => {
   });
 
   it('a bad dataFormat value is one UserError naming the layer and the allowed values', () => {
-    const msg = (f: () => unknown) => {
-      try {
-        f();
-      } catch (e) {
-        expect(e).toBeInstanceOf(UserError);
-        return (e as Error).message;
-      }
-      throw new Error('expected a UserError');
-    };
+    const msg = userErrorMessage;
     expect(msg(() => layers.conv2d({ filters: 2, kernelSize: 3, dataFormat: 'channels_first' as never }))).toBe(
       "layer 'conv2d' (Conv2D): dataFormat must be 'channelsFirst' or 'channelsLast', got \"channels_first\" (did you mean 'channelsFirst'?)",
     );

@@ -6,19 +6,15 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ensureDir, fsError, removeStaleTemps, writeFileAtomic, writeJsonAtomic } from '../../runtime/fs.ts';
 import { UserError } from '../../runtime/errors.ts';
 import { readIndex, saveCheckpoint, readCheckpoint, latestCheckpoint, type Checkpoint } from '../../runtime/checkpoint.ts';
+import { userErrorMessage } from '../helpers/errors.ts';
 
 const tmpdir = () => fs.mkdtempSync(path.join(os.tmpdir(), 'csrun-fs-'));
 const errno = (code: string, syscall: string) => Object.assign(new Error(`${code}: fake`), { code, syscall });
 /** The message of the UserError `f` throws (fails the test if it throws anything else or nothing). */
 function userError(f: () => unknown): string {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(UserError);
-    expect((e as Error).message).not.toContain('\n');
-    return (e as Error).message;
-  }
-  throw new Error('expected a UserError');
+  const message = userErrorMessage(f);
+  expect(message).not.toContain('\n');
+  return message;
 }
 const temps = (dir: string) => fs.readdirSync(dir).filter((n) => n.includes('.tmp-'));
 

@@ -4,13 +4,14 @@
  */
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { traceModelFn, validateParams, UserError, type Params } from '../../index.ts';
+import { traceModelFn, validateParams, type Params } from '../../index.ts';
 import { modelFn } from '../../examples/gpt2/model.ts';
 import { encode, splitNames, splitWindows, vocabulary, windows } from '../../examples/gpt2/data.ts';
 import { traceModelDir } from '../../host/model-dir.ts';
 import { countParams, type Mode } from '../../runtime/graph.ts';
 import { formatSummary } from '../../runtime/summary.ts';
 import { readParamsYaml } from '../../runtime/params.ts';
+import { userErrorMessage } from '../helpers/errors.ts';
 
 const EXAMPLE = path.resolve(__dirname, '../../examples/gpt2');
 const FIXTURES = path.resolve(__dirname, '../fixtures/modelzoo');
@@ -97,15 +98,7 @@ describe('examples/gpt2 data', () => {
 
 describe('examples/gpt2 bad input: one clear UserError each', () => {
   const file = path.join(FIXTURES, 'gpt2_small_keys.yaml');
-  const err = (f: () => unknown) => {
-    try {
-      f();
-    } catch (e) {
-      expect(e).toBeInstanceOf(UserError);
-      return (e as Error).message;
-    }
-    throw new Error('expected a UserError');
-  };
+  const err = userErrorMessage;
   it('hidden_size not divisible by num_heads', () => {
     expect(err(() => trace(withModel(file, { num_heads: 5 })))).toBe('model.hidden_size 64 is not divisible by model.num_heads 5: each head gets hidden_size / num_heads dimensions');
   });

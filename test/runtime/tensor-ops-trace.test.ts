@@ -3,9 +3,10 @@
  * and names; the batch-axis rules; functional-model replay; and one clear UserError per bad call.
  */
 import { describe, expect, it } from 'vitest';
-import { layers, losses, Model, ops, optimizers, traceModelFn, validateParams, UserError, type InputSignature, type ModelFn, type SymbolicTensor } from '../../index.ts';
+import { layers, losses, Model, ops, optimizers, traceModelFn, validateParams, type InputSignature, type ModelFn, type SymbolicTensor } from '../../index.ts';
 import { countParams, type Graph, type Mode } from '../../runtime/graph.ts';
 import { formatSummary } from '../../runtime/summary.ts';
+import { userErrorMessage } from '../helpers/errors.ts';
 
 const params = validateParams({ optimizer: { optimizer_type: 'adam', learning_rate: 0.001 }, runconfig: { seed: 3 } }, 'test.yaml');
 const sig: InputSignature = {
@@ -26,13 +27,7 @@ function traceBody(body: (f: Record<string, SymbolicTensor>) => SymbolicTensor, 
 
 /** The message of the UserError thrown by tracing `body`. */
 function traceError(body: (f: Record<string, SymbolicTensor>) => SymbolicTensor): string {
-  try {
-    traceBody(body);
-  } catch (e) {
-    expect(e).toBeInstanceOf(UserError);
-    return (e as Error).message;
-  }
-  throw new Error('expected a UserError');
+  return userErrorMessage(() => traceBody(body));
 }
 
 describe('ops trace to Graph IR nodes', () => {

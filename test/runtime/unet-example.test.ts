@@ -4,7 +4,7 @@
  */
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { traceModelFn, validateParams, UserError, type Params } from '../../index.ts';
+import { traceModelFn, validateParams, type Params } from '../../index.ts';
 import { modelFn } from '../../examples/unet/model.ts';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -20,6 +20,7 @@ import { loadMachine } from '../../compiler/machine.ts';
 import { timeBatch } from '../../wafer-sim/clock.ts';
 import type { Batch } from '../../runtime/batch.ts';
 import { expectClose, randn, tf, tfl } from '../fixtures/numerics-helpers.ts';
+import { userErrorMessage } from '../helpers/errors.ts';
 
 const EXAMPLE = path.resolve(__dirname, '../../examples/unet');
 const FIXTURES = path.resolve(__dirname, '../fixtures/modelzoo');
@@ -100,15 +101,7 @@ describe('examples/unet model', () => {
 });
 
 describe('examples/unet bad input: one clear UserError each', () => {
-  const err = (f: () => unknown) => {
-    try {
-      f();
-    } catch (e) {
-      expect(e).toBeInstanceOf(UserError);
-      return (e as Error).message;
-    }
-    throw new Error('expected a UserError');
-  };
+  const err = userErrorMessage;
   it('encoder_filters not one longer than decoder_filters', () => {
     expect(err(() => trace(make({ decoder_filters: [16] })))).toBe('model.encoder_filters has 3 entries and model.decoder_filters 1: the encoder needs exactly one more (its last entry is the bottleneck)');
   });
