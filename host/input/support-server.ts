@@ -25,7 +25,7 @@
  *
  * Resume. `startStep` S skips exactly the first S batches of that order: each worker skips its share
  * lazily (see Dataset skip) and, for finite streams where a worker runs out early, the shares are
- * recomputed from the workers' true lengths until they agree (see {@link resumePlan}).
+ * recomputed from the workers' true lengths until they agree (see host/input/resume.ts).
  *
  * Backpressure. Each worker may run at most ⌈prefetch / N⌉ batches ahead of the consumer: its lane keeps
  * that many "next batch" requests outstanding or batches waiting, and asks for one more each time the
@@ -53,6 +53,7 @@ import type { PipelineSpec } from './pipeline.ts';
 import { inputSection } from '../data/input.ts';
 import { batchSpecOf, checkBatchAgainstSpec, dataModulePath, displayPath, type BatchSpec } from './common.ts';
 import { LocalLane, WorkerLane, type InputLane } from './lanes.ts';
+import { resumePlan } from './resume.ts';
 
 export type { BatchSpec, TensorSpec } from './common.ts';
 
@@ -121,37 +122,6 @@ export interface SupportServerStats {
  */
 export function defaultNumWorkers(): number {
   return Math.max(1, Math.min(4, os.availableParallelism() - 1));
-}
-
-/**
- * How many batches each of N round-robin streams contributes to the first `startStep` merged batches,
- * given the streams' lengths (`Infinity` where not known to be shorter), and which stream comes next.
- * Rounds visit streams in index order and pass over streams that have ended.
- * @returns `counts[i]` (batches of stream i among the first startStep) and `cursor` (next stream).
- */
-export function resumePlan(startStep: number, lengths: readonly number[]): { counts: number[]; cursor: number } {
-  const n = lengths.length;
-  const counts = new Array<number>(n).fill(0);
-  let remaining = startStep;
-  let round = 0;
-  while (remaining > 0) {
-    const live: number[] = [];
-    for (let i = 0; i < n; i++) if (lengths[i] > round) live.push(i);
-    if (live.length === 0) return { counts, cursor: 0 };
-    // Whole rounds at once while every live stream lasts (fast path for infinite streams).
-    const minLen = Math.min(...live.map((i) => lengths[i]));
-    const whole = Math.min(Math.floor(remaining / live.length), minLen - round);
-    if (whole > 0) {
-      for (const i of live) counts[i] += whole;
-      remaining -= whole * live.length;
-      round += whole;
-      continue;
-    }
-    for (let k = 0; k < remaining; k++) counts[live[k]]++;
-    return { counts, cursor: live[remaining] };
-  }
-  for (let i = 0; i < n; i++) if (lengths[i] > round) return { counts, cursor: i };
-  return { counts, cursor: 0 };
 }
 
 const DONE: IteratorResult<Batch> = { done: true, value: undefined };
@@ -252,7 +222,7 @@ export class SupportServer implements AsyncIterableIterator<Batch> {
     this.ended = lanes.map(() => false);
   }
 
-  /** Skips the first `startStep` merged batches (see {@link resumePlan}), then lets the lanes read ahead. */
+  /** Skips the first `startStep` merged batches (see host/input/resume.ts), then lets the lanes read ahead. */
   private async resume(startStep: number): Promise<void> {
     const initial = resumePlan(startStep, this.lanes.map(() => Infinity)).counts;
     const skipped = await Promise.all(this.lanes.map((l, i) => l.skip(initial[i])));

@@ -12,7 +12,8 @@ import type { Mode } from '../../runtime/graph.ts';
 import type { Batch } from '../../runtime/batch.ts';
 import { loadMnist } from '../../host/data/readers/mnist.ts';
 import { encodeIdxUint8 } from '../../host/data/readers/idx.ts';
-import { SupportServer, defaultNumWorkers, resumePlan, type SupportServerOptions } from '../../host/input/support-server.ts';
+import { SupportServer, defaultNumWorkers, type SupportServerOptions } from '../../host/input/support-server.ts';
+import { resumePlan } from '../../host/input/resume.ts';
 import { PROBE_BATCHES, WARMUP_BATCHES } from '../../host/input/lanes.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
